@@ -1,0 +1,128 @@
+"""Checks that speak to students.
+
+Assignment test cells use these instead of bare asserts, so that a failing test says which
+function failed, on which case, and what was expected against what came back:
+
+    with checking("compute_distances_two_loops", case="3 test x 5 train points"):
+        dists = compute_distances_two_loops(X_test, X_train)
+        expect_shape(dists, (3, 5), "dists")
+        expect_close(dists, reference, "dists")
+
+An unimplemented function (the student edition raises NotImplementedError) becomes
+"compute_distances_two_loops is not implemented yet"; any other exception is reported with the
+function's name and the error, and the test fails with an AssertionError that nbgrader records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+import numpy as np
+
+
+class CheckFailed(AssertionError):
+    """A test found a wrong answer; the message is written for the student."""
+
+
+def _fmt(a, max_items: int = 6) -> str:
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return f"{a.item():.6g}" if np.issubdtype(a.dtype, np.number) else repr(a.item())
+    flat = a.ravel()
+    items = ", ".join(
+        f"{v:.6g}" if np.issubdtype(a.dtype, np.number) else repr(v) for v in flat[:max_items]
+    )
+    more = ", ..." if flat.size > max_items else ""
+    return f"array of shape {a.shape} [{items}{more}]"
+
+
+@contextlib.contextmanager
+def checking(function: str, case: str | None = None):
+    """Run a block that calls a student's function; turn failures into clear messages."""
+    where = f"{function}" + (f" ({case})" if case else "")
+    try:
+        yield
+    except CheckFailed as e:
+        raise CheckFailed(f"{where}: {e}") from None
+    except NotImplementedError:
+        raise CheckFailed(
+            f"{function} is not implemented yet: replace `raise NotImplementedError()` with "
+            "your code, run the cell that defines it, then run this test again."
+        ) from None
+    except NameError as e:
+        raise CheckFailed(
+            f"{where}: {e}. Run the cells above this one first (Run > Run All Above)."
+        ) from None
+    except AssertionError as e:
+        raise CheckFailed(f"{where}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - every student error becomes a message
+        raise CheckFailed(f"{where} raised {type(e).__name__}: {e}") from None
+
+
+def expect_shape(got, shape: tuple, name: str = "result") -> None:
+    got_shape = getattr(got, "shape", None)
+    if got_shape is None:
+        raise CheckFailed(f"{name} should be a numpy array of shape {shape}, got {type(got).__name__}")
+    if tuple(got_shape) != tuple(shape):
+        raise CheckFailed(f"{name} should have shape {tuple(shape)}, got {tuple(got_shape)}")
+
+
+def expect_close(got, expected, name: str = "result", rtol: float = 1e-6, atol: float = 1e-8) -> None:
+    """Values must match to rtol/atol; shapes must match exactly."""
+    expected = np.asarray(expected)
+    if isinstance(got, numbers.Number) and expected.ndim == 0:
+        got = np.asarray(got)
+    if not hasattr(got, "shape"):
+        raise CheckFailed(f"{name} should be a number or numpy array, got {type(got).__name__}")
+    got = np.asarray(got)
+    if got.shape != expected.shape:
+        raise CheckFailed(f"{name} should have shape {expected.shape}, got {got.shape}")
+    if not np.all(np.isfinite(got)):
+        raise CheckFailed(f"{name} contains NaN or inf: {_fmt(got)}")
+    if not np.allclose(got, expected, rtol=rtol, atol=atol):
+        bad = np.argmax(np.abs(got - expected) - atol - rtol * np.abs(expected)) if got.ndim else ()
+        idx = np.unravel_index(bad, got.shape) if got.ndim else ()
+        at = f" (first large difference at index {tuple(int(i) for i in idx)}: expected " \
+             f"{expected[idx]:.6g}, got {got[idx]:.6g})" if got.ndim else ""
+        raise CheckFailed(
+            f"{name} is wrong{at}.\n  expected {_fmt(expected)}\n  got      {_fmt(got)}"
+        )
+
+
+def expect_equal(got, expected, name: str = "result") -> None:
+    """Exact equality (labels, counts, indices)."""
+    expected = np.asarray(expected)
+    got_arr = np.asarray(got)
+    if got_arr.shape != expected.shape:
+        raise CheckFailed(f"{name} should have shape {expected.shape}, got {got_arr.shape}")
+    if not np.array_equal(got_arr, expected):
+        wrong = np.flatnonzero(got_arr.ravel() != expected.ravel())
+        raise CheckFailed(
+            f"{name} is wrong at {len(wrong)} of {expected.size} positions "
+            f"(first at flat index {wrong[0]}).\n  expected {_fmt(expected, 10)}\n"
+            f"  got      {_fmt(got_arr, 10)}"
+        )
+
+
+def expect_at_least(value: float, threshold: float, name: str) -> None:
+    if not (isinstance(value, numbers.Real) and np.isfinite(value)):
+        raise CheckFailed(f"{name} should be a finite number, got {value!r}")
+    if value < threshold:
+        raise CheckFailed(f"{name} is {value:.4f}; it should reach at least {threshold:.4f}")
+
+
+def expect_grad_close(analytic, numeric, name: str, tol: float = 1e-6) -> None:
+    """Analytic gradient against a numeric one, by the largest relative error."""
+    from dlcv.gradcheck import rel_error
+
+    analytic = np.asarray(analytic)
+    numeric = np.asarray(numeric)
+    if analytic.shape != numeric.shape:
+        raise CheckFailed(f"{name} should have shape {numeric.shape}, got {analytic.shape}")
+    err = rel_error(analytic, numeric)
+    if not err <= tol:
+        raise CheckFailed(
+            f"{name} does not match the numeric gradient: largest relative error {err:.2e} "
+            f"(should be below {tol:.0e}).\n  numeric  {_fmt(numeric)}\n  yours    {_fmt(analytic)}"
+        )

@@ -1,0 +1,153 @@
+"""Plotting helpers shared by lectures and assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap
+
+# One palette for classes across the course (colour-blind friendly, Okabe-Ito order).
+CLASS_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+                "#000000", "#999999", "#882255")
+
+
+def class_cmap(num_classes: int, light: bool = False) -> ListedColormap:
+    """A categorical colormap with the course's class colours; light=True for backgrounds."""
+    from matplotlib.colors import to_rgb
+
+    cols = [np.array(to_rgb(c)) for c in CLASS_COLORS[:num_classes]]
+    if light:
+        cols = [0.55 * c + 0.45 for c in cols]
+    return ListedColormap(cols)
+
+
+def to_displayable(img: np.ndarray) -> np.ndarray:
+    """Rescale any image array to [0, 1] for imshow: (H, W) or (H, W, 3)."""
+    img = np.asarray(img, dtype=np.float64)
+    lo, hi = img.min(), img.max()
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def show_images(
+    images: Sequence[np.ndarray] | np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.4,
+    cmap: str = "gray",
+    suptitle: str | None = None,
+):
+    """A grid of images (grey (H, W) or colour (H, W, 3)); returns the figure."""
+    images = list(images)
+    if not images:
+        raise ValueError("show_images: no images to show")
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(titles)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(to_displayable(images[i]), cmap=cmap if np.ndim(images[i]) == 2 else None,
+                      interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def show_class_examples(X: np.ndarray, y: np.ndarray, class_names: Sequence[str],
+                        per_class: int = 7, seed: int = 0, size: float = 1.0):
+    """CS231n's picture of a data set: one column per class, `per_class` random examples each."""
+    rng = np.random.default_rng(seed)
+    C = len(class_names)
+    fig, axes = plt.subplots(per_class, C, figsize=(size * C, size * per_class), squeeze=False)
+    for c in range(C):
+        idx = np.flatnonzero(y == c)
+        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for r in range(per_class):
+            ax = axes[r, c]
+            ax.axis("off")
+            if r < len(pick):
+                img = X[pick[r]]
+                ax.imshow(to_displayable(img), cmap="gray" if img.ndim == 2 else None,
+                          interpolation="nearest")
+        axes[0, c].set_title(class_names[c], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def grid_2d(X: np.ndarray, steps: int = 200, margin: float = 0.3):
+    """A regular grid covering 2-D points X (N, 2) with a margin.
+
+    Returns xx, yy (steps, steps) and the grid as points (steps*steps, 2)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"grid_2d: X must have shape (N, 2), got {X.shape}")
+    lo, hi = X.min(0) - margin, X.max(0) + margin
+    xs, ys = np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps)
+    xx, yy = np.meshgrid(xs, ys)
+    return xx, yy, np.stack([xx.ravel(), yy.ravel()], 1)
+
+
+def plot_decision_regions(ax, predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
+                          y: np.ndarray, num_classes: int | None = None, steps: int = 200,
+                          title: str | None = None):
+    """Colour the plane by predict(points) -> (M,) labels, and draw the points X, y on top."""
+    num_classes = int(num_classes or (y.max() + 1))
+    xx, yy, pts = grid_2d(X, steps)
+    Z = np.asarray(predict(pts)).reshape(xx.shape)
+    ax.imshow(Z, origin="lower", extent=(xx.min(), xx.max(), yy.min(), yy.max()),
+              cmap=class_cmap(num_classes, light=True), vmin=-0.5, vmax=num_classes - 0.5,
+              interpolation="nearest", aspect="auto")
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=class_cmap(num_classes), vmin=-0.5,
+               vmax=num_classes - 0.5, edgecolors="k", linewidths=0.5, s=22)
+    ax.set_xlim(xx.min(), xx.max())
+    ax.set_ylim(yy.min(), yy.max())
+    if title:
+        ax.set_title(title)
+    return Z
+
+
+def plot_cv_accuracy(ax, choices: Sequence, accuracies: dict, xlabel: str = "k"):
+    """Cross-validation: every fold's accuracy as a dot, mean with std as error bars."""
+    choices = list(choices)
+    for c in choices:
+        accs = accuracies[c]
+        ax.scatter([c] * len(accs), accs, color="0.6", s=12)
+    means = np.array([np.mean(accuracies[c]) for c in choices])
+    stds = np.array([np.std(accuracies[c]) for c in choices])
+    ax.errorbar(choices, means, yerr=stds, color=CLASS_COLORS[0], marker="o", capsize=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("Cross-validation")
+    return means
+
+
+def show_templates(W: np.ndarray, image_shape: tuple, class_names: Sequence[str], size: float = 1.3):
+    """Rows of a linear classifier's weight matrix W (C, D) or (D, C) shown as images."""
+    W = np.asarray(W)
+    D = int(np.prod(image_shape))
+    if W.shape[0] == D and W.shape[1] == len(class_names):
+        W = W.T
+    if W.shape != (len(class_names), D):
+        raise ValueError(f"show_templates: W should be ({len(class_names)}, {D}) or its transpose, "
+                         f"got {W.shape}")
+    return show_images([w.reshape(image_shape) for w in W], titles=list(class_names),
+                       ncols=len(class_names), size=size, cmap="RdBu_r" if len(image_shape) == 2 else "gray")
+
+
+def plot_loss_history(ax, history: Sequence[float], title: str = "training loss", smooth: int = 0):
+    """Loss per iteration, with an optional moving average over `smooth` iterations."""
+    h = np.asarray(history, dtype=np.float64)
+    ax.plot(h, color="0.75" if smooth else CLASS_COLORS[0], lw=0.8)
+    if smooth and len(h) > smooth:
+        ax.plot(np.arange(smooth - 1, len(h)), np.convolve(h, np.ones(smooth) / smooth, "valid"),
+                color=CLASS_COLORS[0])
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
