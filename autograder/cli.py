@@ -1,0 +1,375 @@
+"""The instructor's command line, around nbgrader.
+
+    python -m autograder release   A            student edition in release/A/ and release/A.zip
+    python -m autograder collect   A PATH       a folder or zip of submissions -> submitted/
+    python -m autograder autograde A [PATH]     (collect PATH, then) grade every submission
+    python -m autograder feedback  A            feedback/<student>/A/*.html
+    python -m autograder export    A            exports/A/grades.csv
+    python -m autograder grade     A PATH       collect + autograde + feedback + export
+
+Every step can be run again: it redoes its work from the inputs (nbgrader's --force). One bad
+submission never stops a batch: each one ends graded or with its reason recorded in
+exports/A/autograde_log.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Default: the student id is the file name without ".ipynb", or the name of the folder holding it.
+DEFAULT_PATTERN = r"^(?P<student>[^/]+?)(?:\.ipynb)?$"
+
+
+class UsageError(Exception):
+    """A mistake in what the instructor asked for; printed without a traceback."""
+
+
+# ------------------------------------------------------------------------------------------
+# nbgrader plumbing
+# ------------------------------------------------------------------------------------------
+def load_config():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
+
+
+def _ensure_bin_on_path() -> None:
+    """nbgrader calls `alembic` (and kernels call `python`) by name: put our venv's bin/ first."""
+    bindir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+class Course:
+    """The course directory as nbgrader sees it (root, source/, release/, submitted/...)."""
+
+    def __init__(self, config=None):
+        _ensure_bin_on_path()
+        from nbgrader.apps.api import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        self.config = config if config is not None else load_config()
+        self.coursedir = CourseDirectory(config=self.config)
+        self.api = NbGraderAPI(coursedir=self.coursedir, config=self.config)
+        self.root = Path(self.coursedir.root)
+
+    def dir(self, kind: str, *parts: str) -> Path:
+        name = getattr(self.coursedir, f"{kind}_directory")
+        return self.root.joinpath(name, *parts)
+
+    def assignments(self) -> list[str]:
+        src = self.dir("source")
+        return sorted(p.name for p in src.iterdir() if p.is_dir() and list(p.glob("*.ipynb")))
+
+    def check_assignment(self, a: str) -> None:
+        if a not in self.assignments():
+            raise UsageError(
+                f"no assignment {a!r} in {self.dir('source')}; the course has: "
+                f"{', '.join(self.assignments()) or 'none'}"
+            )
+
+    def submitted_students(self, a: str) -> list[str]:
+        sub = self.dir("submitted")
+        if not sub.is_dir():
+            return []
+        return sorted(p.name for p in sub.iterdir() if (p / a).is_dir())
+
+    def gradebook(self):
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.coursedir.db_url, course_id=self.coursedir.course_id)
+
+
+def _progress(items, desc: str):
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(items, desc=desc, unit="student", disable=None)  # None: off when not a TTY
+    except ImportError:  # pragma: no cover
+        return items
+
+
+def _fail(result: dict, what: str) -> None:
+    if not result.get("success"):
+        log = (result.get("log") or "").strip()
+        err = (result.get("error") or "").strip()
+        raise UsageError(f"{what} failed.\n{log}\n{err}".strip())
+
+
+# ------------------------------------------------------------------------------------------
+# release
+# ------------------------------------------------------------------------------------------
+def release(course: Course, a: str) -> Path:
+    """Generate the student edition (release/A/) and a zip of it to hand out (release/A.zip)."""
+    course.check_assignment(a)
+    _fail(course.api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
+    out = course.dir("release", a)
+    leaked = [p for p in out.rglob("*.py")]
+    if leaked:  # the jupytext twins hold solutions; the config ignores them, check anyway
+        raise UsageError(f"refusing to release: {', '.join(map(str, leaked))} would ship solutions")
+    zpath = course.dir("release", f"{a}.zip")
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(out.rglob("*")):
+            if p.is_file():
+                z.write(p, Path(a) / p.relative_to(out))
+    print(f"released {a}: {out} and {zpath}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# collect
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Collected:
+    student: str
+    source: str
+    status: str  # "collected" or "skipped: <reason>"
+
+
+def _candidates(folder: Path) -> list[tuple[str, Path]]:
+    """(name used for the student id, notebook path) for every notebook under folder.
+
+    A notebook directly in the folder is named by its file name; a notebook inside a
+    sub-folder is named by the sub-folder (nbgrader's own submitted/<student>/ layout, and the
+    layout of most LMS downloads once unzipped)."""
+    found = []
+    for p in sorted(folder.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in p.parts or "__MACOSX" in p.parts:
+            continue
+        rel = p.relative_to(folder)
+        found.append((rel.parts[0] if len(rel.parts) > 1 else p.name, p))
+    return found
+
+
+def collect(course: Course, a: str, path: str | Path, pattern: str = DEFAULT_PATTERN) -> list[Collected]:
+    """Copy submissions (a folder or a zip, one notebook per student) into
+    submitted/<student>/A/<notebook>.ipynb with a timestamp.txt.
+
+    `pattern` is a regular expression with a named group `student`, matched against the file
+    name (or the sub-folder name); e.g. for Moodle-style names "Jane Doe_12345_assignsubmission_
+    file_a1.ipynb" use r"^[^_]+_(?P<student>\\d+)_".
+    """
+    course.check_assignment(a)
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"no submissions at {path}")
+    regex = re.compile(pattern)
+    if "student" not in regex.groupindex:
+        raise UsageError("the pattern needs a named group (?P<student>...)")
+    source_nbs = sorted(p.name for p in course.dir("source", a).glob("*.ipynb"))
+    results: list[Collected] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = path
+        if path.is_file():
+            if not zipfile.is_zipfile(path):
+                raise UsageError(f"{path} is neither a folder nor a zip file")
+            with zipfile.ZipFile(path) as z:
+                for info in z.infolist():
+                    target = (Path(tmp) / info.filename).resolve()
+                    if not str(target).startswith(str(Path(tmp).resolve())):
+                        continue  # path traversal in a zip: never extract outside tmp
+                    z.extract(info, tmp)
+                    ts = dt.datetime(*info.date_time).timestamp()
+                    if target.is_file():
+                        os.utime(target, (ts, ts))
+            folder = Path(tmp)
+        by_student: dict[str, list[Path]] = {}
+        for name, nb in _candidates(folder):
+            m = regex.search(name)
+            student = m.group("student") if m else None
+            if not student or not STUDENT_ID.match(student):
+                results.append(Collected(str(student or name), str(nb.relative_to(folder)),
+                                         f"skipped: cannot read a student id from {name!r}"))
+                continue
+            by_student.setdefault(student, []).append(nb)
+        for student, found in sorted(by_student.items()):
+            # Several notebooks from one student (re-submissions): the newest one counts.
+            found.sort(key=lambda p: (p.stat().st_mtime, p.name))
+            nb = found[-1]
+            for older in found[:-1]:
+                results.append(Collected(student, str(older.relative_to(folder)),
+                                         f"skipped: older than {nb.name}, which was collected"))
+            # The submitted notebook must carry the source notebook's name for nbgrader.
+            target_name = nb.name if nb.name in source_nbs else source_nbs[0]
+            dest = course.dir("submitted", student, a)
+            if dest.exists():
+                shutil.rmtree(dest)
+            dest.mkdir(parents=True)
+            shutil.copyfile(nb, dest / target_name)
+            stamp = dt.datetime.fromtimestamp(nb.stat().st_mtime, tz=dt.UTC)
+            (dest / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+            results.append(Collected(student, str(nb.relative_to(folder)), "collected"))
+    ok = sum(r.status == "collected" for r in results)
+    print(f"collected {ok} submission(s) of {a}" +
+          (f", skipped {len(results) - ok}" if len(results) > ok else ""))
+    for r in results:
+        if r.status != "collected":
+            print(f"  {r.source}: {r.status}")
+    return results
+
+
+# ------------------------------------------------------------------------------------------
+# autograde / feedback / export
+# ------------------------------------------------------------------------------------------
+def _log_path(course: Course, a: str) -> Path:
+    return course.root / "exports" / a / "autograde_log.csv"
+
+
+def autograde(course: Course, a: str, students: list[str] | None = None) -> dict[str, str]:
+    """Autograde every submitted student (or the given ones). Returns {student: status}."""
+    course.check_assignment(a)
+    # nbgrader needs the assignment in the gradebook: generate it if it was never released here.
+    with course.gradebook() as gb:
+        known = any(x.name == a for x in gb.assignments)
+    if not known:
+        _fail(course.api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
+    todo = students or course.submitted_students(a)
+    if not todo:
+        raise UsageError(f"no submissions of {a} in {course.dir('submitted')}; run collect first")
+    status: dict[str, str] = {}
+    for student in _progress(todo, f"autograde {a}"):
+        try:
+            res = course.api.autograde(a, student, force=True, create=True)
+        except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
+            res = {"success": False, "error": f"{type(e).__name__}: {e}"}
+        if res.get("success"):
+            status[student] = "graded"
+        else:
+            text = (res.get("error") or res.get("log") or "unknown error").strip().splitlines()
+            status[student] = "failed: " + (text[-1] if text else "unknown error")
+    log = _log_path(course, a)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student_id", "status"])
+        w.writerows(sorted(status.items()))
+    bad = {s: m for s, m in status.items() if m != "graded"}
+    print(f"autograded {len(status) - len(bad)} of {len(status)} submission(s) of {a}")
+    for s, m in bad.items():
+        print(f"  {s}: {m}")
+    return status
+
+
+def feedback(course: Course, a: str) -> Path:
+    course.check_assignment(a)
+    _fail(course.api.generate_feedback(a, force=True), f"generate_feedback {a}")
+    out = course.dir("feedback")
+    print(f"feedback for {a} written to {out}/<student>/{a}/")
+    return out
+
+
+def scores(course: Course, a: str) -> list[dict]:
+    """One row per student in the gradebook: their score on A (0 when nothing was graded)."""
+    rows = []
+    with course.gradebook() as gb:
+        assignment = gb.find_assignment(a)
+        max_score = assignment.max_score
+        for student in gb.students:
+            try:
+                sub = gb.find_submission(a, student.id)
+            except Exception:  # noqa: BLE001 - MissingEntry: no submission
+                rows.append(dict(student_id=student.id, score=0.0, max_score=max_score,
+                                 status="missing", timestamp=""))
+                continue
+            rows.append(dict(student_id=student.id, score=float(sub.score), max_score=max_score,
+                             status="graded",
+                             timestamp=sub.timestamp.isoformat() if sub.timestamp else ""))
+    return rows
+
+
+def export(course: Course, a: str, out: Path | None = None) -> Path:
+    """Grades as CSV (student_id, score, max_score, percent, status, timestamp)."""
+    course.check_assignment(a)
+    out = out or course.root / "exports" / a / "grades.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    status = {}
+    log = _log_path(course, a)
+    if log.is_file():
+        with open(log, newline="") as f:
+            status = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
+    rows = scores(course, a)
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
+        w.writerow(["student_id", "score", "max_score", "percent", "status", "timestamp"])
+        for r in rows:
+            st = status.get(r["student_id"], r["status"])
+            pct = 100.0 * r["score"] / r["max_score"] if r["max_score"] else 0.0
+            w.writerow([r["student_id"], f"{r['score']:g}", f"{r['max_score']:g}", f"{pct:.1f}",
+                        st, r["timestamp"]])
+    print(f"grades of {a} ({len(rows)} students) written to {out}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# command line
+# ------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in [("release", "build the student edition"),
+                        ("feedback", "write per-student feedback"),
+                        ("export", "write grades as CSV"),
+                        ("list", "list the course's assignments")]:
+        s = sub.add_parser(name, help=help_)
+        if name != "list":
+            s.add_argument("assignment")
+        if name == "export":
+            s.add_argument("--out", type=Path, default=None)
+    s = sub.add_parser("collect", help="take a folder or zip of submissions into submitted/")
+    s.add_argument("assignment")
+    s.add_argument("path")
+    s.add_argument("--pattern", default=DEFAULT_PATTERN,
+                   help="regex with a (?P<student>...) group, matched on file or folder names")
+    s = sub.add_parser("autograde", help="(collect and) autograde submissions")
+    s.add_argument("assignment")
+    s.add_argument("path", nargs="?", help="folder or zip to collect first")
+    s.add_argument("--pattern", default=DEFAULT_PATTERN)
+    s.add_argument("--student", action="append", help="only these students (repeatable)")
+    s = sub.add_parser("grade", help="collect + autograde + feedback + export")
+    s.add_argument("assignment")
+    s.add_argument("path")
+    s.add_argument("--pattern", default=DEFAULT_PATTERN)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        course = Course()
+        a = getattr(args, "assignment", None)
+        if args.command == "list":
+            print("\n".join(course.assignments()))
+        elif args.command == "release":
+            release(course, a)
+        elif args.command == "collect":
+            collect(course, a, args.path, args.pattern)
+        elif args.command == "autograde":
+            if args.path:
+                collect(course, a, args.path, args.pattern)
+            autograde(course, a, args.student)
+        elif args.command == "feedback":
+            feedback(course, a)
+        elif args.command == "export":
+            export(course, a, args.out)
+        elif args.command == "grade":
+            collect(course, a, args.path, args.pattern)
+            autograde(course, a)
+            feedback(course, a)
+            export(course, a)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,57 @@
+"""Reading nbgrader notebooks: answer cells, test cells, their points and dependencies.
+
+A test cell may say which answer cells it needs in its metadata, `"dlcv": {"requires": [...]}`
+(grade_ids of answer cells). That makes partial credit predictable: a submission that solves a set
+S of answer cells earns exactly the points of the tests whose requirements lie inside S.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+
+def read(path: str | Path) -> nbformat.NotebookNode:
+    return nbformat.read(str(path), as_version=4)
+
+
+def _nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def answer_cells(nb) -> dict[str, nbformat.NotebookNode]:
+    """grade_id -> cell, for every cell a student writes in (nbgrader "solution" cells)."""
+    return {_nbg(c)["grade_id"]: c for c in nb.cells
+            if _nbg(c).get("solution") and _nbg(c).get("grade_id")}
+
+
+def test_cells(nb) -> dict[str, dict]:
+    """grade_id -> {"points": float, "requires": [answer grade_ids]} for autograded test cells."""
+    out = {}
+    for c in nb.cells:
+        m = _nbg(c)
+        if m.get("grade") and not m.get("solution") and c.cell_type == "code":
+            out[m["grade_id"]] = {
+                "points": float(m.get("points", 0)),
+                "requires": list(c.get("metadata", {}).get("dlcv", {}).get("requires", [])),
+            }
+    return out
+
+
+def expected_points(source_nb, solved: set[str]) -> float:
+    """Points a submission earns when exactly the answer cells in `solved` are right."""
+    return sum(t["points"] for t in test_cells(source_nb).values() if set(t["requires"]) <= solved)
+
+
+def with_solutions(release_nb, source_nb, grade_ids: set[str] | None = None):
+    """A copy of the student edition with the reference answers filled in (all, or the given
+    answer cells): the notebook a perfect (or partly right) student would hand in."""
+    nb = copy.deepcopy(release_nb)
+    answers = answer_cells(source_nb)
+    for c in nb.cells:
+        gid = _nbg(c).get("grade_id")
+        if _nbg(c).get("solution") and gid in answers and (grade_ids is None or gid in grade_ids):
+            c.source = answers[gid].source
+    return nb

@@ -1,0 +1,134 @@
+"""The instructor command line on a tiny assignment made here (fast): release, collect from a
+folder and from an LMS zip, autograde, export, and the mistakes an instructor can make."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import zipfile
+
+import nbformat
+import pytest
+from conftest import REPO
+
+from autograder import cli
+from autograder import notebooks as nbs
+
+A = "t0_tiny"
+
+
+def tiny_source() -> nbformat.NotebookNode:
+    def meta(**kw):
+        base = dict(schema_version=3, locked=False, solution=False, grade=False, task=False)
+        base.update(kw)
+        return {"nbgrader": base}
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Tiny assignment"),
+        nbformat.v4.new_code_cell("from dlcv.checks import checking, expect_close"),
+        nbformat.v4.new_code_cell(
+            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+            metadata=meta(solution=True, grade_id="double")),
+        nbformat.v4.new_code_cell(
+            'with checking("double"):\n    expect_close(double(2), 4, "double(2)")\n'
+            "### BEGIN HIDDEN TESTS\n"
+            'with checking("double", case="negative"):\n    expect_close(double(-3), -6)\n'
+            "### END HIDDEN TESTS",
+            metadata={**meta(grade=True, locked=True, points=3, grade_id="test_double"),
+                      "dlcv": {"requires": ["double"]}}),
+    ]
+    return nb
+
+
+@pytest.fixture
+def course(tmp_path, monkeypatch):
+    src = tmp_path / "assignments" / A
+    src.mkdir(parents=True)
+    nbformat.write(tiny_source(), src / f"{A}.ipynb")
+    (src / f"{A}.py").write_text("# the jupytext twin holds solutions\n")
+    monkeypatch.setenv("DLCV_COURSE_ROOT", str(tmp_path))
+    monkeypatch.delenv("DLCV_GRADEBOOK", raising=False)
+    return cli.Course()
+
+
+def test_release_skips_the_jupytext_twin_and_zips(course):
+    out = cli.release(course, A)
+    assert (out / f"{A}.ipynb").is_file() and not (out / f"{A}.py").exists()
+    with zipfile.ZipFile(course.root / "release" / f"{A}.zip") as z:
+        assert z.namelist() == [f"{A}/{A}.ipynb"]
+
+
+def test_unknown_assignment_is_a_usage_error(course):
+    with pytest.raises(cli.UsageError, match="no assignment 'a9'.*t0_tiny"):
+        cli.release(course, "a9")
+
+
+def test_lms_zip_with_pattern_and_bad_entries(course, tmp_path):
+    cli.release(course, A)
+    student = nbs.read(course.root / "release" / A / f"{A}.ipynb")
+    good = nbformat.writes(nbs.with_solutions(student, nbs.read(course.dir("source", A, f"{A}.ipynb"))))
+    zpath = tmp_path / "lms.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("Jane Doe_1001_assignsubmission_file_tiny.ipynb", good)
+        # John re-submitted: the newer file counts, whatever its name
+        z.writestr(zipfile.ZipInfo("John Roe_1002_assignsubmission_file_later.ipynb",
+                                   (2026, 3, 2, 9, 0, 0)), nbformat.writes(student))
+        z.writestr(zipfile.ZipInfo("John Roe_1002_assignsubmission_file_first.ipynb",
+                                   (2026, 3, 1, 9, 0, 0)), good)
+        z.writestr("README_no_id.ipynb", good)
+        z.writestr("../../escape_1003_x.ipynb", good)  # path traversal: never extracted
+    res = cli.collect(course, A, zpath, pattern=r"^[^_]+_(?P<student>\d+)_")
+    by = {r.source: r.status for r in res}
+    assert by["Jane Doe_1001_assignsubmission_file_tiny.ipynb"] == "collected"
+    assert by["John Roe_1002_assignsubmission_file_later.ipynb"] == "collected"
+    assert by["John Roe_1002_assignsubmission_file_first.ipynb"].startswith("skipped: older")
+    assert by["README_no_id.ipynb"].startswith("skipped: cannot read a student id")
+    assert not (tmp_path.parent / "escape_1003_x.ipynb").exists()
+    assert course.submitted_students(A) == ["1001", "1002"]
+    # the file is renamed to the assignment's notebook name, as nbgrader needs
+    assert (course.dir("submitted", "1001", A, f"{A}.ipynb")).is_file()
+
+    status = cli.autograde(course, A)
+    assert status == {"1001": "graded", "1002": "graded"}
+    rows = {r["student_id"]: r for r in cli.scores(course, A)}
+    assert rows["1001"]["score"] == 3 and rows["1002"]["score"] == 0
+    out = cli.export(course, A)
+    with open(out, newline="") as f:
+        got = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert got["1001"]["percent"] == "100.0" and got["1002"]["status"] == "graded"
+
+
+def test_collect_from_folder_of_student_folders(course, tmp_path):
+    incoming = tmp_path / "incoming"
+    (incoming / "s_01").mkdir(parents=True)
+    (incoming / "s_01" / "whatever.ipynb").write_text("{}")
+    (incoming / "bad id!.ipynb").write_text("{}")
+    res = cli.collect(course, A, incoming)
+    assert [(r.student, r.status[:9]) for r in res] == [("bad id!", "skipped: "), ("s_01", "collected")]
+
+
+def test_collect_rejects_bad_inputs(course, tmp_path):
+    with pytest.raises(cli.UsageError, match="no submissions at"):
+        cli.collect(course, A, tmp_path / "nope")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(cli.UsageError, match="neither a folder nor a zip"):
+        cli.collect(course, A, tmp_path / "f.txt")
+    with pytest.raises(cli.UsageError, match="named group"):
+        cli.collect(course, A, tmp_path, pattern=r"(\d+)")
+    with pytest.raises(cli.UsageError, match="run collect first"):
+        cli.autograde(course, A)
+
+
+def test_command_line_exit_codes(course):
+    env_root = str(course.root)
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "autograder", *a], cwd=REPO, capture_output=True, text=True,
+        env={**__import__("os").environ, "DLCV_COURSE_ROOT": env_root})
+    ok = run("list")
+    assert ok.returncode == 0 and ok.stdout.split() == [A]
+    bad = run("release", "nope")
+    assert bad.returncode == 2 and "error: no assignment 'nope'" in bad.stderr
+    assert "Traceback" not in bad.stderr

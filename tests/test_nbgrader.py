@@ -1,0 +1,131 @@
+"""The nbgrader round trip, through nbgrader itself, for every assignment:
+
+release the student edition, collect four submissions (the reference solution, the untouched
+student edition, a partly solved one, a broken file), autograde, write feedback, export grades.
+The solution must earn full marks, the untouched edition 0 with every test failing cleanly,
+the partial one exactly the points of the tests whose answer cells it solved.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import nbformat
+import pytest
+from conftest import REPO
+
+from autograder import cli
+from autograder import notebooks as nbs
+
+ASSIGNMENT_IDS = sorted(p.parent.name for p in (REPO / "assignments").glob("*/*.ipynb"))
+
+pytestmark = [pytest.mark.nbgrader, pytest.mark.xdist_group("nbgrader")]
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENT_IDS)
+def graded(request, tmp_path_factory):
+    """A scratch course with one assignment released, four submissions collected and graded."""
+    a = request.param
+    root = tmp_path_factory.mktemp(f"course_{a}")
+    shutil.copytree(REPO / "assignments" / a, root / "assignments" / a)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DLCV_COURSE_ROOT", str(root))
+    mp.delenv("DLCV_GRADEBOOK", raising=False)
+    course = cli.Course()
+    cli.release(course, a)
+
+    nb_name = sorted((root / "assignments" / a).glob("*.ipynb"))[0].name
+    source = nbs.read(root / "assignments" / a / nb_name)
+    student = nbs.read(root / "release" / a / nb_name)
+    answers = sorted(nbs.answer_cells(source))
+    partial = set(answers[::2])  # every other answer cell solved
+
+    subs = root / "incoming"
+    subs.mkdir()
+    nbformat.write(nbs.with_solutions(student, source), subs / "ada.ipynb")
+    nbformat.write(student, subs / "blank.ipynb")
+    nbformat.write(nbs.with_solutions(student, source, partial), subs / "half.ipynb")
+    (subs / "broken.ipynb").write_text("{ this is not a notebook")
+    collected = cli.collect(course, a, subs)
+    status = cli.autograde(course, a)
+    cli.feedback(course, a)
+    csv_path = cli.export(course, a)
+    yield dict(a=a, root=root, course=course, source=source, partial=partial, nb_name=nb_name,
+               collected=collected, status=status, csv=csv_path)
+    mp.undo()
+
+
+def _scores(g):
+    return {r["student_id"]: r for r in cli.scores(g["course"], g["a"])}
+
+
+def test_release_hides_solutions_and_hidden_tests(graded):
+    rel = graded["root"] / "release" / graded["a"]
+    text = (rel / graded["nb_name"]).read_text()
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert "raise NotImplementedError()" in text
+    assert not list(rel.rglob("*.py")), "the jupytext twin (with solutions) was released"
+    assert (graded["root"] / "release" / f"{graded['a']}.zip").is_file()
+
+
+def test_every_submission_ends_graded_or_with_a_reason(graded):
+    assert graded["status"]["ada"] == graded["status"]["blank"] == graded["status"]["half"] == "graded"
+    assert graded["status"]["broken"].startswith("failed: ")
+
+
+def test_reference_solution_gets_full_marks(graded):
+    s = _scores(graded)["ada"]
+    total = sum(t["points"] for t in nbs.test_cells(graded["source"]).values())
+    assert s["max_score"] == total > 0
+    assert s["score"] == total
+
+
+def test_untouched_student_edition_scores_zero_and_fails_cleanly(graded):
+    assert _scores(graded)["blank"]["score"] == 0
+    nb = nbs.read(graded["root"] / "autograded" / "blank" / graded["a"] / graded["nb_name"])
+    tests = nbs.test_cells(graded["source"])
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in tests:
+            errors = [o for o in c.outputs if o.output_type == "error"]
+            assert errors, f"test cell {gid} passed on the untouched student edition"
+            assert errors[0].ename == "CheckFailed", (
+                f"test cell {gid} crashed with {errors[0].ename}: {errors[0].evalue}")
+            assert "not implemented yet" in errors[0].evalue
+
+
+def test_partial_submission_earns_exactly_its_points(graded):
+    expected = nbs.expected_points(graded["source"], graded["partial"])
+    total = sum(t["points"] for t in nbs.test_cells(graded["source"]).values())
+    assert 0 < expected < total
+    assert _scores(graded)["half"]["score"] == pytest.approx(expected)
+
+
+def test_every_test_declares_known_requirements(graded):
+    answers = set(nbs.answer_cells(graded["source"]))
+    for gid, t in nbs.test_cells(graded["source"]).items():
+        assert t["requires"], f"test cell {gid} does not say which answer cells it needs"
+        assert set(t["requires"]) <= answers, f"{gid} requires unknown cells"
+
+
+def test_feedback_and_export(graded):
+    fb = graded["root"] / "feedback" / "ada" / graded["a"] / graded["nb_name"].replace(".ipynb", ".html")
+    assert fb.is_file()
+    with open(graded["csv"], newline="") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert set(rows) >= {"ada", "blank", "half"}
+    assert float(rows["ada"]["percent"]) == 100.0
+    assert float(rows["blank"]["score"]) == 0.0
+    log = (graded["root"] / "exports" / graded["a"] / "autograde_log.csv").read_text()
+    assert "broken,failed: " in log
+
+
+def test_collect_records_its_choices(graded):
+    by = {c.student: c.status for c in graded["collected"]}
+    assert by == {"ada": "collected", "blank": "collected", "half": "collected",
+                  "broken": "collected"}
+    stamp = graded["root"] / "submitted" / "ada" / graded["a"] / "timestamp.txt"
+    assert stamp.read_text().endswith("UTC")
+    json.loads((graded["root"] / "submitted" / "ada" / graded["a"] / graded["nb_name"]).read_text())

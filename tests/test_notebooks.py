@@ -1,0 +1,68 @@
+"""Every notebook: committed without outputs, in sync with its jupytext .py, and executes top to
+bottom offline. Execution time is measured by `make bench`, not asserted here."""
+
+from __future__ import annotations
+
+import json
+
+import jupytext
+import nbformat
+import pytest
+from conftest import ASSIGNMENTS, LECTURES, NOTEBOOKS, REPO, notebook_id
+from nbclient import NotebookClient
+
+EXPECTED = ["lectures/01_image_classification.ipynb", "lectures/02_linear_classifiers.ipynb",
+            "assignments/a1_knn_linear/a1_knn_linear.ipynb"]
+
+
+def test_the_course_has_its_notebooks():
+    have = {notebook_id(p) for p in NOTEBOOKS}
+    assert set(EXPECTED) <= have, f"missing: {sorted(set(EXPECTED) - have)}"
+    assert LECTURES and ASSIGNMENTS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
+def test_committed_without_outputs(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    with_outputs = [i for i, c in enumerate(nb["cells"])
+                    if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not with_outputs, f"{notebook_id(path)}: cells {with_outputs} have outputs; run `make sync`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
+def test_in_sync_with_jupytext_twin(path):
+    py = path.with_suffix(".py")
+    assert py.is_file(), f"{notebook_id(path)} has no paired {py.name}"
+    from_py = jupytext.read(py)
+    from_nb = nbformat.read(path, as_version=4)
+
+    def cells(nb):
+        return [(c.cell_type, c.source.strip(), json.dumps(c.metadata.get("nbgrader"), sort_keys=True))
+                for c in nb.cells]
+
+    assert cells(from_py) == cells(from_nb), (
+        f"{notebook_id(path)} and {py.name} differ: edit the .py, then run `make sync`")
+    assert from_nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
+def test_executes_top_to_bottom(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()  # raises CellExecutionError with the cell and traceback on any error
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "error"]
+    assert not errors
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                 for o in c.get("outputs", []))
+    assert images >= 3, f"{notebook_id(path)} shows only {images} figures"
+
+
+def test_repo_has_no_machine_paths():
+    for p in LECTURES + ASSIGNMENTS:
+        for twin in (p, p.with_suffix(".py")):
+            text = twin.read_text(encoding="utf-8")
+            assert "/work/" not in text and "/root/" not in text, f"{twin} holds a machine path"
+    assert REPO.joinpath("README.md").is_file()
