@@ -1,0 +1,121 @@
+"""`make bench`: speed figures of the course, written to benchmarks/results/bench.md.
+
+1. Every notebook (lectures and the solution edition of each assignment) executed top to bottom
+   in a fresh kernel, timed; the course's budget is 90 s per notebook on 2 CPU cores.
+2. a1's reference kNN distances (taken from the assignment's source notebook, so the figure is
+   that of the code students are compared against): two loops, one loop and no loops on a
+   500 x 5000 problem of CIFAR-10's dimension (D = 3072), and on the digits.
+
+Figures are measured, never asserted: tests check behaviour, this table reports speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+BUDGET_S = 90.0
+
+
+def time_notebooks(paths: list[Path]) -> list[tuple[str, float, str]]:
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    for p in paths:
+        nb = nbformat.read(p, as_version=4)
+        client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                                resources={"metadata": {"path": str(p.parent)}})
+        t0 = time.perf_counter()
+        try:
+            client.execute()
+            status = "ok"
+        except Exception as e:  # noqa: BLE001 - report, keep measuring the others
+            status = f"error: {type(e).__name__}"
+        rows.append((str(p.relative_to(REPO)), time.perf_counter() - t0, status))
+        print(f"  {rows[-1][0]}: {rows[-1][1]:.1f} s ({status})", flush=True)
+    return rows
+
+
+def reference_functions(notebook: Path, prefix: str) -> dict:
+    """The reference solution's functions whose names start with prefix, from a source notebook."""
+    from autograder.notebooks import answer_cells, read
+
+    ns: dict = {"np": np}
+    for cell in answer_cells(read(notebook)).values():
+        if f"def {prefix}" in cell.source:
+            exec(compile(cell.source, str(notebook), "exec"), ns)  # noqa: S102 - our own notebook
+    return {k: v for k, v in ns.items() if k.startswith(prefix)}
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def time_knn(num_test: int, num_train: int, dim: int, seed: int = 0) -> list[tuple[str, float]]:
+    fns = reference_functions(REPO / "assignments/a1_knn_linear/a1_knn_linear.ipynb",
+                              "compute_distances_")
+    rng = np.random.default_rng(seed)
+    X_test, X_train = rng.random((num_test, dim)), rng.random((num_train, dim))
+    out = []
+    for name in ("compute_distances_two_loops", "compute_distances_one_loop",
+                 "compute_distances_no_loops"):
+        repeat = 1 if "two" in name else 3
+        out.append((name, best_of(lambda f=fns[name]: f(X_test, X_train), repeat)))
+        print(f"  {name} {num_test}x{num_train}, D={dim}: {out[-1][1]:.3f} s", flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-notebooks", action="store_true")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench.md")
+    args = ap.parse_args(argv)
+
+    lines = [f"# DLCV benchmarks, {dt.datetime.now():%Y-%m-%d %H:%M}",
+             "", f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+             f"Python {platform.python_version()}, numpy {np.__version__}.", ""]
+    if not args.skip_notebooks:
+        print("notebooks:")
+        paths = sorted((REPO / "lectures").glob("*.ipynb")) + sorted(
+            (REPO / "assignments").glob("*/*.ipynb"))
+        rows = time_notebooks(paths)
+        lines += ["## Notebook execution (fresh kernel, top to bottom)", "",
+                  f"| notebook | seconds | within {BUDGET_S:.0f} s | status |", "|---|---:|:---:|---|"]
+        lines += [f"| {n} | {t:.1f} | {'yes' if t < BUDGET_S else '**no**'} | {s} |" for n, t, s in rows]
+        lines += [""]
+    print("kNN distances (a1 reference solution):")
+    lines += ["## kNN distances, a1 reference solution (best of 3; two loops: 1 run)", "",
+              "| problem | two loops (s) | one loop (s) | no loops (s) | speed-up two/no loops |",
+              "|---|---:|---:|---:|---:|"]
+    for label, (m, n, d) in [("500 x 5000, D=3072 (CIFAR-10 size)", (500, 5000, 3072)),
+                             ("360 x 1257, D=64 (digits test x train)", (360, 1257, 64))]:
+        t = dict(time_knn(m, n, d))
+        two, one, no = (t[f"compute_distances_{k}"] for k in ("two_loops", "one_loop", "no_loops"))
+        lines.append(f"| {label} | {two:.2f} | {one:.2f} | {no:.3f} | {two / no:.0f}x |")
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print("\n" + text + f"\nwritten to {args.out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
