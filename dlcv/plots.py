@@ -128,17 +128,40 @@ def plot_cv_accuracy(ax, choices: Sequence, accuracies: dict, xlabel: str = "k")
     return means
 
 
-def show_templates(W: np.ndarray, image_shape: tuple, class_names: Sequence[str], size: float = 1.3):
-    """Rows of a linear classifier's weight matrix W (C, D) or (D, C) shown as images."""
-    W = np.asarray(W)
-    D = int(np.prod(image_shape))
-    if W.shape[0] == D and W.shape[1] == len(class_names):
+def show_templates(W: np.ndarray, image_shape: tuple, class_names: Sequence[str], size: float = 1.3,
+                   title: str | None = None):
+    """A linear classifier's weights, one class template per panel.
+
+    W is (C, D) (rows are templates) or (D, C) (CS231n's X @ W layout), D = prod(image_shape).
+    Grey images (H, W): a diverging colour map, white at exactly 0, red positive, blue negative,
+    one symmetric scale shared by all templates (with a colour bar) so their sizes compare.
+    Colour images (H, W, 3): each template rescaled to [0, 1], as CS231n shows them.
+    Returns the figure.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    shape = tuple(image_shape)
+    C, D = len(class_names), int(np.prod(shape))
+    if W.ndim == 2 and W.shape == (D, C) and W.shape != (C, D):
         W = W.T
-    if W.shape != (len(class_names), D):
-        raise ValueError(f"show_templates: W should be ({len(class_names)}, {D}) or its transpose, "
-                         f"got {W.shape}")
-    return show_images([w.reshape(image_shape) for w in W], titles=list(class_names),
-                       ncols=len(class_names), size=size, cmap="RdBu_r" if len(image_shape) == 2 else "gray")
+    if W.shape != (C, D):
+        raise ValueError(f"show_templates: W should be ({C}, {D}) or its transpose for {C} classes "
+                         f"of images {shape}, got {W.shape}")
+    if len(shape) != 2:
+        fig = show_images([w.reshape(shape) for w in W], titles=list(class_names), ncols=C,
+                          size=size)
+        if title:
+            fig.suptitle(title, y=1.0 + 0.25 / fig.get_figheight(), fontsize=10)
+        return fig
+    v = float(np.abs(W).max()) or 1.0
+    fig, axes = plt.subplots(1, C, figsize=(size * C + 0.8, size + 0.45), squeeze=False)
+    for c, ax in enumerate(axes[0]):
+        im = ax.imshow(W[c].reshape(shape), cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
+        ax.set_title(str(class_names[c]), fontsize=9)
+        ax.axis("off")
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.012, pad=0.01)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def plot_loss_history(ax, history: Sequence[float], title: str = "training loss", smooth: int = 0):

@@ -33,15 +33,27 @@ def test_decision_regions_colour_the_plane_by_the_prediction():
     assert len(ax.images) == 1 and len(ax.collections) == 1
 
 
-def test_show_templates_accepts_both_layouts_and_rejects_others():
-    W = np.random.default_rng(0).normal(size=(64, 10))
-    fig = plots.show_templates(W, (8, 8), [str(i) for i in range(10)])
-    assert sum(len(a.images) for a in fig.axes) == 10
-    np.testing.assert_allclose(fig.axes[3].images[0].get_array(),
-                               plots.to_displayable(W[:, 3].reshape(8, 8)))
-    plots.show_templates(W.T, (8, 8), [str(i) for i in range(10)])
-    with pytest.raises(ValueError, match=r"\(10, 64\)"):
-        plots.show_templates(np.zeros((63, 10)), (8, 8), [str(i) for i in range(10)])
+def test_show_templates_grey_signed_shared_scale_both_layouts():
+    W = np.zeros((3, 4))
+    W[0, 0], W[1, 3] = 2.0, -0.5
+    for layout in (W, W.T):  # (C, D) rows, or CS231n's (D, C) columns
+        fig = plots.show_templates(layout, (2, 2), ["a", "b", "c"], title="t")
+        ims = [ax.images[0] for ax in fig.axes if ax.images]
+        assert len(ims) == 3
+        for im in ims:
+            assert im.get_clim() == (-2.0, 2.0)  # white is exactly 0 in every template
+        np.testing.assert_array_equal(ims[1].get_array(), W[1].reshape(2, 2))
+        assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"\(3, 4\) or its transpose"):
+        plots.show_templates(np.zeros((3, 5)), (2, 2), ["a", "b", "c"])
+
+
+def test_show_templates_colour_rescales_each_template():
+    W = np.random.default_rng(0).normal(size=(12, 2))  # (D, C) for 2x2x3 images
+    fig = plots.show_templates(W, (2, 2, 3), ["a", "b"])
+    ims = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(ims) == 2
+    np.testing.assert_allclose(ims[1].get_array(), plots.to_displayable(W[:, 1].reshape(2, 2, 3)))
 
 
 def test_show_images_and_class_examples():

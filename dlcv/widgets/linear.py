@@ -1,0 +1,244 @@
+"""Lecture 02's widget: move the weights of a 3-class linear classifier on 2-D data.
+
+    view = LinearClassifierView()
+    view            # last line of a cell
+
+Left: the plane coloured by the predicted class (argmax of s = W x + b), each class's line
+s_c = 0 (dashed; the edited class solid) and its weight vector w_c as an arrow, normal to that
+line. Right: the mean multiclass SVM loss, the mean softmax loss, the L2 term reg * sum W^2 and
+the accuracy as bars. The computations live in dlcv.linear (torch losses, autograd fit).
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+
+from dlcv import linear
+from dlcv.plots import CLASS_COLORS, class_cmap
+from dlcv.widgets.base import FigureView, dropdown, slider
+
+NUM_CLASSES = 3
+COLOR_NAMES = ("blue", "orange", "green")  # the names of CLASS_COLORS[:3]
+WEIGHT_RANGE = 6.0  # the sliders' range for w1, w2 and b
+GRID_STEPS = 160
+ARROW_SCALE = 0.3  # an arrow of length 0.3 |w_c| in data units
+START_W = ((1.45, 0.45), (-1.1, 1.0), (0.95, -1.15))
+START_B = (0.0, 0.0, -1.5)
+
+
+def _signed(v: float) -> str:
+    """'+ 0.45' or '- 0.45': a term of a sum, for titles."""
+    return f"{'-' if v < 0 else '+'} {abs(v):.2f}"
+
+
+class LinearClassifierView(FigureView):
+    """A linear classifier s = W x + b on 2-D, 3-class data whose weights you move.
+
+    Controls (attributes): cls (which row of W the sliders edit), w1, w2, b (that row),
+    reg (lambda of the L2 term), dataset, fit_loss ("softmax" or "svm"), fit (button: gradient
+    descent from the current weights) and reset (button: small random weights).
+    State: W (3, 2), b_vec (3,), X (N, 2), y (N,); last_fit holds the latest fit's loss history.
+    """
+
+    def __init__(self, dataset: str = "blobs", reg: float = 1e-3, fit_steps: int = 200,
+                 fit_lr: float = 0.5, seed: int = 0):
+        super().__init__(figsize=(10.5, 4.6))
+        if dataset not in linear.TOY_SETS:
+            raise ValueError(f"LinearClassifierView: dataset must be one of {linear.TOY_SETS}, "
+                             f"got {dataset!r}")
+        self.fit_steps, self.fit_lr = fit_steps, fit_lr
+        self._rng = np.random.default_rng(seed)
+        self._syncing = False  # True while code (not the user) moves the sliders
+        self.last_fit: list[float] = []
+        self.last_fit_loss = ""
+
+        # A hand-made start: the rows of classes 0 and 1 point at their blobs; the row of class 2
+        # is turned and its bias pushed down, so that a quarter of the blobs is misclassified.
+        self.W = np.array(START_W)  # (3, 2)
+        self.b_vec = np.array(START_B)  # (3,)
+
+        # -- controls ------------------------------------------------------------------------
+        self.dataset = dropdown("data", linear.TOY_SETS, dataset, width="260px")
+        self.cls = dropdown("edit row of class",
+                            {f"{c} ({COLOR_NAMES[c]})": c for c in range(NUM_CLASSES)},
+                            value=0, width="240px")
+        self.reset = widgets.Button(description="reset (small random W)",
+                                    layout=widgets.Layout(width="200px"))
+        r = WEIGHT_RANGE
+        self.w1 = slider("w1", float(self.W[0, 0]), -r, r, 0.05, ".2f")
+        self.w2 = slider("w2", float(self.W[0, 1]), -r, r, 0.05, ".2f")
+        self.b = slider("b", float(self.b_vec[0]), -r, r, 0.05, ".2f")
+        self.reg = slider("λ (reg)", reg, -4, 0, 0.1, ".4f", log=True)
+        self.fit_loss = dropdown("fit loss", ("softmax", "svm"), "softmax", width="180px")
+        self.fit = widgets.Button(description=f"fit ({fit_steps} steps)", button_style="info",
+                                  layout=widgets.Layout(width="200px"))
+
+        # the sliders write into the edited row; every other control has its own handler
+        self.watch(self.w1, self.w2, self.b, self.reg)
+        self.dataset.observe(lambda _c: self._load_data(), names="value")
+        self.cls.observe(lambda _c: self._select_class(), names="value")
+        self.reset.on_click(lambda _b: self.reset_weights())
+        self.fit.on_click(lambda _b: self.run_fit())
+        self._controls += [self.dataset, self.cls, self.reset, self.fit_loss, self.fit]
+
+        # -- figure --------------------------------------------------------------------------
+        self.ax = self.fig.add_axes((0.05, 0.13, 0.45, 0.8))
+        self.ax_bar = self.fig.add_axes((0.57, 0.13, 0.35, 0.76))
+        self.ax_acc = self.ax_bar.twinx()
+        self._build_left()
+        self._build_right()
+        self._load_data(render=False)
+        self.update()
+
+    # -- layout -------------------------------------------------------------------------------
+    def control_rows(self):
+        return [[self.dataset, self.cls, self.reset], [self.w1, self.w2, self.b],
+                [self.reg, self.fit_loss, self.fit]]
+
+    # -- figure pieces ------------------------------------------------------------------------
+    def _build_left(self):
+        ax = self.ax
+        self.im = ax.imshow(np.zeros((2, 2)), origin="lower", extent=(-1, 1, -1, 1),
+                            cmap=class_cmap(NUM_CLASSES, light=True), vmin=-0.5,
+                            vmax=NUM_CLASSES - 0.5, interpolation="nearest", aspect="equal")
+        self.points = ax.scatter(np.zeros(1), np.zeros(1), c=[0], cmap=class_cmap(NUM_CLASSES),
+                                 vmin=-0.5, vmax=NUM_CLASSES - 0.5, edgecolors="k",
+                                 linewidths=0.5, s=20, zorder=3)
+        self.lines = [ax.plot([], [], color=CLASS_COLORS[c], lw=1.5, ls="--", zorder=4)[0]
+                      for c in range(NUM_CLASSES)]
+        self.arrows = ax.quiver(np.zeros(NUM_CLASSES), np.zeros(NUM_CLASSES),
+                                np.zeros(NUM_CLASSES), np.zeros(NUM_CLASSES),
+                                color=[CLASS_COLORS[c] for c in range(NUM_CLASSES)],
+                                angles="xy", scale_units="xy", scale=1 / ARROW_SCALE,
+                                width=0.012, edgecolor="k", linewidth=0.6, zorder=5)
+        ax.set_xlabel("$x_1$     (lines: $s_c = 0$;  arrows: $w_c$, towards growing $s_c$)",
+                      fontsize=9)
+        ax.set_ylabel("$x_2$", labelpad=0)
+        self.title = ax.set_title("", fontsize=10)
+
+    def _build_right(self):
+        ax, acc = self.ax_bar, self.ax_acc
+        names = ["SVM\nloss", "softmax\nloss", "reg\nλΣW²", "accuracy"]
+        colors = ["#0072B2", "#D55E00", "#999999", "#009E73"]
+        self.bars = list(ax.bar([0, 1, 2], [0, 0, 0], color=colors[:3], width=0.6))
+        self.bars.append(acc.bar([3], [0], color=colors[3], width=0.6)[0])
+        self.bar_labels = [ax.text(i, 0, "", ha="center", va="bottom", fontsize=9)
+                           for i in range(3)]
+        self.bar_labels.append(acc.text(3, 0, "", ha="center", va="bottom", fontsize=9))
+        # where the losses are when all scores are equal (W = 0, b = 0): the sanity-check values
+        C = NUM_CLASSES
+        for i, v in ((0, C - 1.0), (1, np.log(C))):
+            ax.plot([i - 0.4, i + 0.4], [v, v], color="k", lw=1, ls=":")
+            ax.text(i, v, "if W = 0", fontsize=7, ha="center", va="bottom")
+        ax.set_xticks(range(4), names, fontsize=9)
+        ax.set_xlim(-0.6, 3.6)
+        ax.set_ylabel("loss")
+        acc.set_ylim(0, 115)
+        acc.set_yticks([0, 25, 50, 75, 100])
+        acc.set_ylabel("accuracy (%)", color=colors[3])
+        ax.spines["top"].set_visible(False)
+        acc.spines["top"].set_visible(False)
+        self.bar_title = ax.set_title("mean losses on the data, and accuracy", fontsize=10)
+
+    # -- state changes ------------------------------------------------------------------------
+    def _load_data(self, render: bool = True):
+        self.X, self.y = linear.toy_data(self.dataset.value)
+        lim = float(np.ceil((np.abs(self.X).max() + 0.3) * 2) / 2)
+        self.box = (-lim, lim, -lim, lim)
+        xs = np.linspace(-lim, lim, GRID_STEPS)
+        xx, yy = np.meshgrid(xs, xs)
+        self.grid = np.stack([xx.ravel(), yy.ravel()], 1)  # (GRID_STEPS**2, 2)
+        self.im.set_extent(self.box)
+        self.ax.set_xlim(-lim, lim)
+        self.ax.set_ylim(-lim, lim)
+        self.points.set_offsets(self.X)
+        self.points.set_array(self.y.astype(float))
+        if render:
+            self.update()
+
+    def _sync_sliders(self):
+        """Show the edited row's values on the sliders without writing them back into W."""
+        c = self.cls.value
+        self._syncing = True
+        try:
+            for s, v in ((self.w1, self.W[c, 0]), (self.w2, self.W[c, 1]), (self.b, self.b_vec[c])):
+                s.value = float(np.clip(v, s.min, s.max))
+        finally:
+            self._syncing = False
+
+    def _select_class(self):
+        self._sync_sliders()
+        self.update()
+
+    def set_weights(self, W, b):
+        """Replace all weights (W (3, 2), b (3,)), clipped to the sliders' range, and redraw."""
+        W = np.asarray(W, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        if W.shape != (NUM_CLASSES, 2) or b.shape != (NUM_CLASSES,):
+            raise ValueError(f"set_weights: W must be (3, 2) and b (3,), got {W.shape}, {b.shape}")
+        self.W = np.clip(W, -WEIGHT_RANGE, WEIGHT_RANGE)
+        self.b_vec = np.clip(b, -WEIGHT_RANGE, WEIGHT_RANGE)
+        self._sync_sliders()
+        self.update()
+
+    def reset_weights(self):
+        """Small random weights (std 0.01) and zero biases: every score is about 0."""
+        self.last_fit = []
+        self.set_weights(self._rng.normal(0, 0.01, (NUM_CLASSES, 2)), np.zeros(NUM_CLASSES))
+
+    def run_fit(self):
+        """fit_steps steps of gradient descent on fit_loss + reg * sum W^2, from the current W."""
+        W, b, hist = linear.fit(self.W, self.b_vec, self.X, self.y, loss=self.fit_loss.value,
+                                reg=float(self.reg.value), steps=self.fit_steps, lr=self.fit_lr)
+        self.last_fit, self.last_fit_loss = hist, self.fit_loss.value
+        self.set_weights(W, b)
+
+    # -- drawing ------------------------------------------------------------------------------
+    def update(self):
+        if self._syncing:
+            return
+        c = self.cls.value
+        self.W[c] = (self.w1.value, self.w2.value)
+        self.b_vec[c] = self.b.value
+        W, b = self.W, self.b_vec
+
+        # left: regions, lines s_c = 0, arrows w_c
+        Z = linear.regions(W, b, self.grid).reshape(GRID_STEPS, GRID_STEPS)
+        self.im.set_data(Z)
+        centre = self.X.mean(0)
+        feet = np.zeros((NUM_CLASSES, 2))
+        for k in range(NUM_CLASSES):
+            seg = linear.line_in_box(W[k], b[k], self.box)
+            self.lines[k].set_data(seg[:, 0], seg[:, 1])
+            self.lines[k].set_linestyle("-" if k == c else "--")
+            self.lines[k].set_linewidth(2.5 if k == c else 1.3)
+            feet[k] = linear.foot_of_normal(W[k], b[k], centre)
+        self.arrows.set_offsets(np.nan_to_num(feet, nan=1e6))  # no line: arrow out of sight
+        self.arrows.set_UVC(W[:, 0], W[:, 1])
+        self.title.set_text(f"editing class {c} ({COLOR_NAMES[c]}): "
+                            f"$s_{c}$ = {W[c, 0]:.2f} $x_1$ {_signed(W[c, 1])} $x_2$ {_signed(b[c])}")
+
+        # right: bars
+        ev = linear.evaluate(W, b, self.X, self.y, float(self.reg.value))
+        vals = [ev["svm"], ev["softmax"], ev["reg"]]
+        for i, v in enumerate(vals):
+            self.bars[i].set_height(v)
+            self.bar_labels[i].set_position((i, v))
+            self.bar_labels[i].set_text(f"{v:.3f}")
+        acc = 100 * ev["accuracy"]
+        self.bars[3].set_height(acc)
+        self.bar_labels[3].set_position((3, acc))
+        self.bar_labels[3].set_text(f"{acc:.1f}%")
+        top = max(2.5, 1.15 * max(vals))
+        self.ax_bar.set_ylim(0, float(np.ceil(top * 2) / 2))
+        self.values = ev
+        fitted = ""
+        if self.last_fit:
+            fitted = (f" &nbsp;·&nbsp; last fit: {self.last_fit_loss} + reg went "
+                      f"{self.last_fit[0]:.3f} → {self.last_fit[-1]:.3f}")
+        self.readout.value = (
+            f"<b>SVM loss {ev['svm']:.3f} | softmax loss {ev['softmax']:.3f} | "
+            f"reg {ev['reg']:.3f} | accuracy {acc:.1f}%</b>{fitted}"
+        )
+        self.render()
