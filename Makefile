@@ -33,8 +33,11 @@ $(STAMP): requirements.txt pyproject.toml
 lab: setup
 	MPLBACKEND= $(BIN)/jupyter lab --notebook-dir=.
 
+# Two pytest workers share the two cores: one BLAS/torch thread each avoids oversubscription.
+THREADS1 := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: setup
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(THREADS1) $(PY) -m pytest -n 2 --dist loadfile --durations=12
 
 test-fast: setup
 	$(PY) -m pytest -m "not notebook and not nbgrader"

@@ -9,7 +9,9 @@ the partial one exactly the points of the tests whose answer cells it solved.
 from __future__ import annotations
 
 import csv
+import html
 import json
+import re
 import shutil
 
 import nbformat
@@ -21,19 +23,22 @@ from autograder import notebooks as nbs
 
 ASSIGNMENT_IDS = sorted(p.parent.name for p in (REPO / "assignments").glob("*/*.ipynb"))
 
-pytestmark = [pytest.mark.nbgrader, pytest.mark.xdist_group("nbgrader")]
+pytestmark = pytest.mark.nbgrader
 
 
-@pytest.fixture(scope="module", params=ASSIGNMENT_IDS)
-def graded(request, tmp_path_factory):
+_GRADED: dict[str, dict] = {}
+
+
+def _grade_in_scratch_course(a: str, root) -> dict:
     """A scratch course with one assignment released, four submissions collected and graded."""
-    a = request.param
-    root = tmp_path_factory.mktemp(f"course_{a}")
     shutil.copytree(REPO / "assignments" / a, root / "assignments" / a)
     mp = pytest.MonkeyPatch()
-    mp.setenv("DLCV_COURSE_ROOT", str(root))
+    mp.setenv("DLCV_COURSE_ROOT", str(root))  # read when the config is loaded, by Course()
     mp.delenv("DLCV_GRADEBOOK", raising=False)
-    course = cli.Course()
+    try:
+        course = cli.Course()
+    finally:
+        mp.undo()
     cli.release(course, a)
 
     nb_name = sorted((root / "assignments" / a).glob("*.ipynb"))[0].name
@@ -52,9 +57,18 @@ def graded(request, tmp_path_factory):
     status = cli.autograde(course, a)
     cli.feedback(course, a)
     csv_path = cli.export(course, a)
-    yield dict(a=a, root=root, course=course, source=source, partial=partial, nb_name=nb_name,
-               collected=collected, status=status, csv=csv_path)
-    mp.undo()
+    return dict(a=a, root=root, course=course, source=source, partial=partial, nb_name=nb_name,
+                collected=collected, status=status, csv=csv_path)
+
+
+@pytest.fixture(params=ASSIGNMENT_IDS)
+def graded(request, tmp_path_factory):
+    # Built once per assignment and kept for the session (a module-scoped fixture would be
+    # rebuilt whenever a pytest-xdist worker's queue runs dry between two of these tests).
+    a = request.param
+    if a not in _GRADED:
+        _GRADED[a] = _grade_in_scratch_course(a, tmp_path_factory.mktemp(f"course_{a}"))
+    return _GRADED[a]
 
 
 def _scores(g):
@@ -108,6 +122,32 @@ def test_every_test_declares_known_requirements(graded):
     for gid, t in nbs.test_cells(graded["source"]).items():
         assert t["requires"], f"test cell {gid} does not say which answer cells it needs"
         assert set(t["requires"]) <= answers, f"{gid} requires unknown cells"
+
+
+def _page_text(path) -> str:
+    """The text of an HTML page as a reader sees it (tags and highlighting spans removed)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def test_feedback_never_reveals_hidden_tests(graded):
+    html_name = graded["nb_name"].replace(".ipynb", ".html")
+    hidden, visible = [], []
+    for cell in graded["source"].cells:
+        if "### BEGIN HIDDEN TESTS" in cell.source:
+            before, rest = cell.source.split("### BEGIN HIDDEN TESTS", 1)
+            visible += [ln.strip() for ln in before.splitlines() if len(ln.strip()) > 25]
+            hidden += [ln.strip() for ln in rest.split("### END HIDDEN TESTS")[0].splitlines()
+                       if len(ln.strip()) > 25]
+    hidden = sorted(set(hidden) - set(visible))  # lines that only the hidden part has
+    assert hidden and visible
+    for student in ("ada", "blank", "half"):
+        text = _page_text(graded["root"] / "feedback" / student / graded["a"] / html_name)
+        assert "HIDDEN TESTS" not in text
+        assert sum(ln in text for ln in visible) > len(visible) // 2  # the check can see code
+        leaked = [ln for ln in hidden if ln in text]
+        assert not leaked, f"{student}'s feedback shows hidden test lines: {leaked[:2]}"
+        if student == "blank":
+            assert "not implemented yet" in text
 
 
 def test_feedback_and_export(graded):
