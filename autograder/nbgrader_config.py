@@ -35,3 +35,11 @@ c.Execute.interrupt_on_timeout = True
 
 # nbgrader's exchange (hand-out / hand-in through a shared folder on one server), kept in the course.
 c.Exchange.root = str(root / "exchange")
+
+# Feedback: grades, then hidden tests removed (source and tracebacks), then the page style.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from autograder.feedback import HideHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
