@@ -30,8 +30,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port 8890". As root (a container),
+# JupyterLab refuses to start without --allow-root.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	MPLBACKEND= $(BIN)/jupyter lab --notebook-dir=.
+	MPLBACKEND= $(BIN)/jupyter lab --notebook-dir=. $(LAB_ARGS)
 
 # Two pytest workers share the two cores: one BLAS/torch thread each avoids oversubscription.
 THREADS1 := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1

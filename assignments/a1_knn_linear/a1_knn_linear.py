@@ -1523,8 +1523,9 @@ softmax = Softmax()
 softmax_history = softmax.train(X_train_lin, y_train, num_iters=S["num_iters"], **demo)
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-plot_loss_history(axes[0], svm_history, title=f"LinearSVM, {demo}", smooth=25)
-plot_loss_history(axes[1], softmax_history, title=f"Softmax, {demo}", smooth=25)
+setting = f"learning rate {demo['learning_rate']:g}, reg {demo['reg']:g}"
+plot_loss_history(axes[0], svm_history, title=f"LinearSVM: {setting}", smooth=25)
+plot_loss_history(axes[1], softmax_history, title=f"Softmax: {setting}", smooth=25)
 for ax in axes:
     ax.set_yscale("log")  # the first steps divide the loss by 10 or more
 fig.tight_layout()
