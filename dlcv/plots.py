@@ -37,8 +37,13 @@ def show_images(
     size: float = 1.4,
     cmap: str = "gray",
     suptitle: str | None = None,
+    rescale: bool = True,
 ):
-    """A grid of images (grey (H, W) or colour (H, W, 3)); returns the figure."""
+    """A grid of images (grey (H, W) or colour (H, W, 3)); returns the figure.
+
+    rescale=True stretches each image to its own [min, max] (good for weights and features);
+    rescale=False shows pixel values as they are, 0..255 (so a darker photo looks darker).
+    """
     images = list(images)
     if not images:
         raise ValueError("show_images: no images to show")
@@ -50,14 +55,32 @@ def show_images(
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if i < n:
-            ax.imshow(to_displayable(images[i]), cmap=cmap if np.ndim(images[i]) == 2 else None,
-                      interpolation="nearest")
+            img = to_displayable(images[i]) if rescale else np.clip(np.asarray(images[i]) / 255, 0, 1)
+            ax.imshow(img, cmap=cmap if np.ndim(images[i]) == 2 else None, interpolation="nearest",
+                      vmin=0, vmax=1)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def show_values(ax, M: np.ndarray, title: str | None = None, vmin: float = 0, vmax: float = 255,
+                fontsize: int = 8, fmt: str = "{:.0f}"):
+    """A small matrix M (h, w) as grey cells with each number written inside (pixel patches,
+    kernels, worked examples)."""
+    M = np.asarray(M)
+    if M.ndim != 2:
+        raise ValueError(f"show_values: M must be a 2-D matrix, got shape {M.shape}")
+    ax.imshow(M, cmap="gray", vmin=vmin, vmax=vmax)
+    for (i, j), v in np.ndenumerate(M):
+        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=fontsize,
+                color="white" if v < (vmin + vmax) / 2 else "black")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
 
 
 def show_class_examples(X: np.ndarray, y: np.ndarray, class_names: Sequence[str],

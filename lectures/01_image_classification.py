@@ -55,39 +55,18 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from dlcv.data import load_classification, load_photo, make_toy_2d
 from dlcv.neighbors import knn_grid_predict
-from dlcv.plots import CLASS_COLORS, plot_cv_accuracy, plot_decision_regions, show_class_examples
+from dlcv.plots import (
+    CLASS_COLORS,
+    plot_cv_accuracy,
+    plot_decision_regions,
+    show_class_examples,
+    show_images,
+    show_values,
+)
 from dlcv.widgets.knn import KNNRegionsView
 
 plt.rcParams.update({"figure.figsize": (8, 4), "figure.dpi": 90, "axes.titlesize": 11})
 rng = np.random.default_rng(0)
-
-
-def show_values(ax, M, title=None, vmin=0, vmax=255, fontsize=8):
-    """Draw a small matrix M (h, w) as grey cells with each number written inside."""
-    ax.imshow(M, cmap="gray", vmin=vmin, vmax=vmax)
-    for (i, j), v in np.ndenumerate(M):
-        dark = v < (vmin + vmax) / 2
-        ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=fontsize,
-                color="white" if dark else "black")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title)
-
-
-def show_photos(images, titles, ncols=5, size=2.3):
-    """Colour images (H, W, 3) with values 0..255, shown as they are (no per-image rescaling)."""
-    nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size * 0.72 + 0.5) * nrows),
-                             squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, img, title in zip(axes.ravel()[:len(images)], images, titles, strict=True):
-        ax.imshow(np.clip(np.asarray(img) / 255, 0, 1))
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
 
 # %% [markdown]
 # ## 1. The task: from a grid of numbers to a label
@@ -175,8 +154,9 @@ others = {f"not a cat: {name}": resize(load_photo(name), (H, W), preserve_range=
           for name in ("moon", "brick", "coffee")}
 dist = {name: l2(small, img) for name, img in {**variants, **others}.items()}
 
-fig = show_photos(list({**variants, **others}.values()),
-                  [f"{name}\nL2 = {dist[name]:,.0f}" for name in dist])
+fig = show_images(list({**variants, **others}.values()),
+                  [f"{name}\nL2 = {dist[name]:,.0f}" for name in dist], ncols=5, size=2.3,
+                  rescale=False)
 
 # %%
 names = sorted(dist, key=dist.get)[1:]                    # skip the original (distance 0)
@@ -704,8 +684,9 @@ for side in range(2, 60):                                     # grow a black box
 side = min(boxes, key=lambda s: abs(l2(small, boxes[s]) - d_target))
 same = {"original": small, "shifted 4 px": shifted, "darkened": darker,
         f"black box {side}x{side}": boxes[side]}
-fig = show_photos(list(same.values()),
-                  [f"{n}\nL2 = {l2(small, im):,.0f}" for n, im in same.items()], ncols=4, size=2.8)
+fig = show_images(list(same.values()),
+                  [f"{n}\nL2 = {l2(small, im):,.0f}" for n, im in same.items()], ncols=4, size=2.8,
+                  rescale=False)
 
 # %% [markdown]
 # Pixel distances measure how much the *colours at fixed positions* changed, not whether the

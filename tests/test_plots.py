@@ -78,3 +78,22 @@ def test_to_displayable_range():
     out = plots.to_displayable(np.array([[2.0, 4.0], [6.0, 10.0]]))
     assert out.min() == 0 and out.max() == 1
     assert (plots.to_displayable(np.ones((2, 2))) == 0).all()
+
+
+def test_show_images_without_rescaling_keeps_darker_photos_darker():
+    bright = np.full((4, 4, 3), 200, dtype=np.uint8)
+    fig = plots.show_images([bright, bright // 2], rescale=False)
+    a, b = (ax.images[0].get_array() for ax in fig.axes[:2])
+    np.testing.assert_allclose(a, 200 / 255)
+    np.testing.assert_allclose(b, 100 / 255)
+    fig = plots.show_images([bright, bright // 2])  # rescaled: both become the same flat image
+    assert np.array_equal(fig.axes[0].images[0].get_array(), fig.axes[1].images[0].get_array())
+
+
+def test_show_values_writes_every_number():
+    fig, ax = plt.subplots()
+    plots.show_values(ax, np.array([[0, 255], [10, 200]]), title="patch")
+    assert [t.get_text() for t in ax.texts] == ["0", "255", "10", "200"]
+    assert ax.texts[0].get_color() == "white" and ax.texts[1].get_color() == "black"
+    with pytest.raises(ValueError, match="2-D"):
+        plots.show_values(ax, np.zeros((2, 2, 3)))
