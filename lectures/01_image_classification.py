@@ -48,7 +48,7 @@ import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-from skimage.transform import resize, rotate
+from skimage.transform import resize, rotate, swirl
 from sklearn.metrics import pairwise_distances
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
@@ -140,6 +140,10 @@ def l2(a, b):
 
 occluded = small.copy()
 occluded[16:44, 26:54] = [70, 110, 60]                       # a green box in front of the face
+rows, cols = np.mgrid[:H, :W]                                # keep an ellipse around the face,
+face = ((rows - 30) / 27) ** 2 + ((cols - 48) / 33) ** 2 < 1  # put gravel everywhere else
+gravel = resize(load_photo("gravel"), (H, W), preserve_range=True, anti_aliasing=True)
+cluttered = np.where(face[..., None], small, gravel)
 variants = {
     "original": small,
     "darker (illumination)": 0.6 * small,
@@ -147,7 +151,9 @@ variants = {
     "rotated 10° (viewpoint)": rotate(small, 10, mode="edge", preserve_range=True),
     "zoomed in (scale)": resize(small[8:56, 12:84], (H, W), preserve_range=True),
     "mirrored (viewpoint)": small[:, ::-1],
+    "deformed (swirl)": swirl(small, strength=4, radius=40, preserve_range=True),
     "occluded": occluded,
+    "background clutter": cluttered,
 }
 others = {f"not a cat: {name}": resize(load_photo(name), (H, W), preserve_range=True,
                                        anti_aliasing=True)
@@ -155,7 +161,7 @@ others = {f"not a cat: {name}": resize(load_photo(name), (H, W), preserve_range=
 dist = {name: l2(small, img) for name, img in {**variants, **others}.items()}
 
 fig = show_images(list({**variants, **others}.values()),
-                  [f"{name}\nL2 = {dist[name]:,.0f}" for name in dist], ncols=5, size=2.3,
+                  [f"{name}\nL2 = {dist[name]:,.0f}" for name in dist], ncols=6, size=2.1,
                   rescale=False)
 
 # %%
