@@ -27,8 +27,9 @@
 #    descent (SGD); and a search over learning rates and regularisation strengths on a
 #    validation set.
 #
-# The notebook uses CIFAR-10 (5000 training, 500 validation and 500 test images, as in Stanford's
-# CS231n) when it is on your disk in `data/cifar-10-batches-py/`, and otherwise the 8x8 handwritten
+# The notebook uses CIFAR-10 when it is on your disk in `data/cifar-10-batches-py/`, with the sizes
+# of Stanford's CS231n (kNN on 5000 training and 500 test images, the linear classifiers on 49,000
+# training, 1000 validation and 1000 test images), and otherwise the 8x8 handwritten
 # digits that ship with scikit-learn. Every cell works with both; all you need is numpy.
 #
 # ## How to work
@@ -105,7 +106,8 @@ np.set_printoptions(precision=4, suppress=True)
 # levels in 0..16 for the digits, `(N, 32, 32, 3)` RGB values in 0..255 for CIFAR-10.
 
 # %%
-data = load_classification("auto")
+# CIFAR-10 sizes as in CS231n: 49000 / 1000 / 1000 (the digits' split is fixed: 1257 / 180 / 360).
+data = load_classification("auto", num_train=49000, num_val=1000, num_test=1000, num_dev=500)
 print(f"Data set used in this notebook: {data.name}")
 print(data)
 show_class_examples(data.X_train, data.y_train, data.class_names, per_class=6)
@@ -117,7 +119,10 @@ plt.show()
 #
 # For the linear classifiers we also **centre** the data (subtract the mean training image, so that
 # the pixel values are spread around zero) and append a constant 1 to every row (the bias trick,
-# explained in Part 2). Those versions are called `X_train_lin`, `X_val_lin` and `X_test_lin`.
+# explained in Part 2). Those versions are called `X_train_lin`, `X_val_lin` and `X_test_lin`, with
+# labels `y_train_lin`, `y_val_lin`, `y_test_lin`. On CIFAR-10 kNN uses only the first 5000 training,
+# 500 validation and 500 test images, as CS231n does (its prediction cost grows with the training
+# set); the linear classifiers use all 49,000. On the digits both use the same split.
 #
 # The settings that depend on the data set (the values of k to try, the grids of learning rates
 # and regularisation strengths) are collected in `SETTINGS`, one entry per data set. The CIFAR-10
@@ -126,27 +131,6 @@ plt.show()
 # and hence gradients, are far larger than for 64 grey levels in 0..16.
 
 # %%
-def flatten(X):
-    """(N, ...) images -> (N, D) float64 rows."""
-    return X.reshape(X.shape[0], -1).astype(np.float64)
-
-
-X_train, X_val, X_test = flatten(data.X_train), flatten(data.X_val), flatten(data.X_test)
-y_train, y_val, y_test = data.y_train, data.y_val, data.y_test
-X_dev, y_dev = flatten(data.X_dev), data.y_dev  # a small subset of train for quick checks
-
-mean_image = X_train.mean(axis=0)  # (D,)
-
-
-def to_linear_input(X):
-    """Centre with the training mean and append a column of ones: (N, D) -> (N, D + 1)."""
-    Xc = X - mean_image
-    return np.hstack([Xc, np.ones((Xc.shape[0], 1))])
-
-
-X_train_lin, X_val_lin = to_linear_input(X_train), to_linear_input(X_val)
-X_test_lin, X_dev_lin = to_linear_input(X_test), to_linear_input(X_dev)
-
 SETTINGS = {
     "digits": dict(
         k_choices=[1, 3, 5, 8, 10, 12, 15, 20, 50, 100],
@@ -155,6 +139,7 @@ SETTINGS = {
         regs=[1e-3, 1e-1, 1.0, 10.0],
         num_iters=3000,
         demo=dict(learning_rate=3e-3, reg=1e-2),  # one reasonable setting for the first runs
+        knn_sizes=None,  # kNN uses the whole split
         targets=dict(knn=0.97, linear=0.93),
     ),
     "cifar10": dict(
@@ -164,10 +149,38 @@ SETTINGS = {
         regs=[5e3, 2.5e4, 5e4],
         num_iters=1500,
         demo=dict(learning_rate=1e-7, reg=2.5e4),
+        knn_sizes=(5000, 500, 500),  # train, val, test: CS231n's kNN subset
         targets=dict(knn=0.27, linear=0.36),
     ),
 }
 S = SETTINGS[data.name]
+
+
+def flatten(X):
+    """(N, ...) images -> (N, D) float64 rows."""
+    return X.reshape(X.shape[0], -1).astype(np.float64)
+
+
+# Linear classifiers: the whole split, centred, with the bias column.
+mean_image = flatten(data.X_train).mean(axis=0)  # (D,)
+
+
+def to_linear_input(X):
+    """Centre with the training mean and append a column of ones: (N, D) -> (N, D + 1)."""
+    Xc = flatten(X) - mean_image
+    return np.hstack([Xc, np.ones((Xc.shape[0], 1))])
+
+
+X_train_lin, y_train_lin = to_linear_input(data.X_train), data.y_train
+X_val_lin, y_val_lin = to_linear_input(data.X_val), data.y_val
+X_test_lin, y_test_lin = to_linear_input(data.X_test), data.y_test
+X_dev_lin, y_dev = to_linear_input(data.X_dev), data.y_dev  # a small subset for quick checks
+
+# kNN: raw pixel rows; on CIFAR-10 the first 5000 / 500 / 500 images of each part.
+n_tr, n_va, n_te = S["knn_sizes"] or (len(data.y_train), len(data.y_val), len(data.y_test))
+X_train, y_train = flatten(data.X_train[:n_tr]), data.y_train[:n_tr]
+X_val, y_val = flatten(data.X_val[:n_va]), data.y_val[:n_va]
+X_test, y_test = flatten(data.X_test[:n_te]), data.y_test[:n_te]
 print("kNN rows:   ", "X_train", X_train.shape, "X_val", X_val.shape, "X_test", X_test.shape)
 print("linear rows:", "X_train_lin", X_train_lin.shape, "X_val_lin", X_val_lin.shape,
       "X_test_lin", X_test_lin.shape)
@@ -1517,10 +1530,10 @@ with checking("LinearClassifier.predict", case="one sample"):
 demo = S["demo"]
 svm = LinearSVM()
 t0 = time.perf_counter()
-svm_history = svm.train(X_train_lin, y_train, num_iters=S["num_iters"], verbose=True, **demo)
+svm_history = svm.train(X_train_lin, y_train_lin, num_iters=S["num_iters"], verbose=True, **demo)
 print(f"LinearSVM: {S['num_iters']} steps in {time.perf_counter() - t0:.2f} s")
 softmax = Softmax()
-softmax_history = softmax.train(X_train_lin, y_train, num_iters=S["num_iters"], **demo)
+softmax_history = softmax.train(X_train_lin, y_train_lin, num_iters=S["num_iters"], **demo)
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 setting = f"learning rate {demo['learning_rate']:g}, reg {demo['reg']:g}"
@@ -1531,8 +1544,8 @@ for ax in axes:
 fig.tight_layout()
 plt.show()
 for name, model in [("LinearSVM", svm), ("Softmax", softmax)]:
-    tr = np.mean(model.predict(X_train_lin) == y_train)
-    va = np.mean(model.predict(X_val_lin) == y_val)
+    tr = np.mean(model.predict(X_train_lin) == y_train_lin)
+    va = np.mean(model.predict(X_val_lin) == y_val_lin)
     print(f"{name:9s}: training accuracy {tr:.3f}, validation accuracy {va:.3f}")
 
 # %% nbgrader={"grade": true, "grade_id": "test_linear_svm_accuracy", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["linear_classifier", "svm_vectorized"]}
@@ -1544,10 +1557,10 @@ _setting, _threshold = {
 with checking("LinearSVM (train, predict and svm_loss_vectorized)",
               case=f"{data.name}, {_setting}"):
     _m = LinearSVM()
-    _m.train(X_train_lin, y_train, seed=0, **_setting)
+    _m.train(X_train_lin, y_train_lin, seed=0, **_setting)
     _p = _m.predict(X_test_lin)
-    expect_shape(_p, y_test.shape, "y_pred")
-    expect_at_least(float(np.mean(_p == y_test)), _threshold, "test accuracy")
+    expect_shape(_p, y_test_lin.shape, "y_pred")
+    expect_at_least(float(np.mean(_p == y_test_lin)), _threshold, "test accuracy")
 
 # %% nbgrader={"grade": true, "grade_id": "test_softmax_accuracy", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["linear_classifier", "softmax_vectorized"]}
 # Your Softmax classifier at a fixed good setting, on the real test set.
@@ -1558,10 +1571,10 @@ _setting, _threshold = {
 with checking("Softmax (train, predict and softmax_loss_vectorized)",
               case=f"{data.name}, {_setting}"):
     _m = Softmax()
-    _m.train(X_train_lin, y_train, seed=0, **_setting)
+    _m.train(X_train_lin, y_train_lin, seed=0, **_setting)
     _p = _m.predict(X_test_lin)
-    expect_shape(_p, y_test.shape, "y_pred")
-    expect_at_least(float(np.mean(_p == y_test)), _threshold, "test accuracy")
+    expect_shape(_p, y_test_lin.shape, "y_pred")
+    expect_at_least(float(np.mean(_p == y_test_lin)), _threshold, "test accuracy")
 
 # %% [markdown]
 # ## Choosing the learning rate and the regularisation strength
@@ -1682,7 +1695,7 @@ searches = {}
 for name, cls in [("LinearSVM", LinearSVM), ("Softmax", Softmax)]:
     t0 = time.perf_counter()
     results, best_model = tune_linear_classifier(
-        cls, X_train_lin, y_train, X_val_lin, y_val, S["learning_rates"], S["regs"],
+        cls, X_train_lin, y_train_lin, X_val_lin, y_val_lin, S["learning_rates"], S["regs"],
         num_iters=S["num_iters"])
     searches[name] = (results, best_model)
     print(f"{name}: {len(results)} models trained in {time.perf_counter() - t0:.1f} s")
@@ -1724,7 +1737,7 @@ plt.show()
 # %%
 target = S["targets"]["linear"]
 for name, (results, best_model) in searches.items():
-    test_acc = np.mean(best_model.predict(X_test_lin) == y_test)
+    test_acc = np.mean(best_model.predict(X_test_lin) == y_test_lin)
     print(f"{name:9s}: best validation accuracy {max(v for _, v in results.values()):.3f}, "
           f"test accuracy {test_acc:.3f} (target about {target}: "
           f"{'reached' if test_acc >= target else 'NOT reached'})")
