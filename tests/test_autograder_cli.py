@@ -132,3 +132,15 @@ def test_command_line_exit_codes(course):
     bad = run("release", "nope")
     assert bad.returncode == 2 and "error: no assignment 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_root_config_is_the_course_config(monkeypatch):
+    """JupyterLab's formgrader and Validate read ./nbgrader_config.py: it must load ours."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    monkeypatch.delenv("DLCV_COURSE_ROOT", raising=False)
+    c = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    assert c.CourseDirectory.root == str(REPO)
+    assert c.CourseDirectory.source_directory == "assignments"
+    assert "*.py" in c.CourseDirectory.ignore
+    assert [p.__name__ for p in c.GenerateFeedback.preprocessors][1] == "HideHiddenTests"
