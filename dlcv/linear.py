@@ -315,52 +315,89 @@ def toy_data(name: str = "blobs", n: int = 150, seed: int = 0) -> tuple[np.ndarr
 # --------------------------------------------------------------------------------------------
 # A static picture of a 2-D linear classifier
 # --------------------------------------------------------------------------------------------
+def square_box(X, margin: float = 0.3) -> tuple[float, float, float, float]:
+    """A square (xmin, xmax, ymin, ymax) centred on 0 that holds the points X (N, 2) with a margin,
+    its half-side rounded up to a multiple of 0.5 (so that it does not jump with every sample)."""
+    X = _as_2d(X, "X", "square_box")
+    lim = float(np.ceil((np.abs(X).max() + margin) * 2) / 2)
+    return (-lim, lim, -lim, lim)
+
+
+class LinearPicture:
+    """The picture of a linear classifier s = W x + b on 2-D data, drawn once into an Axes and
+    then updated in place: decision regions, the data points, each line s_c = 0 (dashed) and
+    each weight vector w_c as an arrow of length arrow_scale * |w_c| starting on its line, at the
+    point nearest to the data's mean. plot_linear_2d and LinearClassifierView both draw with it.
+
+    Artists: regions (AxesImage), points (PathCollection), lines (list of Line2D, or []),
+    arrows (Quiver, or None).
+    """
+
+    def __init__(self, ax, num_classes: int, steps: int = 200, lines: bool = True,
+                 arrows: bool = True, arrow_scale: float = 0.3):
+        from dlcv.plots import CLASS_COLORS, class_cmap
+
+        C = self.num_classes = int(num_classes)
+        self.ax, self.steps = ax, int(steps)
+        self.regions = ax.imshow(np.zeros((2, 2)), origin="lower", extent=(-1, 1, -1, 1),
+                                 cmap=class_cmap(C, light=True), vmin=-0.5, vmax=C - 0.5,
+                                 interpolation="nearest", aspect="equal")
+        self.points = ax.scatter(np.zeros(1), np.zeros(1), c=[0], cmap=class_cmap(C), vmin=-0.5,
+                                 vmax=C - 0.5, edgecolors="k", linewidths=0.5, s=18, zorder=3)
+        self.lines = [ax.plot([], [], color=CLASS_COLORS[c], ls="--", lw=1.4, zorder=4)[0]
+                      for c in range(C)] if lines else []
+        self.arrows = ax.quiver(np.zeros(C), np.zeros(C), np.zeros(C), np.zeros(C),
+                                color=list(CLASS_COLORS[:C]), angles="xy", scale_units="xy",
+                                scale=1 / arrow_scale, width=0.012, edgecolor="k",
+                                linewidth=0.6, zorder=5) if arrows else None
+
+    def set_data(self, X, y, box=None) -> None:
+        """New points X (N, 2), y (N,); the view becomes `box` (default: square_box(X))."""
+        X = _as_2d(X, "X", "LinearPicture.set_data")
+        self.X, self.box = X, tuple(box) if box is not None else square_box(X)
+        xx, yy = np.meshgrid(np.linspace(self.box[0], self.box[1], self.steps),
+                             np.linspace(self.box[2], self.box[3], self.steps))
+        self.grid = np.stack([xx.ravel(), yy.ravel()], 1)  # (steps * steps, 2)
+        self.regions.set_extent(self.box)
+        self.points.set_offsets(X)
+        self.points.set_array(np.asarray(y, dtype=np.float64))
+        self.ax.set_xlim(self.box[0], self.box[1])
+        self.ax.set_ylim(self.box[2], self.box[3])
+
+    def set_weights(self, W, b, highlight: int | None = None) -> None:
+        """Redraw for weights W (C, 2), b (C,); the line of class `highlight` is drawn solid."""
+        W, b = _check_params(W, b, "LinearPicture.set_weights")
+        self.regions.set_data(regions(W, b, self.grid).reshape(self.steps, self.steps))
+        for c, line in enumerate(self.lines):
+            seg = line_in_box(W[c], b[c], self.box)
+            line.set_data(seg[:, 0], seg[:, 1])
+            line.set_linestyle("-" if c == highlight else "--")
+            line.set_linewidth(2.5 if c == highlight else 1.4)
+        if self.arrows is not None:
+            centre = self.X.mean(0)
+            feet = np.array([foot_of_normal(W[c], b[c], centre) for c in range(len(W))])
+            self.arrows.set_offsets(np.nan_to_num(feet, nan=1e6))  # no line: arrow out of sight
+            self.arrows.set_UVC(W[:, 0], W[:, 1])
+
+
 def plot_linear_2d(ax, W, b, X, y, box=None, steps: int = 200, lines: bool = True,
                    arrows: bool = True, arrow_scale: float = 0.3, title: str | None = None):
-    """Decision regions of s = W x + b on the plane, the data, each line s_c = 0 and each w_c.
+    """A static picture of s = W x + b on the plane (see LinearPicture).
 
     Args:
         ax: a matplotlib Axes. W: (C, 2), b: (C,), X: (N, 2), y: (N,) labels in 0..C-1.
-        box: (xmin, xmax, ymin, ymax); by default a square around X with a margin.
-        lines / arrows: draw the lines s_c = 0 (dashed) and w_c as arrows of length
-            arrow_scale * |w_c| starting on their line, at its point nearest to the data's mean.
+        box: (xmin, xmax, ymin, ymax); by default square_box(X).
 
     Returns:
         dict of the artists: "regions" (AxesImage), "points", "lines" (list), "arrows" (or None).
     """
-    from dlcv.plots import CLASS_COLORS, class_cmap
-
     W, b = _check_params(W, b, "plot_linear_2d")
     if W.shape[1] != 2:
         raise ValueError(f"plot_linear_2d: W must have shape (C, 2), got {W.shape}")
     X, y = _check_data(X, y, W, "plot_linear_2d")
-    C = W.shape[0]
-    if box is None:
-        lim = float(np.ceil((np.abs(X).max() + 0.3) * 2) / 2)
-        box = (-lim, lim, -lim, lim)
-    xs = np.linspace(box[0], box[1], steps)
-    ys = np.linspace(box[2], box[3], steps)
-    xx, yy = np.meshgrid(xs, ys)
-    Z = regions(W, b, np.stack([xx.ravel(), yy.ravel()], 1)).reshape(xx.shape)
-    out = {"regions": ax.imshow(Z, origin="lower", extent=tuple(box), cmap=class_cmap(C, True),
-                                vmin=-0.5, vmax=C - 0.5, interpolation="nearest", aspect="equal")}
-    out["points"] = ax.scatter(X[:, 0], X[:, 1], c=y, cmap=class_cmap(C), vmin=-0.5,
-                               vmax=C - 0.5, edgecolors="k", linewidths=0.5, s=18, zorder=3)
-    out["lines"], out["arrows"] = [], None
-    if lines:
-        for c in range(C):
-            seg = line_in_box(W[c], b[c], box)
-            out["lines"] += ax.plot(seg[:, 0], seg[:, 1], color=CLASS_COLORS[c], ls="--",
-                                    lw=1.4, zorder=4)
-    if arrows:
-        feet = np.array([foot_of_normal(W[c], b[c], X.mean(0)) for c in range(C)])
-        keep = np.isfinite(feet).all(1)
-        out["arrows"] = ax.quiver(feet[keep, 0], feet[keep, 1], W[keep, 0], W[keep, 1],
-                                  color=[CLASS_COLORS[c] for c in np.flatnonzero(keep)],
-                                  angles="xy", scale_units="xy", scale=1 / arrow_scale,
-                                  width=0.012, edgecolor="k", linewidth=0.6, zorder=5)
-    ax.set_xlim(box[0], box[1])
-    ax.set_ylim(box[2], box[3])
+    pic = LinearPicture(ax, W.shape[0], steps, lines, arrows, arrow_scale)
+    pic.set_data(X, y, box)
+    pic.set_weights(W, b)
     if title:
         ax.set_title(title, fontsize=10)
-    return out
+    return {"regions": pic.regions, "points": pic.points, "lines": pic.lines, "arrows": pic.arrows}

@@ -107,8 +107,7 @@ def knn_grid_predict(
     X: np.ndarray, y: np.ndarray, k: int, metric: str, grid: np.ndarray
 ) -> np.ndarray:
     """Predicted labels (M,) of a k-NN classifier fitted on X (N, D), y (N,) at grid (M, D)."""
-    clf = knn_classifier(X, y, k, metric)
-    return clf.predict(_check_grid(grid, clf.n_features_in_, "knn_grid_predict"))
+    return knn_grid_votes(X, y, k, metric, grid)[0]
 
 
 def knn_accuracy_curve(

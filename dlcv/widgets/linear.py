@@ -15,7 +15,6 @@ import ipywidgets as widgets
 import numpy as np
 
 from dlcv import linear
-from dlcv.plots import CLASS_COLORS, class_cmap
 from dlcv.widgets.base import FigureView, dropdown, slider
 
 NUM_CLASSES = 3
@@ -98,24 +97,15 @@ class LinearClassifierView(FigureView):
 
     # -- figure pieces ------------------------------------------------------------------------
     def _build_left(self):
-        ax = self.ax
-        self.im = ax.imshow(np.zeros((2, 2)), origin="lower", extent=(-1, 1, -1, 1),
-                            cmap=class_cmap(NUM_CLASSES, light=True), vmin=-0.5,
-                            vmax=NUM_CLASSES - 0.5, interpolation="nearest", aspect="equal")
-        self.points = ax.scatter(np.zeros(1), np.zeros(1), c=[0], cmap=class_cmap(NUM_CLASSES),
-                                 vmin=-0.5, vmax=NUM_CLASSES - 0.5, edgecolors="k",
-                                 linewidths=0.5, s=20, zorder=3)
-        self.lines = [ax.plot([], [], color=CLASS_COLORS[c], lw=1.5, ls="--", zorder=4)[0]
-                      for c in range(NUM_CLASSES)]
-        self.arrows = ax.quiver(np.zeros(NUM_CLASSES), np.zeros(NUM_CLASSES),
-                                np.zeros(NUM_CLASSES), np.zeros(NUM_CLASSES),
-                                color=[CLASS_COLORS[c] for c in range(NUM_CLASSES)],
-                                angles="xy", scale_units="xy", scale=1 / ARROW_SCALE,
-                                width=0.012, edgecolor="k", linewidth=0.6, zorder=5)
-        ax.set_xlabel("$x_1$     (lines: $s_c = 0$;  arrows: $w_c$, towards growing $s_c$)",
-                      fontsize=9)
-        ax.set_ylabel("$x_2$", labelpad=0)
-        self.title = ax.set_title("", fontsize=10)
+        self.picture = linear.LinearPicture(self.ax, NUM_CLASSES, GRID_STEPS,
+                                            arrow_scale=ARROW_SCALE)
+        # the artists, under the names the tests and the lecture use
+        self.im, self.points = self.picture.regions, self.picture.points
+        self.lines, self.arrows = self.picture.lines, self.picture.arrows
+        self.ax.set_xlabel("$x_1$     (lines: $s_c = 0$;  arrows: $w_c$, towards growing $s_c$)",
+                           fontsize=9)
+        self.ax.set_ylabel("$x_2$", labelpad=0)
+        self.title = self.ax.set_title("", fontsize=10)
 
     def _build_right(self):
         ax, acc = self.ax_bar, self.ax_acc
@@ -144,16 +134,7 @@ class LinearClassifierView(FigureView):
     # -- state changes ------------------------------------------------------------------------
     def _load_data(self, render: bool = True):
         self.X, self.y = linear.toy_data(self.dataset.value)
-        lim = float(np.ceil((np.abs(self.X).max() + 0.3) * 2) / 2)
-        self.box = (-lim, lim, -lim, lim)
-        xs = np.linspace(-lim, lim, GRID_STEPS)
-        xx, yy = np.meshgrid(xs, xs)
-        self.grid = np.stack([xx.ravel(), yy.ravel()], 1)  # (GRID_STEPS**2, 2)
-        self.im.set_extent(self.box)
-        self.ax.set_xlim(-lim, lim)
-        self.ax.set_ylim(-lim, lim)
-        self.points.set_offsets(self.X)
-        self.points.set_array(self.y.astype(float))
+        self.picture.set_data(self.X, self.y)
         if render:
             self.update()
 
@@ -203,19 +184,8 @@ class LinearClassifierView(FigureView):
         self.b_vec[c] = self.b.value
         W, b = self.W, self.b_vec
 
-        # left: regions, lines s_c = 0, arrows w_c
-        Z = linear.regions(W, b, self.grid).reshape(GRID_STEPS, GRID_STEPS)
-        self.im.set_data(Z)
-        centre = self.X.mean(0)
-        feet = np.zeros((NUM_CLASSES, 2))
-        for k in range(NUM_CLASSES):
-            seg = linear.line_in_box(W[k], b[k], self.box)
-            self.lines[k].set_data(seg[:, 0], seg[:, 1])
-            self.lines[k].set_linestyle("-" if k == c else "--")
-            self.lines[k].set_linewidth(2.5 if k == c else 1.3)
-            feet[k] = linear.foot_of_normal(W[k], b[k], centre)
-        self.arrows.set_offsets(np.nan_to_num(feet, nan=1e6))  # no line: arrow out of sight
-        self.arrows.set_UVC(W[:, 0], W[:, 1])
+        # left: regions, lines s_c = 0, arrows w_c (the edited class's line solid)
+        self.picture.set_weights(W, b, highlight=c)
         self.title.set_text(f"editing class {c} ({COLOR_NAMES[c]}): "
                             f"$s_{c}$ = {W[c, 0]:.2f} $x_1$ {_signed(W[c, 1])} $x_2$ {_signed(b[c])}")
 
