@@ -27,6 +27,8 @@ sys.path.insert(0, str(REPO))
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from dlcv.timing import time_call  # noqa: E402
+
 BUDGET_S = 90.0
 
 
@@ -61,15 +63,6 @@ def reference_functions(notebook: Path, prefix: str) -> dict:
     return {k: v for k, v in ns.items() if k.startswith(prefix)}
 
 
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def time_knn(num_test: int, num_train: int, dim: int, seed: int = 0) -> list[tuple[str, float]]:
     fns = reference_functions(REPO / "assignments/a1_knn_linear/a1_knn_linear.ipynb",
                               "compute_distances_")
@@ -79,7 +72,7 @@ def time_knn(num_test: int, num_train: int, dim: int, seed: int = 0) -> list[tup
     for name in ("compute_distances_two_loops", "compute_distances_one_loop",
                  "compute_distances_no_loops"):
         repeat = 3 if "no_loops" in name else 1  # the loops take seconds: one run each
-        out.append((name, best_of(lambda f=fns[name]: f(X_test, X_train), repeat)))
+        out.append((name, time_call(fns[name], X_test, X_train, repeats=repeat)[0]))
         print(f"  {name} {num_test}x{num_train}, D={dim}: {out[-1][1]:.3f} s", flush=True)
     return out
 

@@ -63,6 +63,7 @@ from dlcv.plots import (
     show_images,
     show_values,
 )
+from dlcv.timing import time_call
 from dlcv.widgets.knn import KNNRegionsView
 
 plt.rcParams.update({"figure.figsize": (8, 4), "figure.dpi": 90, "axes.titlesize": 11})
@@ -572,16 +573,6 @@ print(f"{best_k}-NN with {best_metric} distance: test accuracy {test_acc:.3f} "
 # against the time to compute the class scores $Wx + b$ of a linear classifier.
 
 # %%
-def best_time(f, *args, repeats=5):
-    """The fastest of a few runs of f(*args), in seconds (less noisy than a single run)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f(*args)
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 D_img = 3072
 pool = 255 * rng.random((16000, D_img), dtype=np.float32)            # (16000, 3072)
 pool_y = rng.integers(0, 10, size=16000)
@@ -593,9 +584,9 @@ Ns = [1000, 2000, 4000, 8000, 16000]
 t_fit, t_knn, t_lin = [], [], []
 for N in Ns:
     knn = KNeighborsClassifier(1, algorithm="brute")
-    t_fit.append(best_time(knn.fit, pool[:N], pool_y[:N]))
-    t_knn.append(best_time(knn.predict, queries_t))
-    t_lin.append(best_time(lambda: (queries_t @ W_lin + b_lin).argmax(1), repeats=20))
+    t_fit.append(time_call(knn.fit, pool[:N], pool_y[:N], repeats=5)[0])
+    t_knn.append(time_call(knn.predict, queries_t, repeats=5)[0])
+    t_lin.append(time_call(lambda: (queries_t @ W_lin + b_lin).argmax(1), repeats=20)[0])
 
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 ax.plot(Ns, 1e3 * np.array(t_knn), "-o", color=CLASS_COLORS[5], label="kNN: predict 200 images")

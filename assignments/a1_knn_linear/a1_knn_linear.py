@@ -93,6 +93,7 @@ from dlcv.plots import (
     show_images,
     show_templates,
 )
+from dlcv.timing import time_call
 
 plt.rcParams["figure.figsize"] = (8, 4)
 plt.rcParams["figure.dpi"] = 90
@@ -375,22 +376,16 @@ with checking("compute_distances_no_loops", case="identical rows with large valu
 # ### Do the three versions agree, and how fast are they?
 #
 # The three functions must return the same matrix up to rounding; we compare them with the
-# Frobenius norm of the difference. Then we time them with `time.perf_counter()` on the same
-# inputs (on CIFAR-10 only a subset of the test images, so that the two-loop version stays quick).
+# Frobenius norm of the difference. Then we time them on the same inputs with `time_call` from
+# `dlcv.timing` (on CIFAR-10 only a subset of the test images, so that the two-loop version stays
+# quick).
 
 # %%
-def time_function(f, *args):
-    """Seconds one call of f(*args) takes, and its result."""
-    t0 = time.perf_counter()
-    out = f(*args)
-    return time.perf_counter() - t0, out
-
-
 n_time = min(S["num_timing"], len(X_test))
 Xq = X_test[:n_time]
-t_two, d_two = time_function(compute_distances_two_loops, Xq, X_train)
-t_one, d_one = time_function(compute_distances_one_loop, Xq, X_train)
-t_none, d_none = time_function(compute_distances_no_loops, Xq, X_train)
+t_two, d_two = time_call(compute_distances_two_loops, Xq, X_train)
+t_one, d_one = time_call(compute_distances_one_loop, Xq, X_train)
+t_none, d_none = time_call(compute_distances_no_loops, Xq, X_train)
 print(f"{n_time} test x {len(X_train)} training images, D = {X_train.shape[1]}")
 print(f"two loops: {t_two:7.3f} s")
 print(f"one loop:  {t_one:7.3f} s   (speed-up over two loops: {t_two / t_one:5.1f}x)")
@@ -1029,8 +1024,8 @@ loss, grad = svm_loss_naive(W0, X_dev_lin, y_dev, 5e1)
 grad_check_sparse(lambda w: svm_loss_naive(w, X_dev_lin, y_dev, 5e1)[0], W0.copy(), grad,
                   num_checks=5)
 
-t_naive, (l_naive, g_naive) = time_function(svm_loss_naive, W0, X_dev_lin, y_dev, 1e-3)
-t_vec, (l_vec, g_vec) = time_function(svm_loss_vectorized, W0, X_dev_lin, y_dev, 1e-3)
+t_naive, (l_naive, g_naive) = time_call(svm_loss_naive, W0, X_dev_lin, y_dev, 1e-3)
+t_vec, (l_vec, g_vec) = time_call(svm_loss_vectorized, W0, X_dev_lin, y_dev, 1e-3)
 print(f"\nnaive:      loss {l_naive:.6f}, {1000 * t_naive:7.2f} ms")
 print(f"vectorised: loss {l_vec:.6f}, {1000 * t_vec:7.2f} ms  ({t_naive / t_vec:.0f}x faster)")
 print(f"difference of the losses {abs(l_naive - l_vec):.2e}, "
@@ -1295,8 +1290,8 @@ print("\ngradient check, reg = 0:")
 loss, grad = softmax_loss_naive(W0, X_dev_lin, y_dev, 0.0)
 grad_check_sparse(lambda w: softmax_loss_naive(w, X_dev_lin, y_dev, 0.0)[0], W0.copy(), grad,
                   num_checks=5)
-t_naive, (l_naive, g_naive) = time_function(softmax_loss_naive, W0, X_dev_lin, y_dev, 1e-3)
-t_vec, (l_vec, g_vec) = time_function(softmax_loss_vectorized, W0, X_dev_lin, y_dev, 1e-3)
+t_naive, (l_naive, g_naive) = time_call(softmax_loss_naive, W0, X_dev_lin, y_dev, 1e-3)
+t_vec, (l_vec, g_vec) = time_call(softmax_loss_vectorized, W0, X_dev_lin, y_dev, 1e-3)
 print(f"\nnaive:      loss {l_naive:.6f}, {1000 * t_naive:7.2f} ms")
 print(f"vectorised: loss {l_vec:.6f}, {1000 * t_vec:7.2f} ms  ({t_naive / t_vec:.0f}x faster)")
 print(f"relative error of the gradients: {rel_error(g_naive, g_vec):.2e}")

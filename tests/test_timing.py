@@ -1,0 +1,24 @@
+"""dlcv.timing."""
+
+import time
+
+import pytest
+
+from dlcv.timing import time_call
+
+
+def test_time_call_returns_fastest_time_and_result():
+    delays = iter([0.03, 0.001, 0.02])
+
+    def f(x, scale=1):
+        time.sleep(next(delays))
+        return x * scale
+
+    seconds, out = time_call(f, 3, repeats=3, scale=2)
+    assert out == 6
+    assert 0.001 <= seconds < 0.015  # the fastest of the three calls
+
+
+def test_time_call_rejects_bad_repeats():
+    with pytest.raises(ValueError, match="repeats"):
+        time_call(print, repeats=0)
