@@ -272,6 +272,8 @@ def feedback(course: Course, a: str) -> Path:
 
 def scores(course: Course, a: str) -> list[dict]:
     """One row per student in the gradebook: their score on A (0 when nothing was graded)."""
+    from nbgrader.api import MissingEntry
+
     rows = []
     with course.gradebook() as gb:
         assignment = gb.find_assignment(a)
@@ -279,7 +281,7 @@ def scores(course: Course, a: str) -> list[dict]:
         for student in gb.students:
             try:
                 sub = gb.find_submission(a, student.id)
-            except Exception:  # noqa: BLE001 - MissingEntry: no submission
+            except MissingEntry:  # this student has no submission of A
                 rows.append(dict(student_id=student.id, score=0.0, max_score=max_score,
                                  status="missing", timestamp=""))
                 continue
