@@ -4,6 +4,15 @@
     dlcv.gradcheck  numeric gradients and relative errors
     dlcv.checks     test helpers whose failures speak to students
     dlcv.plots      plotting helpers
+    dlcv.timing     fastest-of-N timing of a call
+    dlcv.solver     the training loop of the assignments (Solver), given to students
+    dlcv.neighbors, dlcv.linear           lectures 01-02: kNN and linear classifiers (sklearn/torch)
+    dlcv.landscapes, dlcv.minibatch       lecture 03: 2-D surfaces, optimizer runs, SGD on digits
+    dlcv.activations, dlcv.mlp, dlcv.compgraph
+                                          lecture 04: activations, small MLPs, graph drawings
+    dlcv.initialization, dlcv.normalization, dlcv.augment, dlcv.training
+                                          lecture 05: activation statistics, norm layers,
+                                          augmentation, torch training runs
     dlcv.widgets    the interactive figures of the lectures
 
 dlcv never contains an assignment's solution: students write those themselves.

@@ -12,7 +12,10 @@ from conftest import ASSIGNMENTS, LECTURES, NOTEBOOKS, REPO, notebook_id
 from nbclient import NotebookClient
 
 EXPECTED = ["lectures/01_image_classification.ipynb", "lectures/02_linear_classifiers.ipynb",
-            "assignments/a1_knn_linear/a1_knn_linear.ipynb"]
+            "lectures/03_optimization.ipynb", "lectures/04_backpropagation.ipynb",
+            "lectures/05_training_neural_networks.ipynb",
+            "assignments/a1_knn_linear/a1_knn_linear.ipynb",
+            "assignments/a2_neural_networks/a2_neural_networks.ipynb"]
 
 
 def test_the_course_has_its_notebooks():

@@ -1,6 +1,13 @@
 """Interactive figures for the lectures (ipywidgets + matplotlib).
 
 Each widget is a small class around pure functions elsewhere in dlcv; see base.FigureView.
+
+    knn.KNNRegionsView                      lecture 01
+    linear.LinearClassifierView             lecture 02
+    optimizer.OptimizerTrajectoryView       lecture 03
+    activations.ActivationView              lecture 04
+    mlp.MLPCapacityView                     lecture 04
+    initialization.InitializationView      lecture 05
 """
 
 from dlcv.widgets.base import FigureView, dropdown, slider
