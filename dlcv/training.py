@@ -85,10 +85,32 @@ def make_net(in_dim: int, num_classes: int, hidden: int = 64, layers: int = 2,
         return build()
 
 
-def _tensors(X, y, who: str, d: int | None = None):
+def _input_spec(model: nn.Module) -> tuple[str, int]:
+    """What the model's first layer expects: ("linear", in_features) for (N, D) rows or
+    ("conv", in_channels) for (N, C, H, W) images."""
+    first = next((m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)), None)
+    if first is None:
+        raise ValueError("the model has no nn.Linear or nn.Conv2d layer")
+    if isinstance(first, nn.Conv2d):
+        return "conv", first.in_channels
+    return "linear", first.in_features
+
+
+def _check_input(X: np.ndarray, spec: tuple[str, int], who: str) -> None:
+    kind, n = spec
+    if kind == "linear" and (X.ndim != 2 or X.shape[1] != n):
+        raise ValueError(f"{who}: X must have shape (N, {n}), got {X.shape}")
+    if kind == "conv" and (X.ndim != 4 or X.shape[1] != n):
+        raise ValueError(f"{who}: X must have shape (N, {n}, H, W) for this convolutional "
+                         f"model, got {X.shape}")
+
+
+def _tensors(X, y, who: str, spec: tuple[str, int] | None = None):
     X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or (d is not None and X.shape[1] != d):
-        raise ValueError(f"{who}: X must have shape (N, {d or 'D'}), got {X.shape}")
+    if spec is not None:
+        _check_input(X, spec, who)
+    elif X.ndim < 2:
+        raise ValueError(f"{who}: X must have shape (N, ...), got {X.shape}")
     y = np.asarray(y)
     if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{who}: y must be ({X.shape[0]},) integer labels, got shape {y.shape} "
@@ -96,30 +118,23 @@ def _tensors(X, y, who: str, d: int | None = None):
     return torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
 
 
-def _in_dim(model: nn.Module) -> int:
-    first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
-    if first is None:
-        raise ValueError("the model has no nn.Linear layer")
-    return first.in_features
-
-
-def predict_proba(model: nn.Module, X) -> np.ndarray:
-    """X: (N, D) -> (N, C) softmax probabilities (float64), computed in eval mode."""
+def predict_proba(model: nn.Module, X, batch_size: int = 1024) -> np.ndarray:
+    """X: (N, D) rows (or (N, C, H, W) images for a convolutional model) -> (N, C) softmax
+    probabilities (float64), computed in eval mode, batch_size inputs at a time."""
     X = np.asarray(X, dtype=np.float32)
-    d = _in_dim(model)
-    if X.ndim != 2 or X.shape[1] != d:
-        raise ValueError(f"predict_proba: X must have shape (N, {d}), got {X.shape}")
+    _check_input(X, _input_spec(model), "predict_proba")
     was = model.training
     model.eval()
     with torch.no_grad():
-        p = torch.softmax(model(torch.from_numpy(X)), 1).double().numpy()
+        p = torch.cat([torch.softmax(model(torch.from_numpy(X[i:i + batch_size])), 1)
+                       for i in range(0, len(X), batch_size)]).double().numpy()
     model.train(was)
     return p
 
 
 def evaluate(model: nn.Module, X, y) -> tuple[float, float]:
     """(mean cross-entropy, accuracy in [0, 1]) of the model on (X, y), in eval mode."""
-    Xt, yt = _tensors(X, y, "evaluate", _in_dim(model))
+    Xt, yt = _tensors(X, y, "evaluate", _input_spec(model))
     was = model.training
     model.eval()
     with torch.no_grad():
@@ -180,8 +195,9 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
     """Train `model` (in place) on softmax cross-entropy with minibatches.
 
     Args:
-        model: a torch module mapping (N, D) float32 inputs to (N, C) scores.
-        X: (N, D), y: (N,) integer labels; X_val, y_val: validation data (default: the training
+        model: a torch module mapping (N, D) float32 inputs (or (N, C, H, W) images, when its
+            first layer is an nn.Conv2d) to (N, C) scores.
+        X: (N, D) or (N, C, H, W), y: (N,) integer labels; X_val, y_val: validation data (default: the training
             data, so that the curves exist).
         epochs: passes over the data; batch_size: examples per step (the last, smaller batch of
             an epoch is dropped so that BatchNorm never sees a batch of one).
@@ -199,7 +215,7 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
     Returns:
         History (see there).
     """
-    d = _in_dim(model)
+    d = _input_spec(model)
     Xt, yt = _tensors(X, y, "fit", d)
     if X_val is None:
         Xv, yv = Xt, yt

@@ -97,3 +97,18 @@ def test_bad_arguments(digits):
         fit(net, X, y, optimizer="lbfgs")
     with pytest.raises(ValueError, match="lr must be"):
         fit(net, X, y, lr=0)
+
+
+def test_fit_takes_images_for_a_convolutional_model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 1, 6, 6)).astype(np.float32)
+    y = (X[:, 0, :3].sum(axis=(1, 2)) > X[:, 0, 3:].sum(axis=(1, 2))).astype(np.int64)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(4 * 36, 2))
+    hist = fit(model, X, y, epochs=15, batch_size=16, lr=0.05)
+    assert hist.train_loss[-1] < hist.train_loss[0]
+    assert evaluate(model, X, y)[1] > 0.9
+    assert predict_proba(model, X[:5]).shape == (5, 2)
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        evaluate(model, X[:, 0], y)
