@@ -197,8 +197,8 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
     Args:
         model: a torch module mapping (N, D) float32 inputs (or (N, C, H, W) images, when its
             first layer is an nn.Conv2d) to (N, C) scores.
-        X: (N, D) or (N, C, H, W), y: (N,) integer labels; X_val, y_val: validation data (default: the training
-            data, so that the curves exist).
+        X: (N, D) or (N, C, H, W), y: (N,) integer labels; X_val, y_val: validation data
+            (default: the training data, so that the curves exist).
         epochs: passes over the data; batch_size: examples per step (the last, smaller batch of
             an epoch is dropped so that BatchNorm never sees a batch of one).
         lr: learning rate; optimizer: "sgd", "momentum" (SGD with `momentum`) or "adam".
