@@ -2,6 +2,8 @@
 
 1. Every notebook (lectures and the solution edition of each assignment) executed top to bottom
    in a fresh kernel, timed; the course's budget is 90 s per notebook on 2 CPU cores.
+   The accuracy lines the assignments print (test / validation accuracy of the reference
+   solutions) are collected into a second table.
 2. a1's reference kNN distances (taken from the assignment's source notebook, so the figure is
    that of the code students are compared against): two loops, one loop and no loops on a
    500 x 5000 problem (CS231n's) of the digits' dimension (D = 64) and of CIFAR-10's (D = 3072),
@@ -32,7 +34,21 @@ from dlcv.timing import time_call  # noqa: E402
 BUDGET_S = 90.0
 
 
-def time_notebooks(paths: list[Path]) -> list[tuple[str, float, str]]:
+QUALITY_MARKERS = ("test accuracy", "validation accuracy")
+
+
+def quality_lines(nb) -> list[str]:
+    """The lines a notebook prints about its accuracy (the reference solutions' figures)."""
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if o.get("output_type") == "stream" and o.get("name") == "stdout":
+                out += [ln.strip() for ln in o["text"].splitlines()
+                        if any(m in ln.lower() for m in QUALITY_MARKERS)]
+    return out
+
+
+def time_notebooks(paths: list[Path]) -> list[tuple[str, float, str, list[str]]]:
     import nbformat
     from nbclient import NotebookClient
 
@@ -47,7 +63,7 @@ def time_notebooks(paths: list[Path]) -> list[tuple[str, float, str]]:
             status = "ok"
         except Exception as e:  # noqa: BLE001 - report, keep measuring the others
             status = f"error: {type(e).__name__}"
-        rows.append((str(p.relative_to(REPO)), time.perf_counter() - t0, status))
+        rows.append((str(p.relative_to(REPO)), time.perf_counter() - t0, status, quality_lines(nb)))
         print(f"  {rows[-1][0]}: {rows[-1][1]:.1f} s ({status})", flush=True)
     return rows
 
@@ -93,7 +109,10 @@ def main(argv=None) -> int:
         rows = time_notebooks(paths)
         lines += ["## Notebook execution (fresh kernel, top to bottom)", "",
                   f"| notebook | seconds | within {BUDGET_S:.0f} s | status |", "|---|---:|:---:|---|"]
-        lines += [f"| {n} | {t:.1f} | {'yes' if t < BUDGET_S else '**no**'} | {s} |" for n, t, s in rows]
+        lines += [f"| {n} | {t:.1f} | {'yes' if t < BUDGET_S else '**no**'} | {s} |"
+                  for n, t, s, _ in rows]
+        lines += ["", "## Accuracy printed by the notebooks (reference solutions, default data)", ""]
+        lines += [f"- {n}: {q}" for n, _, _, qs in rows if n.startswith("assignments") for q in qs]
         lines += [""]
     print("kNN distances (a1 reference solution):")
     lines += ["## kNN distances, a1 reference solution (no loops: best of 3; loops: 1 run)", "",

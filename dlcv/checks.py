@@ -37,6 +37,21 @@ def _fmt(a, max_items: int = 6) -> str:
     return f"array of shape {a.shape} [{items}{more}]"
 
 
+def _raised_in(error: BaseException) -> str | None:
+    """The function (or Class.method, or Class for __init__) whose body raised `error`."""
+    tb = error.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code, local = tb.tb_frame.f_code, tb.tb_frame.f_locals
+    owner = local.get("self")
+    if owner is not None:
+        cls = type(owner).__name__
+        return cls if code.co_name == "__init__" else f"{cls}.{code.co_name}"
+    return None if code.co_name == "<module>" else code.co_name
+
+
 @contextlib.contextmanager
 def checking(function: str, case: str | None = None):
     """Run a block that calls a student's function; turn failures into clear messages."""
@@ -45,10 +60,13 @@ def checking(function: str, case: str | None = None):
         yield
     except CheckFailed as e:
         raise CheckFailed(f"{where}: {e}") from None
-    except NotImplementedError:
+    except NotImplementedError as e:
+        culprit = _raised_in(e)
+        needed = f" (it is needed by {function})" if culprit and culprit != function else ""
         raise CheckFailed(
-            f"{function} is not implemented yet: replace `raise NotImplementedError()` with "
-            "your code, run the cell that defines it, then run this test again."
+            f"{culprit or function} is not implemented yet{needed}: replace "
+            "`raise NotImplementedError()` with your code, run the cell that defines it, then "
+            "run this test again."
         ) from None
     except NameError as e:
         raise CheckFailed(

@@ -15,12 +15,36 @@ from dlcv.checks import (
 
 
 def test_not_implemented_becomes_a_clear_message():
-    def student():
+    def svm_loss_naive():
         raise NotImplementedError()
 
-    with pytest.raises(CheckFailed, match="svm_loss_naive is not implemented yet"):
+    with pytest.raises(CheckFailed, match="svm_loss_naive is not implemented yet: replace"):
         with checking("svm_loss_naive"):
-            student()
+            svm_loss_naive()
+
+
+def test_not_implemented_names_the_missing_dependency():
+    def batchnorm_forward():
+        raise NotImplementedError()
+
+    class Net:
+        def __init__(self, ready=True):
+            if not ready:
+                raise NotImplementedError()
+
+        def loss(self):
+            return batchnorm_forward()
+
+    with pytest.raises(CheckFailed, match=r"^batchnorm_forward is not implemented yet "
+                                          r"\(it is needed by best_model\)"):
+        with checking("best_model", case="test accuracy"):
+            Net().loss()
+    with pytest.raises(CheckFailed, match=r"^Net is not implemented yet \(it is needed by Net.loss"):
+        with checking("Net.loss"):
+            Net(ready=False)
+    with pytest.raises(CheckFailed, match=r"^setup is not implemented yet: replace"):
+        with checking("setup"):  # raised at the top level of a notebook cell: the given name
+            exec(compile("raise NotImplementedError()", "<cell>", "exec"))  # noqa: S102
 
 
 def test_other_errors_name_the_function_and_case():
