@@ -3,7 +3,7 @@
     toy_data(name)              the lecture's 2-D data sets (TOY_SETS), with sizes and noise
                                 chosen so that the pictures are readable
     make_mlp(...)               a torch.nn.Sequential: [Linear, activation] * layers + Linear
-    count_parameters(model)     number of learnable numbers in a torch module
+    count_parameters(model)     number of learnable numbers (dlcv.architectures.count_parameters)
     train_mlp(X, y, hidden...)  full-batch Adam on softmax cross-entropy + reg * sum of W^2
                                 -> MLPResult (model, loss history, accuracy, parameter count,
                                 predict / predict_proba / regions on a grid)
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlcv.activations import PARAMS, activation_torch
+from dlcv.architectures import count_parameters
 from dlcv.data import make_toy_2d
 
 MLP_ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "prelu", "elu", "gelu", "softplus")
@@ -102,11 +103,6 @@ def make_mlp(in_dim: int, hidden: int, num_classes: int, layers: int = 1,
                 m.weight.normal_(0.0, float(np.sqrt(gain / m.in_features)))
                 m.bias.zero_()
     return nn.Sequential(*mods)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of learnable numbers (weights, biases, learnable slopes) in a torch module."""
-    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
 def _weights(model: nn.Module) -> list[torch.Tensor]:

@@ -191,7 +191,7 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
         weight_decay: float = 0.0, clip_norm: float | None = None,
         lr_schedule: Callable[[int], float] | None = None, ema_decay: float | None = None,
         snapshot_epochs: Sequence[int] = (), track_updates: bool = False,
-        seed: int = 0) -> History:
+        param_groups: Sequence[dict] | None = None, seed: int = 0) -> History:
     """Train `model` (in place) on softmax cross-entropy with minibatches.
 
     Args:
@@ -210,6 +210,9 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
             (torch.optim.swa_utils.AveragedModel) and record its validation accuracy.
         snapshot_epochs: epochs at whose end a copy of the weights is kept.
         track_updates: record ||dW|| / ||W|| of every Linear weight at every step.
+        param_groups: torch optimizer parameter groups (dicts with "params" and optionally
+            "lr") to train instead of model.parameters(), e.g. a smaller learning rate for a
+            pretrained backbone (dlcv.transfer.param_groups); groups without "lr" use lr.
         seed: the order of the minibatches is a deterministic function of the seed.
 
     Returns:
@@ -234,11 +237,15 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
     if ema_decay is not None and not 0 < ema_decay < 1:
         raise ValueError(f"fit: ema_decay must be in (0, 1) or None, got {ema_decay}")
 
-    params = list(model.parameters())
+    groups = [dict(g) for g in param_groups] if param_groups is not None \
+        else [{"params": list(model.parameters())}]
+    for g in groups:
+        g["params"] = list(g["params"])
+    params = [p for g in groups for p in g["params"]]
     if optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        opt = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     else:
-        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay,
+        opt = torch.optim.SGD(groups, lr=lr, weight_decay=weight_decay,
                               momentum=momentum if optimizer == "momentum" else 0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule) if lr_schedule else None
     ema = None

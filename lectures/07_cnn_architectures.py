@@ -1,0 +1,1125 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lecture 07 — CNN architectures and transfer learning
+#
+# Lecture 06 gave us the parts of a convolutional network: convolution layers with their kernel
+# size, stride and padding, pooling, and the receptive field that grows layer by layer. This
+# chapter is about how those parts were put together in the networks that shaped the field, from
+# LeNet-5 reading postal codes in 1998 to the ResNets and DenseNets that now serve as the
+# backbone of almost every vision system. Each architecture answered a concrete question: how to
+# make a network deeper without making it more expensive, how to keep the gradient alive through
+# a hundred layers, where the parameters and where the computation go. We will count both for
+# every design, with our own code, and check the counts against the published numbers.
+#
+# The second half asks what to do with such a network once it is trained. Almost nobody trains a
+# large CNN from scratch for a new problem: the features it learned on a big data set transfer to
+# other tasks. We measure that on the digits.
+#
+# **After this lecture you can**
+#
+# 1. read a layer table: output shapes, parameters and multiply-accumulates (MACs) of every
+#    layer, and compute each entry by hand;
+# 2. explain what LeNet-5, AlexNet, ZFNet, VGG and GoogLeNet each changed, and why fully connected
+#    layers hold most parameters while convolutions do most of the work;
+# 3. explain why a stack of 3x3 convolutions beats one large kernel and why 1x1 "bottleneck"
+#    convolutions make inception modules and ResNet blocks affordable;
+# 4. state the degradation problem, write a residual block $y = F(x) + x$, and say what the
+#    shortcut does for optimisation;
+# 5. describe NiN, Wide ResNet, ResNeXt, stochastic depth, FractalNet, DenseNet and SqueezeNet in a
+#    sentence each, and count their blocks;
+# 6. choose between batch, layer and group normalisation for a CNN;
+# 7. transfer a trained network to a new task by frozen features + a linear classifier or by
+#    fine-tuning, and choose between them by the amount of data and its similarity.
+#
+# **Plan.** Counting tools → LeNet-5 → AlexNet and ZFNet → VGG → GoogLeNet → ResNet (with an
+# experiment: plain against residual) → the ideas that followed → a widget to explore block costs
+# → the ImageNet scoreboard → normalisation in CNNs → transfer learning → questions, summary,
+# papers.
+#
+# All networks here are torch modules from `dlcv.architectures`. The ImageNet-size ones are only
+# *counted*, never run on data: they are built on torch's "meta" device, where a tensor has a
+# shape but no storage, so VGG-16's 138 million weights cost neither memory nor time. In
+# assignment a3 you write convolution and pooling layers yourself in numpy; here torch provides
+# them.
+
+# %%
+# %matplotlib inline
+import copy
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlcv import architectures as A
+from dlcv.data import load_digits
+from dlcv.normalization import draw_norm_set
+from dlcv.plots import CLASS_COLORS
+from dlcv.training import evaluate, fit
+from dlcv.transfer import (
+    SmallCNN,
+    extract_features,
+    few_shot_indices,
+    fine_tune,
+    param_groups,
+    train_linear_head,
+)
+from dlcv.widgets.architectures import BlockCostView
+
+plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
+np.set_printoptions(precision=4, suppress=True)
+_ = torch.manual_seed(0)
+torch.set_num_threads(1)  # small problems: one thread is fastest and reproducible
+T_START = time.perf_counter()
+
+# %% [markdown]
+# ## 1. Counting what a network costs
+#
+# Two numbers describe the size of a network: how many **parameters** it has (memory for the
+# weights, and capacity to overfit) and how much **computation** one forward pass needs. For a
+# convolution layer with $C_\text{in}$ input channels, $C_\text{out}$ filters of size $k \times k$
+# and an output map of $H' \times W'$,
+#
+# $$ \text{parameters} = C_\text{out}\,(C_\text{in} k^2 + 1), \qquad
+#    \text{MACs} = C_\text{out}\, C_\text{in}\, k^2\, H' W', $$
+#
+# where a MAC (multiply-accumulate) is one multiplication and one addition: every output number is
+# a dot product of length $C_\text{in} k^2$. A fully connected layer from $D$ to $M$ units has
+# $M(D + 1)$ parameters and $MD$ MACs. Papers often call MACs "FLOPs" ("ResNet-34 needs 3.6
+# GFLOPs" means 3.6 billion multiply-adds); we say MACs. The weights of a convolution are shared
+# over all $H' W'$ positions: its parameter count does not depend on the image size, but its cost
+# does.
+#
+# `A.layer_table(net, input_shape)` runs one forward pass and records, for every layer, the output
+# shape, its parameters and its MACs (forward hooks on the layers; see `A.count_flops`, which says
+# exactly what is counted: Conv2d and Linear layers, not activations, pooling or additions).
+#
+# ## 2. LeNet-5 (1998)
+#
+# LeCun, Bottou, Bengio and Haffner trained LeNet-5 with backpropagation to read handwritten
+# digits on cheques. It has every ingredient of a modern CNN: convolutions with shared weights,
+# subsampling (pooling) that halves the resolution, a growing number of feature maps as the maps
+# shrink, and fully connected layers at the end. The pattern **conv-pool-conv-pool-fc-fc** was
+# the template for the next fifteen years.
+
+# %%
+lenet = A.make_lenet5()
+print(A.layer_table(lenet, (1, 1, 32, 32)))
+
+# %% [markdown]
+# The input is a $32 \times 32$ image. C1 has six $5 \times 5$ filters: $6 \times (25 + 1) = 156$
+# parameters, and its $28 \times 28$ output ($32 - 5 + 1$) costs $6 \cdot 25 \cdot 784 = 117{,}600$
+# MACs. C3 maps 6 channels to 16: $16 \times (6 \cdot 25 + 1) = 2{,}416$ parameters. C5 is a
+# convolution whose $5 \times 5$ filters exactly cover its $5 \times 5$ input, so it is really a
+# fully connected layer from 400 numbers to 120, and holds $48{,}120$ of the $61{,}706$
+# parameters. This is the common modern reading of LeNet-5 (tanh, average pooling, a linear output
+# layer). The 1998 network differed in details: C3 connected each map only to a subset of
+# the six input maps (1,516 weights instead of 2,416, to save computation and break symmetry), its
+# subsampling layers had a trainable coefficient and bias, and the output used radial basis
+# function units.
+#
+# Already here (counting C5 as fully connected): the fully connected end holds 96% of the
+# parameters, while C1 and C3 do 86% of the 0.42 million MACs.
+#
+# ## 3. AlexNet (2012) and ZFNet (2013)
+#
+# For the ImageNet Large Scale Visual Recognition Challenge (ILSVRC: 1.2 million training images
+# of 1000 classes), Krizhevsky, Sutskever and Hinton trained a much larger CNN on two GPUs and
+# won 2012 with a top-5 error of 16.4%, against 26.2% for the runner-up. Its design choices became
+# standard, several of them on the list of lecture 05:
+#
+# * **ReLU** instead of tanh: six times faster training in their experiment on CIFAR-10;
+# * **dropout** (p = 0.5) in the two large fully connected layers;
+# * heavy **data augmentation**: random $224 \times 224$ crops and horizontal flips of the
+#   $256 \times 256$ images, and PCA colour jitter (`dlcv.augment.pca_lighting`);
+# * **two GPUs** of 3 GB each: the network was split in halves, and conv2, conv4 and conv5 saw only
+#   the maps on their own GPU (a *grouped* convolution with two groups, section 6);
+# * **local response normalisation** after conv1 and conv2 (each activation divided by a function
+#   of the squared activations of neighbouring channels), later abandoned for batch norm;
+# * a large first layer: 96 filters of $11 \times 11$ with stride 4. The output size
+#   $(227 - 11)/4 + 1 = 55$ needs a $227 \times 227$ input; the paper says 224, a well-known
+#   inconsistency.
+#
+# SGD with momentum 0.9, learning rate 0.01 divided by ten when the validation error stalled,
+# weight decay $5 \cdot 10^{-4}$, and an ensemble of several networks (the 16.4% averages five;
+# with two more pre-trained on a larger ImageNet release the team reached 15.3%).
+
+# %%
+alexnet = A.build_on_meta(A.make_alexnet)   # weights on the meta device: shapes only
+t_alex = A.layer_table(alexnet, (1, 3, 227, 227))
+print(t_alex)
+
+# %%
+conv_rows, fc_rows = t_alex.where("Conv2d"), t_alex.where("Linear")
+names = [r.name for r in conv_rows + fc_rows]
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+for ax, key, label in zip(axes, ("params", "macs"), ("parameters (millions)", "MACs (millions)"),
+                          strict=True):
+    vals = np.array([getattr(r, key) for r in conv_rows + fc_rows]) / 1e6
+    ax.bar(names, vals, color=[CLASS_COLORS[0]] * len(conv_rows) + [CLASS_COLORS[1]] * len(fc_rows))
+    ax.set_ylabel(label)
+    for i, v in enumerate(vals):
+        ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, vals.max() * 1.15)
+axes[0].set_title("AlexNet: where the parameters are")
+axes[1].set_title("... and where the computation is")
+fig.tight_layout()
+plt.show()
+print(f"convolutions: {conv_rows.params / t_alex.params:.1%} of the {t_alex.params / 1e6:.1f}M "
+      f"parameters, {conv_rows.macs / t_alex.macs:.1%} of the {t_alex.macs / 1e9:.2f}G MACs")
+
+# %% [markdown]
+# The picture is the LeNet-5 split at scale: the three fully connected layers hold 96% of the 61
+# million parameters (fc6 alone, $9216 \times 4096$, holds 38 million), while the five
+# convolutions perform 92% of the 0.72 billion MACs. Each weight of fc6 is used once per image;
+# each weight of conv1 is used at $55 \times 55 = 3025$ positions.
+#
+# **ZFNet.** Zeiler and Fergus (2014) built a "deconvolutional" visualisation of what AlexNet's
+# units respond to, and found that the first layer's large stride-4 filters produced aliasing and
+# many dead filters. Their fix: $7 \times 7$ filters with stride 2 in conv1 (and stride 2 in
+# conv2), plus tuned hyperparameters. Zeiler's entry (Clarifai) won ILSVRC 2013 with 11.7%, an
+# ensemble that also used wider middle layers. The smaller stride keeps a finer map and costs
+# compute:
+
+# %%
+t_zf = A.layer_table(A.build_on_meta(A.make_zfnet), (1, 3, 224, 224))
+for t, name in ((t_alex, "AlexNet"), (t_zf, "ZFNet")):
+    print(f"{name:8s} conv1 output {t[0].out_shape[1:]}, {t.params / 1e6:5.1f}M parameters, "
+          f"{t.macs / 1e9:.2f}G MACs")
+
+# %% [markdown]
+# ## 4. VGG (2014): small filters, deep stacks
+#
+# Simonyan and Zisserman asked one question: what does depth alone do? Their networks use a
+# single kind of convolution, $3 \times 3$ with stride 1 and padding 1 (the smallest filter that
+# sees left/right, up/down and centre), and $2 \times 2$ max-pooling with stride 2; the number of
+# channels doubles after each pooling, from 64 to 512. VGG-16 (13 convolutions and 3 fully
+# connected layers) and VGG-19 placed second in ILSVRC 2014 with 7.3% top-5 error.
+#
+# Why small filters? Two stacked $3 \times 3$ convolutions see a $5 \times 5$ patch of the input,
+# three see $7 \times 7$: each layer adds $k - 1 = 2$ pixels to the receptive field. With $C$
+# channels in and out,
+#
+# $$ \underbrace{3 \times (3^2 C^2)}_{\text{three } 3 \times 3} = 27 C^2
+#    \quad\text{versus}\quad \underbrace{7^2 C^2}_{\text{one } 7 \times 7} = 49 C^2 $$
+#
+# weights, and three ReLUs instead of one, so the stack computes a more non-linear function with
+# 45% fewer parameters. We check both claims with torch modules: the parameter counts, and the
+# receptive field measured by autograd (which input pixels influence the centre output?).
+
+# %%
+C = 64
+stack3 = nn.Sequential(*[nn.Conv2d(C, C, 3, padding=1, bias=False) for _ in range(3)])
+one7 = nn.Conv2d(C, C, 7, padding=3, bias=False)
+print(f"three 3x3: {A.count_parameters(stack3):,d} = 27 C^2 = {27 * C * C:,d} weights; "
+      f"one 7x7: {A.count_parameters(one7):,d} = 49 C^2 = {49 * C * C:,d}")
+print(f"receptive fields by the formula: {A.receptive_field(stack3)} and "
+      f"{A.receptive_field(one7)}")
+
+fig, axes = plt.subplots(1, 4, figsize=(11, 2.9))
+for ax, depth in zip(axes[:3], (1, 2, 3), strict=True):
+    net = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1, bias=False) for _ in range(depth)])
+    for m in net:
+        nn.init.constant_(m.weight, 1.0)  # all-positive weights: nothing cancels
+    x = torch.zeros(1, 1, 11, 11, requires_grad=True)
+    net(x)[0, 0, 5, 5].backward()    # gradient of the centre output w.r.t. every input pixel
+    ax.imshow(x.grad[0, 0] > 0, cmap="Blues", vmin=0, vmax=1.4)
+    ax.set_title(f"{depth} stacked 3x3: {int((x.grad[0, 0, 5] > 0).sum())} x "
+                 f"{int((x.grad[0, 0, :, 5] > 0).sum())}", fontsize=9)
+x = torch.zeros(1, 1, 11, 11, requires_grad=True)
+big = nn.Conv2d(1, 1, 7, padding=3, bias=False)
+nn.init.constant_(big.weight, 1.0)
+big(x)[0, 0, 5, 5].backward()
+axes[3].imshow(x.grad[0, 0] > 0, cmap="Oranges", vmin=0, vmax=1.4)
+axes[3].set_title("one 7x7: 7 x 7", fontsize=9)
+for ax in axes:
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.suptitle("input pixels that reach the centre output unit (an 11 x 11 input)", fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Now the whole of VGG-16, summarised per layer: where do the parameters, the computation and the
+# memory of one forward pass go? The memory counted is the number of activations each layer
+# outputs (4 bytes each in float32); training must keep all of them for the backward pass.
+
+# %%
+vgg16 = A.build_on_meta(A.make_vgg, 16)
+t_vgg = A.layer_table(vgg16, (1, 3, 224, 224))
+rows = [r for r in t_vgg if r.kind in ("Conv2d", "Linear", "MaxPool2d")]
+labels = [r.name for r in rows]
+fig, axes = plt.subplots(3, 1, figsize=(11, 6.2), sharex=True)
+for ax, vals, ylabel, c in zip(
+        axes, ([r.activations / 1e6 for r in rows], [r.params / 1e6 for r in rows],
+               [r.macs / 1e9 for r in rows]),
+        ("activations (M)", "parameters (M)", "MACs (G)"), CLASS_COLORS[:3], strict=True):
+    ax.bar(np.arange(len(rows)), vals, color=c)
+    ax.set_ylabel(ylabel)
+axes[-1].set_xticks(np.arange(len(rows)), labels, rotation=70, fontsize=8)
+axes[0].set_title("VGG-16, layer by layer, for one 224 x 224 image")
+fig.tight_layout()
+plt.show()
+acts = t_vgg.activations + 3 * 224 * 224
+print(f"VGG-16: {A.count_parameters(vgg16):,d} parameters ({4 * t_vgg.params / 2**20:.0f} MB), "
+      f"{t_vgg.macs / 1e9:.1f}G MACs")
+print(f"activations of one forward pass: {acts / 1e6:.1f}M numbers = {4 * acts / 2**20:.0f} MB "
+      f"per image (roughly double it for the backward pass)")
+print(f"first two conv layers: {sum(r.activations for r in rows[:2]) / acts:.0%} of the "
+      f"activations; fc6: {t_vgg.where('Linear')[0].params / t_vgg.params:.0%} of the parameters")
+
+# %% [markdown]
+# Three different profiles: **memory** is spent early (the first two $224 \times 224 \times 64$
+# maps alone hold 42% of all activations), **parameters** late (fc6 maps $7 \cdot 7 \cdot 512 =
+# 25{,}088$ numbers to 4096 and holds 74% of the 138 million), **computation** spread over the
+# convolutions of all stages: each stage halves the map and doubles the channels, so every
+# convolution of stages 1-4 costs the same 1.85 G MACs, except the first of a stage (which doubles
+# the channels: half that) and those of the last stage, where the channels stop doubling (a
+# quarter). VGG-16 needs 21 times the computation of AlexNet. Its features are simple and uniform, which made it a favourite
+# backbone for transfer learning and style transfer.
+#
+# ## 5. GoogLeNet and the inception module (2014)
+#
+# Szegedy et al. won ILSVRC 2014 (6.7% top-5 error) with a 22-layer network designed around a
+# computational budget of about 1.5 billion MACs per image. Its building block, the **inception
+# module**, applies $1 \times 1$, $3 \times 3$ and $5 \times 5$ convolutions and a $3 \times 3$
+# max-pool to the same input in parallel and concatenates their outputs along the channels: the
+# next layer chooses among features at several scales. Done naively, this is expensive: the
+# $5 \times 5$ filters see all input channels, and the pool branch keeps all of them, so the depth
+# grows with every module. The fix is a **$1 \times 1$ convolution as a bottleneck**: it mixes
+# channels at each position and reduces $C$ to fewer channels before the expensive filters (and
+# after the pool).
+#
+# Take the module's input as $28 \times 28 \times 256$ and branches of 128, 192 and 96 filters.
+# The naive module costs
+#
+# $$ 28^2 \cdot 256 \cdot (128 \cdot 1 + 192 \cdot 9 + 96 \cdot 25) \approx 854 \text{ M MACs}, $$
+#
+# and its output has $128 + 192 + 96 + 256 = 672$ channels. With $1 \times 1$ reductions to 64
+# channels before the $3 \times 3$ and $5 \times 5$ convolutions and a 64-filter projection after
+# the pool:
+
+# %%
+naive = A.InceptionModule(256, c1=128, c3=192, c5=96)
+bottleneck = A.InceptionModule(256, c1=128, c3=192, c5=96, reduce3=64, reduce5=64, pool_proj=64)
+for name, m in (("naive", naive), ("with 1x1 bottlenecks", bottleneck)):
+    t = A.layer_table(m, (1, 256, 28, 28))
+    print(f"{name:21s}: output {m.out_channels} channels, {A.count_parameters(m):>9,d} "
+          f"parameters, {t.macs / 1e6:6.1f}M MACs")
+    for r in t.where("Conv2d"):
+        print(f"    {r.name:22s} -> {r.out_shape[1]:3d} channels  {r.macs / 1e6:6.1f}M MACs")
+
+# %% [markdown]
+# A factor 3.1 less computation, and the output depth stays under control (480 instead of 672).
+# The $1 \times 1$ convolution is the cheap workhorse of everything that follows: it changes the
+# number of channels at a cost of $C_\text{in} C_\text{out}$ per position.
+#
+# Two more ideas of GoogLeNet:
+#
+# * **No large fully connected layers.** After the last module, **global average pooling** turns
+#   each of the 1024 $7 \times 7$ maps into one number, and a single linear layer maps them to 1000
+#   classes (1.0M parameters, against AlexNet's 58.6M in its three FC layers).
+# * **Auxiliary classifiers** on two intermediate modules (4a and 4d) add their losses (weight 0.3)
+#   during training, injecting gradient into the middle of the network. They are dropped at test
+#   time; with batch norm, later versions did without them.
+
+# %%
+googlenet = A.build_on_meta(A.make_googlenet)
+t_g = A.layer_table(googlenet, (1, 3, 224, 224))
+print(f"GoogLeNet: {A.count_parameters(googlenet) / 1e6:.1f}M parameters "
+      f"(AlexNet: {A.count_parameters(alexnet) / 1e6:.1f}M, "
+      f"{A.count_parameters(alexnet) / A.count_parameters(googlenet):.0f}x more), "
+      f"{t_g.macs / 1e9:.2f}G MACs, {len(t_g.where('Conv2d', 'Linear'))} convolution and linear "
+      f"layers in all (22 along the deepest path)")
+
+# %% [markdown]
+# Our count, 7.0 million parameters (1 million of them in the classifier), is the network of
+# the paper's Table 1 without the auxiliary classifiers; the paper's claim of "12 times fewer
+# parameters than AlexNet" (about 5M) is the number you often see quoted. Either way, GoogLeNet is
+# deeper, more accurate and much smaller than AlexNet, at twice its computation.
+#
+# ## 6. ResNet (2015): learning residuals
+#
+# ### 6.1 The degradation problem
+#
+# With batch normalisation and good initialisation, networks of 20-30 layers train. But He,
+# Zhang, Ren and Sun observed something surprising when they went deeper: a 56-layer "plain"
+# network (a VGG-like stack) had a *higher training error* than a 20-layer one, on CIFAR-10 and on
+# ImageNet. That is not overfitting (the training error is worse) and not a lack of capacity: a
+# deeper network could copy the shallow one and set its extra layers to the identity. The solvers
+# simply fail to find such solutions; the authors checked that the gradients did not vanish (BN
+# keeps the signals healthy) and called it an **optimisation** difficulty, the *degradation
+# problem*.
+#
+# ### 6.2 Residual blocks
+#
+# Their answer: let a block of layers learn the *difference* to the identity. If $H(x)$ is the
+# mapping we want, the layers learn $F(x) = H(x) - x$, and the block outputs
+#
+# $$ y = F(x, \{W_i\}) + x . $$
+#
+# If the identity is nearly optimal, pushing $F$ to zero is easy (weights toward 0), whereas a
+# stack of non-linear layers has to work hard to represent the identity. The **shortcut** adds no
+# parameter and almost no computation. The backward pass shows why this helps:
+# $\partial y / \partial x = \partial F / \partial x + I$, so the gradient from the loss reaches
+# every earlier block directly, through a chain of additions, as well as through the layers.
+#
+# Details of the ResNet design (`A.BasicBlock`, `A.Bottleneck`):
+#
+# * the **basic block** is conv3x3-BN-ReLU-conv3x3-BN, added to the shortcut, then a ReLU;
+# * when a block halves the map and doubles the channels, the shortcut must change shape too: a
+#   **projection** shortcut, a $1 \times 1$ convolution with stride 2 (option B of the paper),
+#   used only there; everywhere else the shortcut is the identity;
+# * for ResNet-50 and deeper, the **bottleneck block** $1 \times 1$ (reduce to $C/4$) -
+#   $3 \times 3$ - $1 \times 1$ (expand back to $C$) keeps the cost per block low;
+# * batch norm after every convolution, He initialisation (lecture 05), SGD with momentum 0.9,
+#   learning rate 0.1 divided by 10 on plateaus, weight decay $10^{-4}$, no dropout;
+# * like GoogLeNet: global average pooling and a single FC layer at the end.
+#
+# The bottleneck is what makes 50-152 layers affordable. On a 256-channel map:
+
+# %%
+def conv_weights(m):
+    return sum(x.weight.numel() for x in m.modules() if isinstance(x, nn.Conv2d))
+
+
+two3x3 = A.BasicBlock(256, 256)
+bneck = A.Bottleneck(256, 64)  # 256 -> 64 -> 64 -> 256
+for name, blk in (("basic block, two 3x3 on 256", two3x3), ("bottleneck 256-64-64-256", bneck)):
+    print(f"{name:28s}: {conv_weights(blk):>9,d} conv weights, "
+          f"{A.count_flops(blk, (1, 256, 56, 56)) / 1e6:6.1f}M MACs on 56 x 56")
+print(f"the paper's comparison: a basic block on 64 channels has {conv_weights(A.BasicBlock(64, 64)):,d}"
+      f" weights, about the same as the 256-d bottleneck")
+
+# %%
+print(f"{'network':10s} {'parameters':>12s} {'G MACs':>8s}")
+for depth in (18, 34, 50, 101, 152):
+    net = A.build_on_meta(A.make_resnet, depth)
+    print(f"ResNet-{depth:<3d} {A.count_parameters(net) / 1e6:10.1f}M "
+          f"{A.count_flops(net, (1, 3, 224, 224)) / 1e9:8.2f}")
+
+# %% [markdown]
+# ResNet-152 has fewer MACs (11.5G) than VGG-16 (15.5G) with ten times the depth, and fewer
+# parameters than VGG-16 by more than half. (He et al. report 3.6 and 3.8 billion "FLOPs" for
+# ResNet-34 and -50: our 3.66 matches, and for ResNet-50 the paper put the stride on the first
+# $1 \times 1$ convolution, which is cheaper than our (torchvision's) placement on the $3 \times 3$.)
+# An ensemble of ResNets won ILSVRC 2015 with 3.57% top-5 error, below the 5.1% estimated for a
+# trained human annotator. The same residual networks won that year's detection and segmentation
+# tracks too.
+#
+# ### 6.3 An experiment: plain against residual, on the digits
+#
+# We build two networks of the same depth for the $8 \times 8$ digits (`A.make_digits_net`): a
+# stem convolution, 16 blocks of two $3 \times 3$ convolutions with 12 channels, global average
+# pooling and a linear layer, 34 weight layers in all, with batch norm and He initialisation. The
+# only difference: the residual one adds the identity shortcut around each block. A shallow
+# plain network with 3 blocks (8 weight layers) is the reference. First, at initialisation, the
+# norm of the loss gradient of every layer's weights, on a batch of 256 digits:
+
+# %%
+X_all, y_all = load_digits()
+X_all = (X_all / 16.0)[:, None].astype(np.float32)   # (1797, 1, 8, 8) in [0, 1]
+rng = np.random.default_rng(0)
+order = rng.permutation(len(y_all))
+tr_idx, va_idx = order[:1400], order[1400:]
+Xd_train, yd_train, Xd_val, yd_val = X_all[tr_idx], y_all[tr_idx], X_all[va_idx], y_all[va_idx]
+
+nets = {"plain, 8 layers": A.make_digits_net(3, width=12, residual=False),
+        "plain, 34 layers": A.make_digits_net(16, width=12, residual=False),
+        "residual, 34 layers": A.make_digits_net(16, width=12, residual=True)}
+grads = {k: A.layer_gradient_norms(m, Xd_train[:256], yd_train[:256]) for k, m in nets.items()}
+
+fig, ax = plt.subplots(figsize=(8, 3.2))
+for k, (name, g) in enumerate(grads.items()):
+    ax.semilogy(np.arange(1, len(g) + 1), g, "o-", ms=3, color=CLASS_COLORS[k], label=name)
+ax.set_xlabel("layer (1 = first convolution, last = the linear classifier)")
+ax.set_ylabel("||dL/dW|| (log)")
+ax.set_title("gradient norm of every layer's weights at initialisation")
+ax.legend(fontsize=8)
+plt.show()
+for name, g in grads.items():
+    print(f"{name:20s}: first layer {g[0]:.3g}, last conv {g[-2]:.3g}, "
+          f"largest / smallest = {g.max() / g.min():.0f}")
+
+# %% [markdown]
+# The gradient does not vanish in the deep plain network; with batch norm it does the opposite and
+# *grows* towards the input, spreading over more than two orders of magnitude from the first to the
+# last convolution, so no single learning rate suits all layers. (This agrees with the ResNet
+# paper, which ruled out vanishing gradients, and with later analyses showing that batch norm
+# makes deep plain networks' gradients explode at initialisation.) In the residual network the
+# gradients of the 33 convolutions stay within a factor of about 8 of each other (the high point
+# at the end is the linear classifier, which has large gradients in all three networks): each
+# layer sees the loss through the chain of identities as well as through the layers above it.
+#
+# Now train all three the same way (Adam, learning rate 0.003, batch 64, 5 epochs, through
+# `dlcv.training.fit`):
+
+# %%
+hists = {}
+for name, net in nets.items():
+    t0 = time.perf_counter()
+    hists[name] = fit(net, Xd_train, yd_train, Xd_val, yd_val, epochs=5, batch_size=64, lr=3e-3,
+                      optimizer="adam", seed=0)
+    print(f"{name:20s}: training loss {hists[name].train_loss[-1]:.3f}, validation accuracy "
+          f"{hists[name].val_acc[-1]:.3f}  ({time.perf_counter() - t0:.1f} s)")
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+for k, (name, h) in enumerate(hists.items()):
+    axes[0].plot(h.epochs, h.train_loss, "o-", ms=3, color=CLASS_COLORS[k], label=name)
+    axes[1].plot(h.epochs, h.val_acc, "o-", ms=3, color=CLASS_COLORS[k], label=name)
+axes[0].set_yscale("log")
+axes[0].set_ylabel("training loss (log)")
+axes[1].set_ylabel("validation accuracy")
+for ax in axes:
+    ax.set_xlabel("epoch")
+axes[1].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The degradation problem in miniature. After five epochs the 34-layer plain network has a much
+# *higher training loss* than the 8-layer one, although it could represent everything the
+# shallow one does; the 34-layer residual network, with exactly the same layers and parameters,
+# trains fastest of the three. Two honest remarks on what was measured: it is one run of each
+# (seeds fixed), on a small problem, after a short training; given many more epochs the plain net
+# catches up partly. And the residual net starts from a huge loss (its first point): every block
+# adds its branch's output to the signal, so the variance grows with depth at initialisation. A
+# common remedy (Goyal et al., 2017) sets the scale $\gamma$ of the last batch norm in each
+# branch to zero, so that every block starts as the identity.
+#
+# ## 7. After ResNet: width, cardinality, density, efficiency
+#
+# ResNet opened a stream of variations. Each is one idea; `dlcv.architectures` has a block for
+# each, and we count them.
+#
+# **Network in Network** (Lin, Chen & Yan, 2014), which predates GoogLeNet and ResNet, replaced
+# each convolution by an **mlpconv** layer: a convolution followed by two $1 \times 1$
+# convolutions, a small MLP applied at every position (`A.MLPConv`). It introduced both the
+# $1 \times 1$ convolution as a building block and **global average pooling** as the classifier
+# head, two ideas GoogLeNet adopted.
+#
+# **Identity mappings** (He et al., 2016b) moved BN and ReLU *before* the convolutions
+# ("pre-activation"), so that the shortcut path is a pure identity from the first block to the
+# last; a 1001-layer network then trained well.
+#
+# **Wide ResNet** (Zagoruyko & Komodakis, 2016) argued that the residuals, not extreme depth,
+# matter: a 16-layer ResNet made $k = 8$ times wider (with dropout between the convolutions,
+# `A.WideBlock`) beat a 1000-layer thin one on CIFAR and trains faster, because wide layers use
+# parallel hardware better.
+#
+# **ResNeXt** (Xie et al., 2017) splits the bottleneck into $G$ parallel paths (the
+# **cardinality**), each a thin $1 \times 1$ - $3 \times 3$ - $1 \times 1$ stack, and sums them,
+# an inception module with identical branches. The sum of the paths equals a single bottleneck
+# with a **grouped convolution** in the middle: the $C$ channels are split into $G$ groups, and
+# each filter sees only the $C/G$ channels of its group, which divides the weights and the MACs of
+# that layer by $G$. At the same cost as a ResNet bottleneck, ResNeXt uses a wider middle and got
+# a lower error.
+
+# %%
+HW = (1, 256, 56, 56)
+cases = {"ResNet bottleneck 256-64-64-256": A.Bottleneck(256, 64, 256),
+         "ResNeXt 32 x 4d: 256-128(g=32)-256": A.resnext_block(256, cardinality=32, group_width=4),
+         "same width, no groups: 256-128-256": A.Bottleneck(256, 128, 256)}
+for name, blk in cases.items():
+    print(f"{name:36s}: {conv_weights(blk):>7,d} conv weights, "
+          f"{A.count_flops(blk, HW) / 1e6:6.1f}M MACs")
+g = cases["ResNeXt 32 x 4d: 256-128(g=32)-256"].conv2
+print(f"the grouped 3x3: weight {tuple(g.weight.shape)}, each filter sees "
+      f"{g.in_channels // g.groups} of {g.in_channels} channels; 32 paths x (256*4 + 4*4*9 + 4*256)"
+      f" = {32 * (256 * 4 + 4 * 4 * 9 + 4 * 256):,d}")
+
+# %% [markdown]
+# A grouped convolution really is $G$ independent convolutions, one per group of channels; a
+# quick check against `F.conv2d` on the first group:
+
+# %%
+x = torch.randn(1, 128, 6, 6)
+with torch.no_grad():
+    full = g(x)                                                   # (1, 128, 6, 6)
+    first = F.conv2d(x[:, :4], g.weight[:4], padding=1)           # group 0 alone: (1, 4, 6, 6)
+print("group 0 of the grouped conv equals a separate conv on channels 0-3:",
+      torch.allclose(full[:, :4], first, atol=1e-6))
+
+# %% [markdown]
+# **Stochastic depth** (Huang et al., 2016) trains a deep ResNet as if it were shallower: in
+# every training step each residual block is dropped (its branch skipped, only the identity
+# left) with a probability $p_l$ that grows linearly from 0 at the first block to 0.5 at the last.
+# This is dropout for whole layers: it shortens the expected depth during training (faster, better
+# gradient flow) and regularises; at test time all blocks are used, each branch scaled by its
+# survival probability (or, equivalently, the surviving branches are divided by $1 - p$ in
+# training, as `A.stochastic_depth` does, so that test time needs no change).
+
+# %%
+torch.manual_seed(0)
+block = A.StochasticDepthBlock(A.BasicBlock(8, 8, shortcut="none"), p=0.5)
+z = torch.randn(6, 8, 5, 5)
+block.train()
+with torch.no_grad():
+    kept = [bool((block(z) != F.relu(z)).flatten(1).any(1)[i]) for i in range(6)]
+print("training: residual branch used for examples", kept)
+block.eval()
+with torch.no_grad():
+    same = torch.equal(block(z), block(z))
+print("eval: deterministic, all branches used:", same)
+
+# %% [markdown]
+# **FractalNet** (Larsson, Maire & Shakhnarovich, 2017) showed that the identity is not the
+# essential ingredient: a block built by the recursive rule
+# $f_{C+1}(z) = \text{join}(f_C \circ f_C(z),\ \text{conv}(z))$ (join = mean) contains paths of
+# many lengths, from a single convolution to $2^{C-1}$, and trains well when sub-paths are dropped
+# at random during training ("drop-path"). At test time a single column can be used alone, an
+# any-depth network.
+#
+# **DenseNet** (Huang, Liu, van der Maaten & Weinberger, 2017) connects every layer in a **dense
+# block** to *all* earlier layers, by concatenation: layer $\ell$ receives
+# $[x_0, x_1, \dots, x_{\ell - 1}]$ and adds $k$ new channels (the **growth rate**, e.g. 12 or
+# 32). Features are reused instead of recomputed, each layer is thin, and the loss reaches every
+# layer directly. Transition layers ($1 \times 1$ conv and $2 \times 2$ average pooling) between
+# blocks reduce the size; DenseNet-BC adds $1 \times 1$ bottlenecks ($4k$ channels) and
+# compression.
+#
+# **SqueezeNet** (Iandola et al., 2016) aimed at AlexNet's accuracy with as few parameters as
+# possible. Its **fire module** "squeezes" with a few $1 \times 1$ filters, then "expands" with a
+# mix of $1 \times 1$ and $3 \times 3$ filters; there are no FC layers at all (a $1 \times 1$
+# convolution to 1000 channels and global average pooling end the network).
+
+# %%
+blocks = {
+    "mlpconv 5x5 (NiN), 96 -> 192-160-96": (A.MLPConv(96, (192, 160, 96), 5), (1, 96, 28, 28)),
+    "wide block, 64 -> 64 x k=4": (A.WideBlock(256, 256), (1, 256, 28, 28)),
+    "fractal block, 4 columns, 64 ch": (A.FractalBlock(64, 64, columns=4), (1, 64, 28, 28)),
+    "dense block, 4 layers, k = 32": (A.DenseBlock(64, 32, 4), (1, 64, 28, 28)),
+    "dense block BC, 4 layers, k = 32": (A.DenseBlock(64, 32, 4, bottleneck=True),
+                                         (1, 64, 28, 28)),
+    "fire module (fire2), 96 -> 16 -> 64+64": (A.FireModule(96, 16, 64, 64), (1, 96, 55, 55)),
+}
+for name, (blk, shape) in blocks.items():
+    t = A.layer_table(blk, shape)
+    with torch.no_grad():
+        out = tuple(blk.eval()(torch.zeros(shape)).shape[1:])
+    print(f"{name:40s} in {shape[1:]} -> out {out}: {A.count_parameters(blk):>9,d} params, "
+          f"{t.macs / 1e6:6.1f}M MACs, {len(t.where('Conv2d')):2d} convs")
+squeeze = A.build_on_meta(A.make_squeezenet)
+print(f"\nSqueezeNet: {A.count_parameters(squeeze):,d} parameters, "
+      f"{A.count_parameters(alexnet) / A.count_parameters(squeeze):.0f}x fewer than AlexNet; "
+      f"{A.count_flops(squeeze, (1, 3, 224, 224)) / 1e9:.2f}G MACs")
+
+# %% [markdown]
+# The fractal block with 4 columns has $2^4 - 1 = 15$ convolutions; the dense block's output
+# has $64 + 4 \cdot 32 = 192$ channels; SqueezeNet matches AlexNet's ImageNet accuracy (the paper
+# reports 80.3% top-5 accuracy against AlexNet's 80.3%) with 1.25 million parameters, 49 times
+# fewer (and with pruning and quantisation, the paper squeezed it below 0.5 MB). Note that it is
+# not cheaper to *run*: few parameters is not the same as few MACs. MobileNets and
+# EfficientNets, later, optimised the computation directly; and **neural architecture search**
+# (Zoph & Le, 2017) lets an algorithm search the space of blocks, at a large compute cost.
+#
+# ## 8. Play with it: what a block costs
+#
+# The widget builds one block for a chosen width $C$ and map size and draws the MACs and the
+# parameters of each of its convolutions (bars coloured by kernel size: blue $1 \times 1$, orange
+# $3 \times 3$, red $5 \times 5$). The readout compares the block with a single $3 \times 3$
+# convolution $C \to C$ on the same map.
+#
+# Things to try:
+#
+# * "inception, naive" against "inception with 1x1 bottlenecks" at $C = 256$, size 28: find the
+#   854M and 271M of section 5, and see which branch the bottlenecks tame;
+# * "two 3x3 convs" against "ResNet bottleneck" at $C = 256$: how much cheaper is the bottleneck?
+#   At which $C$ would you switch?
+# * "ResNeXt": move the cardinality from 1 to 32 and watch the middle bar shrink by the factor $G$;
+# * double the channels: which costs grow by 2 and which by 4? Halve the map size: which costs do
+#   not change at all?
+# * "fire module": compare its parameters with those of a single $3 \times 3$ conv at the same $C$.
+
+# %%
+view = BlockCostView(block="inception, naive", channels=256, size=28)
+view
+
+# %% [markdown]
+# ## 9. The ImageNet scoreboard
+#
+# The ILSVRC classification results tell the story of this chapter in numbers. Top-5 error (the
+# fraction of test images whose correct class is not among the five highest scores) of the
+# winning entries, and of VGG (second in 2014); these were ensembles of several networks. The
+# numbers are the published challenge results as collected by Russakovsky et al. (2015) and the
+# papers, as summarised in CS231n's lecture on CNN architectures; the 2010 and 2011 winners used
+# hand-designed features (SIFT and Fisher vectors), not CNNs. The "human" 5.1% is one trained
+# annotator's error on 1500 test images (Russakovsky et al., 2015). The costs in the last two
+# columns are ours, counted for a single network.
+
+# %%
+board = [  # (name, year, top-5 error %, depth, builder, input size)
+    ("NEC (shallow)", 2010, 28.2, None, None, None),
+    ("XRCE (shallow)", 2011, 25.8, None, None, None),
+    ("AlexNet", 2012, 16.4, 8, A.make_alexnet, 227),
+    ("ZFNet", 2013, 11.7, 8, A.make_zfnet, 224),
+    ("VGG-16", 2014, 7.3, 16, A.make_vgg, 224),
+    ("GoogLeNet", 2014, 6.7, 22, A.make_googlenet, 224),
+    ("ResNet-152", 2015, 3.57, 152, lambda: A.make_resnet(152), 224),
+]
+print(f"{'':22s} {'year':>5s} {'top-5 %':>8s} {'layers':>7s} {'params':>9s} {'G MACs':>7s}")
+costs = {}
+for name, year, err, depth, fn, size in board:
+    if fn is None:
+        print(f"{name:22s} {year:5d} {err:8.2f} {'-':>7s} {'-':>9s} {'-':>7s}")
+        continue
+    net = A.build_on_meta(fn)
+    costs[name] = (A.count_parameters(net) / 1e6, A.count_flops(net, (1, 3, size, size)) / 1e9)
+    print(f"{name:22s} {year:5d} {err:8.2f} {depth:7d} {costs[name][0]:8.1f}M "
+          f"{costs[name][1]:7.2f}")
+print(f"{'human (one annotator)':22s} {'':5s} {5.1:8.2f}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+ax = axes[0]
+for k, (name, year, err, depth, fn, _) in enumerate(board):
+    ax.bar(k, err, color=CLASS_COLORS[8] if fn is None else CLASS_COLORS[0])
+    ax.text(k, err + 0.5, f"{err:g}", ha="center", fontsize=8)
+    ax.text(k, -1.2, f"{depth} layers" if depth else "", ha="center", va="top", fontsize=7)
+ax.axhline(5.1, color=CLASS_COLORS[5], ls="--", lw=1)
+ax.text(len(board) - 0.5, 5.6, "human 5.1", ha="right", color=CLASS_COLORS[5], fontsize=8)
+ax.set_xticks(range(len(board)), [f"{b[0].split(' ')[0]}\n{b[1]}" for b in board], fontsize=8)
+ax.set_ylim(-4, 31)
+ax.set_ylabel("ILSVRC top-5 error (%)")
+ax.set_title("winning (and VGG) entries by year; grey: no CNN")
+ax = axes[1]
+for k, (name, year, err, depth, fn, _) in enumerate(board):
+    if fn is None:
+        continue
+    p, m = costs[name]
+    ax.scatter(m, err, s=8 * p, color=CLASS_COLORS[k % 8], alpha=0.6, edgecolor="k")
+    ax.annotate(f"{name}\n{p:.0f}M params", (m, err), textcoords="offset points",
+                xytext=(8, 4), fontsize=8)
+ax.set_xscale("log")
+ax.set_xlim(0.4, 40)
+ax.set_ylim(0, 20)
+ax.set_xlabel("G MACs per image (log scale)")
+ax.set_ylabel("top-5 error (%)")
+ax.set_title("error against computation (disc area ~ parameters)")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The error fell by a factor of eight in six years while depth grew from 8 to 152 layers. The cost
+# did not grow in step: GoogLeNet beat VGG-16 with a tenth of its computation and a twentieth of
+# its parameters, and ResNet-152 is cheaper than VGG-16. Architecture, not only size, made the
+# progress. (Canziani, Paszke & Culurciello (2016) plot accuracy, operations and parameters of many
+# more networks in the same way.)
+#
+# ## 10. Normalisation in CNNs: batch, layer, group
+#
+# Batch normalisation (lecture 05) made these deep networks trainable. In a CNN a feature map
+# $x$ has shape $(N, C, H, W)$, and BN computes one mean and variance **per channel**, over the
+# batch and all positions $(N, H, W)$, so that every position of a channel is normalised the same
+# way (the convolution's weight sharing is respected). Other choices of the set of numbers that
+# share statistics (drawn below with `draw_norm_set`, after Wu & He, 2018):
+#
+# * **layer norm**: per example, over $(C, H, W)$;
+# * **instance norm**: per example and channel, over $(H, W)$ (style transfer);
+# * **group norm**: per example, over groups of $C/G$ channels and all positions ($G = 32$ by
+#   default); $G = 1$ is layer norm and $G = C$ is instance norm.
+#
+# All four are followed by a learned scale $\gamma$ and shift $\beta$ per channel.
+
+# %%
+fig = plt.figure(figsize=(12, 3.2))
+for k, kind in enumerate(("batch", "layer", "instance", "group")):
+    draw_norm_set(fig.add_subplot(1, 4, k + 1, projection="3d"), kind)
+fig.subplots_adjust(left=0, right=1, wspace=0.0)
+plt.show()
+
+# %% [markdown]
+# Only batch norm mixes examples: an example's output depends on the rest of its batch, the
+# statistics are noisy for small batches, and at test time it must switch to running averages.
+# When memory limits the batch to one or two images per GPU (detection, segmentation, video), its
+# estimates become poor and its accuracy drops; group norm, computed within each example, does not
+# care about the batch size (Wu & He, 2018: on ImageNet with ResNet-50, GN's error stays flat
+# from 32 images per GPU down to 2, where BN's rises by about 10 points).
+#
+# How noisy is a batch statistic? The mean of one channel of the first convolution's output over
+# batches of $B$ digits, for many random batches (a net with random weights; only the spread
+# matters):
+
+# %%
+probe_net = SmallCNN(10, norm="batch", seed=0)
+with torch.no_grad():
+    pre = probe_net.backbone[0](torch.from_numpy(Xd_train))      # (N, 16, 8, 8), before the BN
+gen = np.random.default_rng(1)
+spread = {}
+for B in (2, 8, 32, 128):
+    means = [pre[gen.choice(len(pre), B, replace=False), 3].mean().item() for _ in range(400)]
+    spread[B] = np.std(means)
+print("std of a channel's batch mean across batches, relative to the population std of the "
+      "channel:")
+for B, s in spread.items():
+    print(f"  B = {B:3d}: {s / pre[:, 3].std().item():.3f}")
+
+# %% [markdown]
+# The spread shrinks like $1/\sqrt{B}$ (somewhat slower here, because positions in one image are
+# correlated): at two images, the mean that BN subtracts wobbles by a sizeable fraction of the
+# channel's spread from batch to batch. Does that hurt training on the digits? We train the same
+# small CNN (`dlcv.transfer.SmallCNN`: three $3 \times 3$ convolutions of 16, 32 and 64 channels)
+# with BN and with GN (4 groups), with batches of 2 (one epoch) and of 32 (eight epochs), a
+# measured comparison:
+
+# %%
+norm_results = {}
+for B, epochs, lr in ((2, 1, 0.003), (32, 8, 0.02)):
+    for norm in ("batch", "group"):
+        net = SmallCNN(10, norm=norm, seed=0)
+        h = fit(net, Xd_train, yd_train, epochs=epochs, batch_size=B, lr=lr,
+                optimizer="momentum", seed=0)
+        norm_results[(norm, B)] = evaluate(net, Xd_val, yd_val)[1]
+for (norm, B), acc in norm_results.items():
+    print(f"{norm:5s} norm, batch {B:2d}: validation accuracy {acc:.3f}")
+
+# %% [markdown]
+# An honest result that is not the textbook one: on this small problem batch norm is *not* hurt
+# by batches of two, and it trains faster than group norm at both batch sizes (GN is well behaved,
+# but after the same number of steps it lags, clearly so after one epoch at batch size 2). With
+# $8 \times 8$ images, each BN statistic averages $2 \times 64$ numbers in the first layer even
+# for a batch of two, and the digits are easy. The large effect that Wu and He measured appears
+# for big networks trained on hard data, whose statistics deep in the network come from a few
+# small maps of a few images, and where the small batch is forced by memory. The design rule
+# stands: BN when batches are large, GN (or LN) when they are small or when examples must be
+# processed independently; and measure on your own problem.
+#
+# ## 11. Transfer learning
+#
+# ### 11.1 The idea
+#
+# A CNN trained on ImageNet has learned, in its lower layers, edge and colour detectors (the
+# Gabor-like filters of lecture 06) and, higher up, textures, parts and objects. These features are
+# useful far beyond the 1000 classes. Razavian et al. (2014) took the activations of a trained
+# network's last hidden layer, "off the shelf", trained a linear SVM on them for new tasks (scene
+# recognition, fine-grained birds and flowers, attribute detection, image retrieval) and matched or
+# beat the specialised methods of the time. Donahue et al.'s DeCAF (2014) made the same
+# observation. Yosinski et al. (2014) measured how transferable each layer is: the first layers
+# are general, the last layers specific to the task they were trained on.
+#
+# Two ways to transfer a network trained on a large source task to a target task with few labels:
+#
+# 1. **Frozen features + a linear classifier.** Remove the last layer, run the frozen network once
+#    over the target images, store the features, and train a linear (softmax) classifier on them.
+#    Cheap: the expensive network runs once per image, and the classifier trains in a second.
+# 2. **Fine-tuning.** Start from the trained weights, replace the last layer, and train everything
+#    on the target data with a *smaller learning rate* for the pretrained layers (typically a tenth
+#    of the new layers' rate) so as not to destroy what they know; usually after first training the
+#    new head on frozen features.
+#
+# The standard advice (the CS231n notes) depends on the amount of target data and on how similar
+# it is to the source:
+#
+# | | very similar data set | very different data set |
+# |---|---|---|
+# | **very little data** | linear classifier on the top layer's features | you are in trouble: try a linear classifier on features from *lower* layers |
+# | **quite a lot of data** | fine-tune a few layers | fine-tune a larger number of layers (or train from scratch) |
+#
+# ### 11.2 An experiment on the digits
+#
+# Our "large source task" is the digits 0-4 (about 900 images): we train `SmallCNN` on them. The
+# target task is the digits 5-9, with only a few labelled images per class; we test on all other
+# images of 5-9 (about 850). Similar domain (same pen, same scanner), different classes.
+
+# %%
+src, tgt = y_all < 5, y_all >= 5
+Xs, ys = X_all[src], y_all[src]
+Xt, yt = X_all[tgt], y_all[tgt] - 5           # target labels 0..4 stand for the digits 5..9
+t0 = time.perf_counter()
+source = SmallCNN(5, seed=0)
+h_src = fit(source, Xs, ys, epochs=10, batch_size=32, lr=0.02, optimizer="momentum", seed=0)
+print(f"source network on digits 0-4: training accuracy {h_src.train_acc[-1]:.3f} "
+      f"({time.perf_counter() - t0:.1f} s), {A.count_parameters(source):,d} parameters")
+print(source.backbone)
+
+# %% [markdown]
+# Which layer's features should we take? The last hidden layer (64 numbers after global average
+# pooling) was trained to separate 0-4; the output of the second convolution block (after
+# max-pooling: $32 \times 4 \times 4 = 512$ numbers) is more generic. We compute both feature sets
+# once for all target images with `extract_features` (eval mode, no gradients) and train a softmax
+# classifier on each (`train_linear_head`, through `fit`).
+
+# %%
+lower = source.backbone[:7]                                   # conv1, conv2, max-pool
+feature_sets = {
+    "last layer (64, after pooling)": extract_features(source.backbone, Xt),       # (N, 64)
+    "middle layer (32 x 4 x 4)": extract_features(nn.Sequential(lower, nn.Flatten()), Xt),
+}
+for name, feats in feature_sets.items():
+    print(f"{name}: features {feats.shape}")
+
+# %% [markdown]
+# Now the three methods, for 1, 3 and 10 labelled images per class, each repeated with three
+# random draws of the labelled images (the test set is everything else):
+#
+# * **scratch**: a fresh `SmallCNN`, trained on the few images only;
+# * **frozen features + linear**: softmax classifiers on the frozen features of either layer;
+# * **fine-tuning**: a fresh `SmallCNN` whose first two convolution layers are copied from the
+#   source network; those get a learning rate ten times smaller than the new top layers
+#   (`fine_tune(model, part, ..., backbone_lr_factor=0.1)`, which hands torch's optimizer two
+#   parameter groups with their own learning rates, see `param_groups`).
+#
+# Every network trains for about 120 SGD steps (momentum 0.9).
+
+# %%
+def steps_to_epochs(n, batch, steps=120):
+    return math.ceil(steps / max(1, n // batch))
+
+
+results = {m: {} for m in ("scratch", "linear, last layer", "linear, middle layer",
+                           "fine-tuning")}
+t0 = time.perf_counter()
+for per in (1, 3, 10):
+    for m in results:
+        results[m][per] = []
+    for draw in range(3):
+        tr = few_shot_indices(yt, per, seed=draw)
+        te = np.setdiff1d(np.arange(len(yt)), tr)
+        n, bs = len(tr), min(25, len(tr))
+        epochs = steps_to_epochs(n, bs)
+        # 1. from scratch
+        net = SmallCNN(5, seed=draw + 1)
+        fit(net, Xt[tr], yt[tr], epochs=epochs, batch_size=bs, lr=0.02, seed=draw)
+        results["scratch"][per].append(evaluate(net, Xt[te], yt[te])[1])
+        # 2. frozen features + linear classifier (features were computed once, above)
+        for key, name in (("linear, last layer", "last layer (64, after pooling)"),
+                          ("linear, middle layer", "middle layer (32 x 4 x 4)")):
+            feats = feature_sets[name]
+            head, _ = train_linear_head(feats[tr], yt[tr], num_classes=5, epochs=300, lr=0.01,
+                                        batch_size=n, seed=draw)
+            with torch.no_grad():
+                pred = head(torch.from_numpy(feats[te])).argmax(1).numpy()
+            results[key][per].append(float((pred == yt[te]).mean()))
+        # 3. fine-tuning: pretrained lower layers (small lr), new top layers
+        net = SmallCNN(5, seed=draw + 1)
+        net.backbone[:7].load_state_dict(lower.state_dict())
+        fine_tune(net, net.backbone[:7], Xt[tr], yt[tr], lr=0.02, backbone_lr_factor=0.1,
+                  epochs=epochs, batch_size=bs, seed=draw)
+        results["fine-tuning"][per].append(evaluate(net, Xt[te], yt[te])[1])
+print(f"({time.perf_counter() - t0:.1f} s)")
+print(f"{'test accuracy on digits 5-9':28s}" + "".join(f"{p:>3d} per class " for p in (1, 3, 10)))
+for m, r in results.items():
+    print(f"{m:28s}" + "".join(f"  {np.mean(r[p]):.3f}±{np.std(r[p]):.3f}" for p in (1, 3, 10)))
+
+# %%
+fig, ax = plt.subplots(figsize=(7.5, 3.4))
+pers = np.array([1, 3, 10])
+for k, (m, r) in enumerate(results.items()):
+    mean = np.array([np.mean(r[p]) for p in pers])
+    std = np.array([np.std(r[p]) for p in pers])
+    ax.errorbar(pers * (1 + 0.04 * (k - 1.5)), mean, yerr=std, fmt="o-", capsize=3, ms=4,
+                color=CLASS_COLORS[k], label=m)
+ax.set_xscale("log")
+ax.set_xticks(pers, [str(p) for p in pers])
+ax.set_xlabel("labelled images per class (log scale)")
+ax.set_ylabel("test accuracy, digits 5-9")
+ax.set_title("transfer from digits 0-4: mean and spread over 3 draws")
+ax.legend(fontsize=8, loc="lower right")
+plt.show()
+
+# %% [markdown]
+# What was measured, and what it says:
+#
+# * With **one** labelled image per class, the linear classifier on the *middle-layer* features
+#   is clearly best; the network trained from scratch on five images is far behind. This is the
+#   regime where transfer pays most.
+# * The **last layer** transfers worst at every size, worse than training from scratch: its 64
+#   features were trained to tell 0-4 apart and have discarded what distinguishes 5-9. This is
+#   Yosinski et al.'s finding in miniature: the higher the layer, the more specific to the source
+#   task. It is the "different classes" column of the table above.
+# * **Fine-tuning** the transferred lower layers with new top layers beats scratch with one label
+#   per class; with 3 or 10 per class it is on par with scratch and a little below the frozen
+#   middle features (with so few images, training the new top layers is the hard part).
+# * Honest caveats: three draws per setting, one source network, one small CNN and a very easy
+#   target. The digits are so easy that 10 labels per class already give a network from scratch
+#   over 90%; for natural images, where a network from scratch needs far more data, the gap in
+#   favour of transfer is much larger (Razavian et al., 2014; Yosinski et al., 2014).
+#
+# In practice: start from a network pretrained on a large data set (torchvision, timm and Hugging
+# Face offer ImageNet-trained weights), precompute features and train a linear head first, then
+# fine-tune with a small learning rate if there is enough data. Fine-tuning needs care with batch
+# norm (its running statistics come from the source data; with small target batches freeze them,
+# or use group norm) and with data augmentation. For the record, the torch way of giving the
+# backbone a smaller learning rate is parameter groups:
+
+# %%
+opt = torch.optim.SGD(param_groups(source, source.backbone, lr=0.01, backbone_lr_factor=0.1),
+                      momentum=0.9)
+print([(len(gp["params"]), gp["lr"]) for gp in opt.param_groups], "(tensors, learning rate)")
+print(f"whole notebook so far: {time.perf_counter() - T_START:.0f} s")
+
+# %% [markdown]
+# ## Check yourself
+#
+# **1.** A convolution layer has 128 input and 256 output channels, $3 \times 3$ filters,
+# stride 2 and padding 1, on a $56 \times 56$ input. How many parameters, what output size, and
+# how many MACs?
+#
+# <details><summary>Answer</summary>
+#
+# Parameters $256 \times (128 \cdot 9 + 1) = 295{,}168$. Output $(56 + 2 - 3)/2 + 1 = 28$ (rounded
+# down), so $256 \times 28 \times 28$. MACs $256 \cdot 128 \cdot 9 \cdot 28^2 \approx 231$ million.
+# </details>
+#
+# **2.** Why do AlexNet's and VGG's fully connected layers hold most of the parameters but do
+# little of the computation, and what did GoogLeNet and ResNet do about them?
+#
+# <details><summary>Answer</summary>
+#
+# A fully connected weight is used once per image, a convolution weight at every position of its
+# output map (thousands of times). fc6 connects every number of the last $6 \times 6 \times 256$
+# or $7 \times 7 \times 512$ map to 4096 units: tens of millions of weights for about as many
+# MACs, whereas the convolutions have few weights and billions of MACs. GoogLeNet and ResNet
+# replaced the big FC layers by global average pooling and one linear layer.
+# </details>
+#
+# **3.** Three stacked $3 \times 3$ convolutions (stride 1) or one $7 \times 7$, both with $C$
+# channels: compare the receptive field, the parameters and the non-linearities. What about two
+# stacked $3 \times 3$ against one $5 \times 5$?
+#
+# <details><summary>Answer</summary>
+#
+# Both see $7 \times 7$; $27C^2$ against $49C^2$ weights; three ReLUs against one. Two $3 \times 3$
+# see $5 \times 5$ with $18C^2$ against $25C^2$ weights, two non-linearities against one.
+# </details>
+#
+# **4.** An inception module without bottlenecks receives 256 channels and has 64 filters in each
+# of its three convolution branches. How many channels does it output, and why is that a problem
+# when such modules are stacked?
+#
+# <details><summary>Answer</summary>
+#
+# $64 \cdot 3 + 256 = 448$: the max-pool branch passes all input channels through, so the depth
+# grows with every module, and with it the cost of the next module's $3 \times 3$ and $5 \times 5$
+# convolutions. A $1 \times 1$ projection after the pool and $1 \times 1$ reductions before the
+# large filters keep both in check.
+# </details>
+#
+# **5.** A 56-layer plain network has a higher *training* error than a 20-layer one. Why is this
+# not overfitting, and why does a residual formulation help?
+#
+# <details><summary>Answer</summary>
+#
+# Overfitting would show as low training error and high test error. Here the deeper network fits
+# the training data worse although it could represent the shallow one (extra layers = identity),
+# so the optimiser fails to find that solution. With $y = F(x) + x$, the identity is the default
+# ($F = 0$, small weights), and the gradient reaches every block through the identity path,
+# $\partial y / \partial x = I + \partial F / \partial x$.
+# </details>
+#
+# **6.** A ResNeXt block has cardinality 32 and a middle width of 128 channels. By how much does
+# grouping reduce the weights of its $3 \times 3$ layer compared with an ungrouped one?
+#
+# <details><summary>Answer</summary>
+#
+# By the factor 32: each of the 128 filters sees only $128/32 = 4$ channels, so
+# $128 \cdot 4 \cdot 9 = 4{,}608$ weights instead of $128 \cdot 128 \cdot 9 = 147{,}456$. The MACs
+# shrink by the same factor.
+# </details>
+#
+# **7.** You train a detector with 2 images per GPU. Batch norm or group norm, and why?
+#
+# <details><summary>Answer</summary>
+#
+# Group norm (or frozen BN statistics from pretraining). BN's per-channel statistics from two
+# images are noisy and differ from the running averages used at test time; GN normalises each
+# example by itself, so its behaviour does not depend on the batch size.
+# </details>
+#
+# **8.** You have 500 labelled X-ray images and an ImageNet-pretrained ResNet. What do you try
+# first, and what would you change with 500,000 images?
+#
+# <details><summary>Answer</summary>
+#
+# Little data from a different domain: frozen features and a linear classifier, trying features
+# from a lower or middle stage as well as the last one, then careful fine-tuning of the top stages
+# with a small learning rate and strong augmentation. With 500,000 images: fine-tune the whole
+# network (or train from scratch and compare); the pretrained initialisation still usually speeds
+# up training.
+# </details>
+#
+# ## Summary
+#
+# * A layer's cost: a convolution has $C_\text{out}(C_\text{in}k^2 + 1)$ parameters and
+#   $C_\text{out} C_\text{in} k^2 H' W'$ MACs; fully connected layers hold the parameters, the
+#   convolutions do the work, and the early large maps take the memory.
+# * LeNet-5 set the conv-pool-fc template; AlexNet scaled it to ImageNet with ReLU, dropout,
+#   augmentation and GPUs; ZFNet refined the first layers.
+# * VGG: only $3 \times 3$ convolutions; stacks give large receptive fields with fewer parameters
+#   and more non-linearities. 138M parameters, 15.5G MACs.
+# * GoogLeNet: inception modules with $1 \times 1$ bottlenecks, global average pooling, 7M
+#   parameters.
+# * ResNet: residual blocks $y = F(x) + x$ cure the degradation of deep plain networks; bottleneck
+#   blocks make 152 layers cheaper than VGG-16. The shortcut is now in nearly every architecture.
+# * Variations: NiN ($1 \times 1$ convs, global pooling), pre-activation, Wide ResNet (width),
+#   ResNeXt (grouped convolutions), stochastic depth (drop blocks), FractalNet (no identity
+#   needed), DenseNet (concatenate all earlier features), SqueezeNet (fire modules, 50x fewer
+#   parameters than AlexNet).
+# * Normalisation: BN per channel over $(N, H, W)$; LN, IN and GN per example; GN for small batches.
+# * Transfer learning: reuse a pretrained network, as frozen features with a linear classifier
+#   (little data) or by fine-tuning with a smaller learning rate for the pretrained layers (more
+#   data); lower layers are more general than the last ones.
+#
+# ## Papers and further reading
+#
+# * Y. LeCun, L. Bottou, Y. Bengio, P. Haffner (1998). Gradient-based learning applied to document
+#   recognition. *Proceedings of the IEEE* 86(11), 2278–2324. LeNet-5.
+# * A. Krizhevsky, I. Sutskever, G. E. Hinton (2012). ImageNet classification with deep
+#   convolutional neural networks. *NeurIPS 2012*. AlexNet.
+# * M. D. Zeiler, R. Fergus (2014). Visualizing and understanding convolutional networks.
+#   *ECCV 2014*. ZFNet.
+# * K. Simonyan, A. Zisserman (2015). Very deep convolutional networks for large-scale image
+#   recognition. *ICLR 2015*. VGG.
+# * M. Lin, Q. Chen, S. Yan (2014). Network in network. *ICLR 2014*.
+# * C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov, D. Erhan, V. Vanhoucke,
+#   A. Rabinovich (2015). Going deeper with convolutions. *CVPR 2015*. GoogLeNet.
+# * K. He, X. Zhang, S. Ren, J. Sun (2016). Deep residual learning for image recognition.
+#   *CVPR 2016*. ResNet.
+# * K. He, X. Zhang, S. Ren, J. Sun (2016b). Identity mappings in deep residual networks.
+#   *ECCV 2016*. Pre-activation ResNets.
+# * S. Zagoruyko, N. Komodakis (2016). Wide residual networks. *BMVC 2016*.
+# * S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He (2017). Aggregated residual transformations for
+#   deep neural networks. *CVPR 2017*. ResNeXt.
+# * G. Huang, Y. Sun, Z. Liu, D. Sedra, K. Q. Weinberger (2016). Deep networks with stochastic
+#   depth. *ECCV 2016*.
+# * G. Larsson, M. Maire, G. Shakhnarovich (2017). FractalNet: ultra-deep neural networks without
+#   residuals. *ICLR 2017*.
+# * G. Huang, Z. Liu, L. van der Maaten, K. Q. Weinberger (2017). Densely connected convolutional
+#   networks. *CVPR 2017*. DenseNet.
+# * F. N. Iandola, S. Han, M. W. Moskewicz, K. Ashraf, W. J. Dally, K. Keutzer (2016).
+#   SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size.
+#   arXiv:1602.07360.
+# * B. Zoph, Q. V. Le (2017). Neural architecture search with reinforcement learning. *ICLR 2017*.
+# * O. Russakovsky, J. Deng, H. Su, et al. (2015). ImageNet large scale visual recognition
+#   challenge. *IJCV* 115(3), 211–252. The challenge, its results, and the human error estimate.
+# * A. Canziani, A. Paszke, E. Culurciello (2016). An analysis of deep neural network models for
+#   practical applications. arXiv:1605.07678.
+# * P. Goyal, P. Dollár, R. Girshick, P. Noordhuis, L. Wesolowski, A. Kyrola, A. Tulloch, Y. Jia,
+#   K. He (2017). Accurate, large minibatch SGD: training ImageNet in 1 hour. arXiv:1706.02677.
+#   Zero-initialised last BN in each residual branch.
+# * Y. Wu, K. He (2018). Group normalization. *ECCV 2018*.
+# * J. Yosinski, J. Clune, Y. Bengio, H. Lipson (2014). How transferable are features in deep
+#   neural networks? *NeurIPS 2014*.
+# * A. S. Razavian, H. Azizpour, J. Sullivan, S. Carlsson (2014). CNN features off-the-shelf: an
+#   astounding baseline for recognition. *CVPR 2014 Workshops*.
+# * J. Donahue, Y. Jia, O. Vinyals, J. Hoffman, N. Zhang, E. Tzeng, T. Darrell (2014). DeCAF: a
+#   deep convolutional activation feature for generic visual recognition. *ICML 2014*.
+# * Stanford CS231n course notes, *Convolutional neural networks* and *Transfer learning*,
+#   https://cs231n.github.io/convolutional-networks/ and https://cs231n.github.io/transfer-learning/ .
