@@ -132,13 +132,17 @@ def _page_text(path) -> str:
 def test_feedback_never_reveals_hidden_tests(graded):
     html_name = graded["nb_name"].replace(".ipynb", ".html")
     hidden, visible = [], []
+    everywhere_else = []  # every line of the notebook outside hidden regions
     for cell in graded["source"].cells:
         if "### BEGIN HIDDEN TESTS" in cell.source:
             before, rest = cell.source.split("### BEGIN HIDDEN TESTS", 1)
+            inside, after = rest.split("### END HIDDEN TESTS", 1)
             visible += [ln.strip() for ln in before.splitlines() if len(ln.strip()) > 25]
-            hidden += [ln.strip() for ln in rest.split("### END HIDDEN TESTS")[0].splitlines()
-                       if len(ln.strip()) > 25]
-    hidden = sorted(set(hidden) - set(visible))  # lines that only the hidden part has
+            hidden += [ln.strip() for ln in inside.splitlines() if len(ln.strip()) > 25]
+            everywhere_else += [ln.strip() for ln in (before + after).splitlines()]
+        else:
+            everywhere_else += [ln.strip() for ln in cell.source.splitlines()]
+    hidden = sorted(set(hidden) - set(everywhere_else))  # lines that only hidden parts have
     assert hidden and visible
     for student in ("ada", "blank", "half"):
         text = _page_text(graded["root"] / "feedback" / student / graded["a"] / html_name)

@@ -1,0 +1,1360 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Assignment 3: convolutional networks
+#
+# A convolutional layer slides a small filter over an image and takes a dot product at every
+# position (lecture 06). In this assignment you write that layer yourself, first with plain loops
+# to get it right, then fast, and the other layers a convolutional network needs. You assemble
+# them into a small convnet in numpy, and finally build and train a convolutional network in
+# PyTorch, the way it is done in practice.
+#
+# 1. **Convolution, naively**: forward and backward passes with stride and zero padding.
+# 2. **Max pooling**: forward and backward.
+# 3. **Fast convolution**: the same layer without loops over positions (im2col or strided
+#    windows), checked against the naive one and timed against it and against torch.
+# 4. **Spatial normalisation**: batch normalisation and group normalisation for `(N, C, H, W)`
+#    feature maps, forward and backward.
+# 5. **A three-layer convnet** in numpy with the course's `model.loss` contract, trained with
+#    the `Solver` of assignment 2.
+# 6. **PyTorch**: a CNN as an `nn.Module`, your own training loop with `torch.optim`, and a
+#    network that reaches 98.5% test accuracy on the digits.
+#
+# The notebook uses CIFAR-10 when it is on your disk in `data/cifar-10-batches-py/` and the 8x8
+# handwritten digits otherwise. Everything runs on a laptop CPU.
+#
+# ## How to work
+#
+# - Run the cells from the top. Cells below a function you have not written yet stop with a message.
+# - Every function has a docstring with the shapes of its inputs and outputs. Write your code where
+#   it says `# YOUR CODE HERE` and delete `raise NotImplementedError()`. Keep the function names and
+#   arguments.
+# - Layers follow the contract of assignment 2: `out, cache = layer_forward(x, ...)` and
+#   `dx, dparams... = layer_backward(dout, cache)`. Models: `model.loss(X)` returns scores,
+#   `model.loss(X, y)` returns `(loss, grads)`.
+# - A failing test names the function, the case, and what was expected against what came back.
+# - Before you submit: **Kernel > Restart Kernel and Run All Cells** (or **Validate**). Hand in
+#   this notebook with its name unchanged.
+#
+# ## How it is graded
+#
+# 100 points from the test cells; each also runs hidden tests (random cases against torch,
+# numeric gradients, edge cases). Tests only use the functions they are about.
+#
+# | Part | Functions | Points |
+# |---|---|---|
+# | Naive convolution | `conv_forward_naive`, `conv_backward_naive` | 18 |
+# | Max pooling | `max_pool_forward_naive`, `max_pool_backward_naive` | 11 |
+# | Fast convolution | `conv_forward_fast`, `conv_backward_fast` | 16 |
+# | Spatial normalisation | `spatial_batchnorm_forward/backward`, `spatial_groupnorm_forward/backward` | 24 |
+# | Three-layer convnet | `ThreeLayerConvNet` | 17 |
+# | PyTorch | `DigitsCNN`, `train_model`, your trained network | 14 |
+
+# %%
+# %matplotlib inline
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlcv.checks import (
+    CheckFailed,
+    checking,
+    expect_at_least,
+    expect_close,
+    expect_equal,
+    expect_grad_close,
+    expect_shape,
+)
+from dlcv.data import load_classification, load_photo
+from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array
+from dlcv.plots import plot_loss_history, show_class_examples, show_images
+from dlcv.solver import Solver
+from dlcv.timing import time_call
+
+plt.rcParams["figure.figsize"] = (8, 4)
+plt.rcParams["figure.dpi"] = 90
+np.set_printoptions(precision=4, suppress=True)
+torch.set_num_threads(2)
+
+# %% [markdown]
+# ## The data
+#
+# Convolutional layers keep the images' layout: `(N, C, H, W)`, with `C` = 1 channel of 8x8 for
+# the digits and 3 channels of 32x32 for CIFAR-10. We scale pixel values to [0, 1] and standardise
+# every channel with the training set's mean and standard deviation. On the digits we augment the
+# training set with eight copies of every image, shifted by one pixel in each of the eight
+# directions (data augmentation, lecture 05): 1257 x 9 = 11,313 training images.
+
+# %%
+data = load_classification("auto", num_train=49000, num_val=1000, num_test=1000, num_dev=500)
+print(f"Data set used in this notebook: {data.name}")
+show_class_examples(data.X_train, data.y_train, data.class_names, per_class=6)
+plt.show()
+
+SETTINGS = {
+    "digits": dict(
+        scale=16.0, augment=True,
+        convnet=dict(num_filters=16, filter_size=3, hidden_dim=100, weight_scale=1e-1, reg=1e-3,
+                     learning_rate=1e-3, num_epochs=3, batch_size=100),
+        torch=dict(epochs=12, lr=2e-3, batch_size=64),
+        targets=dict(convnet=0.95, torch=0.985),
+    ),
+    "cifar10": dict(
+        scale=255.0, augment=False,
+        convnet=dict(num_filters=32, filter_size=5, hidden_dim=100, weight_scale=1e-2, reg=1e-3,
+                     learning_rate=1e-3, num_epochs=1, batch_size=50),
+        torch=dict(epochs=6, lr=2e-3, batch_size=64),
+        targets=dict(convnet=0.40, torch=0.65),
+    ),
+}
+S = SETTINGS[data.name]
+
+
+def to_nchw(X):
+    """(N, H, W) or (N, H, W, 3) images -> (N, C, H, W) float64 in [0, 1]."""
+    X = X.astype(np.float64) / S["scale"]
+    return X[:, None] if X.ndim == 3 else X.transpose(0, 3, 1, 2)
+
+
+def shift_images(X, dy, dx):
+    """(N, C, H, W) images moved by dy rows and dx columns; the pixels that come in are 0."""
+    out = np.zeros_like(X)
+    H, W = X.shape[2:]
+    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        X[:, :, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    return out
+
+
+X_train_img, y_train = to_nchw(data.X_train), data.y_train
+if S["augment"]:
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    X_train_img = np.concatenate([shift_images(X_train_img, dy, dx) for dy, dx in shifts])
+    y_train = np.tile(y_train, len(shifts))
+channel_mean = X_train_img.mean(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
+channel_std = X_train_img.std(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
+
+
+def standardise(X):
+    return (X - channel_mean) / channel_std
+
+
+data_dict = {
+    "X_train": standardise(X_train_img), "y_train": y_train,
+    "X_val": standardise(to_nchw(data.X_val)), "y_val": data.y_val,
+    "X_test": standardise(to_nchw(data.X_test)), "y_test": data.y_test,
+}
+input_shape = data_dict["X_train"].shape[1:]  # (C, H, W)
+num_classes = len(data.class_names)
+for k, v in data_dict.items():
+    print(f"{k:8s} {v.shape}")
+
+# %% [markdown]
+# # Part 1: convolution, naively
+#
+# A convolutional layer has `F` filters, each of shape `(C, HH, WW)`: one weight per input channel
+# and per position of the filter window, plus a bias. With zero padding `pad` on every side and a
+# step `stride` between windows, output position `(i, j)` of filter `f` for image `n` is
+#
+# $$ \text{out}[n, f, i, j] = b_f + \sum_{c, k, l} w[f, c, k, l]\;
+#    x_{\text{pad}}[n, c,\; i\cdot\text{stride} + k,\; j \cdot \text{stride} + l], $$
+#
+# a dot product between the filter and the window of the padded input it covers (this is a
+# cross-correlation; deep learning calls it convolution). The output has
+#
+# $$ H' = 1 + \frac{H + 2\,\text{pad} - HH}{\text{stride}}, \qquad
+#    W' = 1 + \frac{W + 2\,\text{pad} - WW}{\text{stride}} $$
+#
+# positions per axis. If these are not whole numbers the windows do not tile the padded input:
+# raise a `ValueError` that says so. Loops are fine here (over images, filters and output
+# positions); `np.pad` does the padding.
+
+# %% nbgrader={"grade": false, "grade_id": "conv_forward_naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv_forward_naive(x, w, b, conv_param):
+    """Forward pass of a convolutional layer, with loops.
+
+    Inputs:
+    - x: (N, C, H, W) input.
+    - w: (F, C, HH, WW) filters.
+    - b: (F,) biases.
+    - conv_param: dict with "stride" (int >= 1) and "pad" (int >= 0, zeros on every side).
+
+    Returns a tuple:
+    - out: (N, F, H', W') with H' = 1 + (H + 2 pad - HH) / stride, W' likewise.
+    - cache: (x, w, b, conv_param).
+
+    Raises ValueError if (H + 2 pad - HH) or (W + 2 pad - WW) is not a multiple of the stride.
+    """
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    out = None
+    ### BEGIN SOLUTION
+    N, C, H, W = x.shape
+    F_, _, HH, WW = w.shape
+    if (H + 2 * pad - HH) % stride or (W + 2 * pad - WW) % stride:
+        raise ValueError(f"conv_forward_naive: the {HH}x{WW} windows with stride {stride} do not "
+                         f"tile the padded {H + 2 * pad}x{W + 2 * pad} input")
+    H_out = 1 + (H + 2 * pad - HH) // stride
+    W_out = 1 + (W + 2 * pad - WW) // stride
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2 pad, W + 2 pad)
+    out = np.zeros((N, F_, H_out, W_out), dtype=np.result_type(x, w))
+    for n in range(N):
+        for f in range(F_):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    ### END SOLUTION
+    cache = (x, w, b, conv_param)
+    return out, cache
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_conv_forward_naive", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_forward_naive"]}
+with checking("conv_forward_naive", case="one 3x3 image, one 2x2 filter, stride 1, pad 0"):
+    _x = np.arange(9.0).reshape(1, 1, 3, 3)  # [[0 1 2] [3 4 5] [6 7 8]]
+    _w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])  # top-left minus bottom-right
+    _out, _ = conv_forward_naive(_x, _w, np.array([0.5]), {"stride": 1, "pad": 0})
+    expect_shape(_out, (1, 1, 2, 2), "out")
+    expect_close(_out, [[[[-3.5, -3.5], [-3.5, -3.5]]]], "out")
+with checking("conv_forward_naive", case="a 2x2 filter of ones on the same image, pad 1, stride 3"):
+    # The padded image is 5x5; the four windows are its four corners, each holding one pixel of x.
+    _out, _ = conv_forward_naive(_x, np.ones((1, 1, 2, 2)), np.array([0.0]), {"stride": 3, "pad": 1})
+    expect_close(_out, [[[[0.0, 2.0], [6.0, 8.0]]]], "out")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(401)
+for _shape, _wshape, _stride, _pad in (((2, 3, 7, 7), (4, 3, 3, 3), 1, 1), ((1, 2, 8, 6), (3, 2, 2, 2), 2, 0),
+                                       ((3, 1, 9, 9), (2, 1, 5, 5), 2, 2), ((2, 3, 4, 4), (1, 3, 4, 4), 1, 0)):
+    with checking("conv_forward_naive", case=f"x {_shape}, w {_wshape}, stride {_stride}, pad {_pad}, against torch"):
+        _x, _w, _b = _rng.normal(size=_shape), _rng.normal(size=_wshape), _rng.normal(size=_wshape[0])
+        _ref = F.conv2d(torch.tensor(_x), torch.tensor(_w), torch.tensor(_b), stride=_stride, padding=_pad).numpy()
+        expect_close(conv_forward_naive(_x, _w, _b, {"stride": _stride, "pad": _pad})[0], _ref, "out",
+                     rtol=1e-7, atol=1e-10)
+with checking("conv_forward_naive", case="windows that do not tile: 5x5 input, 2x2 filter, stride 2"):
+    try:
+        conv_forward_naive(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 2, 2)), np.zeros(1), {"stride": 2, "pad": 0})
+    except ValueError:
+        pass
+    else:
+        raise CheckFailed("expected a ValueError: (5 - 2) is not a multiple of the stride 2")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **The backward pass.** Every output value is a dot product of a filter with a window, so its
+# gradient flows back along the same pairs: each `dout[n, f, i, j]` adds `dout * window` to
+# `dw[f]` and `dout * w[f]` to the window's place in `dx_pad`, and `db[f]` sums `dout[:, f]`.
+# Accumulate into a padded `dx_pad` and cut the padding off at the end. (Lecture 06 shows the same
+# result as two convolutions: the input with the upstream gradient for `dw`, the padded upstream
+# gradient with the flipped filters for `dx`.)
+
+# %% nbgrader={"grade": false, "grade_id": "conv_backward_naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv_backward_naive(dout, cache):
+    """Backward pass of a convolutional layer, with loops.
+
+    Inputs:
+    - dout: (N, F, H', W') upstream gradient.
+    - cache: (x, w, b, conv_param) from conv_forward_naive.
+
+    Returns a tuple:
+    - dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,).
+    """
+    x, w, b, conv_param = cache
+    dx, dw, db = None, None, None
+    ### BEGIN SOLUTION
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F_, _, HH, WW = w.shape
+    _, _, H_out, W_out = dout.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    db = dout.sum(axis=(0, 2, 3))
+    for n in range(N):
+        for f in range(F_):
+            for i in range(H_out):
+                for j in range(W_out):
+                    hs, ws = i * stride, j * stride
+                    dw[f] += dout[n, f, i, j] * xp[n, :, hs:hs + HH, ws:ws + WW]
+                    dxp[n, :, hs:hs + HH, ws:ws + WW] += dout[n, f, i, j] * w[f]
+    dx = dxp[:, :, pad:pad + H, pad:pad + W]
+    ### END SOLUTION
+    return dx, dw, db
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_conv_backward_naive", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_forward_naive", "conv_backward_naive"]}
+_rng = np.random.default_rng(0)
+_x, _w, _b = _rng.normal(size=(2, 2, 5, 5)), _rng.normal(size=(3, 2, 3, 3)), _rng.normal(size=3)
+_param = {"stride": 2, "pad": 1}
+with checking("conv_backward_naive", case="x (2, 2, 5, 5), w (3, 2, 3, 3), stride 2, pad 1: numeric gradients"):
+    _out, _cache = conv_forward_naive(_x, _w, _b, _param)
+    _dout = _rng.normal(size=_out.shape)
+    _dx, _dw, _db = conv_backward_naive(_dout, _cache)
+    expect_shape(_dx, _x.shape, "dx")
+    expect_grad_close(_dx, eval_numerical_gradient_array(lambda v: conv_forward_naive(v, _w, _b, _param)[0],
+                                                         _x.copy(), _dout), "dx", tol=1e-7)
+    expect_grad_close(_dw, eval_numerical_gradient_array(lambda v: conv_forward_naive(_x, v, _b, _param)[0],
+                                                         _w.copy(), _dout), "dw", tol=1e-7)
+    expect_grad_close(_db, eval_numerical_gradient_array(lambda v: conv_forward_naive(_x, _w, v, _param)[0],
+                                                         _b.copy(), _dout), "db", tol=1e-7)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(402)
+for _shape, _wshape, _stride, _pad in (((2, 3, 6, 6), (4, 3, 3, 3), 1, 1), ((1, 2, 8, 6), (3, 2, 2, 2), 2, 0),
+                                       ((2, 1, 9, 9), (2, 1, 5, 5), 2, 2)):
+    with checking("conv_backward_naive", case=f"x {_shape}, w {_wshape}, stride {_stride}, pad {_pad}, against torch"):
+        _x, _w, _b = _rng.normal(size=_shape), _rng.normal(size=_wshape), _rng.normal(size=_wshape[0])
+        _tx, _tw, _tb = (torch.tensor(a, requires_grad=True) for a in (_x, _w, _b))
+        _tout = F.conv2d(_tx, _tw, _tb, stride=_stride, padding=_pad)
+        _dout = _rng.normal(size=tuple(_tout.shape))
+        _tout.backward(torch.tensor(_dout))
+        _dx, _dw, _db = conv_backward_naive(_dout, conv_forward_naive(_x, _w, _b, {"stride": _stride, "pad": _pad})[1])
+        expect_close(_dx, _tx.grad.numpy(), "dx", rtol=1e-7, atol=1e-10)
+        expect_close(_dw, _tw.grad.numpy(), "dw", rtol=1e-7, atol=1e-10)
+        expect_close(_db, _tb.grad.numpy(), "db", rtol=1e-7, atol=1e-10)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **What does a convolution do to an image?** Two hand-made filters on a real photograph: the
+# Sobel filter responds to vertical edges (left-right changes of brightness), and a 5x5 box filter
+# blurs. Your layer applies both at once (2 filters, 1 input channel); the bias is 0.
+
+# %%
+photo = load_photo("camera", gray=True, size=64).astype(np.float64) / 255.0  # (64, 64)
+sobel = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+w_demo = np.zeros((2, 1, 5, 5))
+w_demo[0, 0, 1:4, 1:4] = sobel  # the 3x3 Sobel filter inside a 5x5 window
+w_demo[1, 0] = 1.0 / 25.0  # box blur
+maps, _ = conv_forward_naive(photo[None, None], w_demo, np.zeros(2), {"stride": 1, "pad": 2})
+show_images([photo, maps[0, 0], maps[0, 1]], titles=["input", "Sobel (vertical edges)", "5x5 box blur"],
+            ncols=3, size=2.6)
+plt.show()
+
+# %% [markdown]
+# # Part 2: max pooling
+#
+# Max pooling takes the largest value of every `pool_height x pool_width` window of every channel,
+# moving by `stride`; it has no parameters. In the backward pass each window's gradient goes
+# entirely to the position of its maximum (the max gate routes, lecture 04). If a window holds the
+# same largest value twice, give the gradient to the first one in row-major order (as
+# `np.argmax` does). Loop over the output positions only: handle all images and channels of a
+# position at once with numpy.
+
+# %% nbgrader={"grade": false, "grade_id": "max_pool_naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def max_pool_forward_naive(x, pool_param):
+    """Forward pass of max pooling.
+
+    Inputs:
+    - x: (N, C, H, W).
+    - pool_param: dict with "pool_height", "pool_width" and "stride".
+
+    Returns a tuple:
+    - out: (N, C, H', W') with H' = 1 + (H - pool_height) // stride, W' likewise.
+    - cache: (x, pool_param).
+    """
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    out = None
+    ### BEGIN SOLUTION
+    N, C, H, W = x.shape
+    H_out, W_out = 1 + (H - ph) // stride, 1 + (W - pw) // stride
+    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]  # (N, C, ph, pw)
+            out[:, :, i, j] = window.max(axis=(2, 3))
+    ### END SOLUTION
+    cache = (x, pool_param)
+    return out, cache
+
+
+def max_pool_backward_naive(dout, cache):
+    """Backward pass of max pooling.
+
+    Inputs:
+    - dout: (N, C, H', W') upstream gradient.
+    - cache: (x, pool_param) from max_pool_forward_naive.
+
+    Returns:
+    - dx: (N, C, H, W); in every window, the whole gradient goes to the (first) maximum.
+    """
+    x, pool_param = cache
+    dx = None
+    ### BEGIN SOLUTION
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, _, _ = x.shape
+    _, _, H_out, W_out = dout.shape
+    dx = np.zeros_like(x)
+    n_idx, c_idx = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")  # (N, C) each
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
+            k = window.reshape(N, C, -1).argmax(axis=2)  # (N, C): first maximum
+            r, s = i * stride + k // pw, j * stride + k % pw
+            dx[n_idx, c_idx, r, s] += dout[:, :, i, j]
+    ### END SOLUTION
+    return dx
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_max_pool_forward", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["max_pool_naive"]}
+with checking("max_pool_forward_naive", case="a 4x4 image, 2x2 windows, stride 2"):
+    _x = np.array([[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0], [0.0, -1.0, 9.0, 8.0], [-2.0, -3.0, 7.0, 6.0]])
+    _out, _ = max_pool_forward_naive(_x[None, None], {"pool_height": 2, "pool_width": 2, "stride": 2})
+    expect_shape(_out, (1, 1, 2, 2), "out")
+    expect_close(_out, [[[[4.0, 5.0], [0.0, 9.0]]]], "out")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(403)
+for _shape, _p in (((2, 3, 8, 8), (2, 2, 2)), ((1, 2, 7, 5), (3, 2, 2)), ((3, 1, 6, 6), (3, 3, 1))):
+    with checking("max_pool_forward_naive", case=f"x {_shape}, pool {_p[:2]}, stride {_p[2]}, against torch"):
+        _x = _rng.normal(size=_shape)
+        _ref = F.max_pool2d(torch.tensor(_x), (_p[0], _p[1]), stride=_p[2]).numpy()
+        _out, _ = max_pool_forward_naive(_x, {"pool_height": _p[0], "pool_width": _p[1], "stride": _p[2]})
+        expect_close(_out, _ref, "out")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_max_pool_backward", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["max_pool_naive"]}
+with checking("max_pool_backward_naive", case="the 4x4 image above, upstream gradient [[1, 2], [3, 4]]"):
+    _x = np.array([[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0], [0.0, -1.0, 9.0, 8.0], [-2.0, -3.0, 7.0, 6.0]])
+    _, _cache = max_pool_forward_naive(_x[None, None], {"pool_height": 2, "pool_width": 2, "stride": 2})
+    _dx = max_pool_backward_naive(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), _cache)
+    expect_close(_dx[0, 0], [[0.0, 0.0, 2.0, 0.0], [0.0, 1.0, 0.0, 0.0], [3.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0]],
+                 "dx")
+_rng = np.random.default_rng(1)
+with checking("max_pool_backward_naive", case="x (2, 2, 6, 6), 2x2 windows, stride 2: numeric gradient"):
+    _x = _rng.normal(size=(2, 2, 6, 6))
+    _p = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    _dout = _rng.normal(size=(2, 2, 3, 3))
+    _num = eval_numerical_gradient_array(lambda v: max_pool_forward_naive(v, _p)[0], _x.copy(), _dout)
+    expect_grad_close(max_pool_backward_naive(_dout, max_pool_forward_naive(_x, _p)[1]), _num, "dx", tol=1e-7)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(404)
+for _shape, _p in (((2, 3, 8, 8), (2, 2, 2)), ((1, 2, 7, 5), (3, 2, 2)), ((2, 1, 6, 6), (3, 3, 1))):
+    with checking("max_pool_backward_naive", case=f"x {_shape}, pool {_p[:2]}, stride {_p[2]}, against torch"):
+        _x = _rng.normal(size=_shape)
+        _tx = torch.tensor(_x, requires_grad=True)
+        _tout = F.max_pool2d(_tx, (_p[0], _p[1]), stride=_p[2])
+        _dout = _rng.normal(size=tuple(_tout.shape))
+        _tout.backward(torch.tensor(_dout))
+        _param = {"pool_height": _p[0], "pool_width": _p[1], "stride": _p[2]}
+        expect_close(max_pool_backward_naive(_dout, max_pool_forward_naive(_x, _param)[1]), _tx.grad.numpy(), "dx")
+with checking("max_pool_backward_naive", case="a tie: the gradient goes to the first maximum only"):
+    _x = np.array([[[[2.0, 2.0], [1.0, 2.0]]]])
+    _p = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    expect_close(max_pool_backward_naive(np.array([[[[5.0]]]]), max_pool_forward_naive(_x, _p)[1]),
+                 [[[[5.0, 0.0], [0.0, 0.0]]]], "dx")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# # Part 3: a fast convolution
+#
+# The naive layer runs four nested Python loops; a real network needs the same result hundreds of
+# times faster. The trick is to turn the convolution into **one matrix product**:
+#
+# 1. Collect every window of the padded input as a row: for each image and output position, the
+#    `C * HH * WW` values the filter sees. `np.lib.stride_tricks.sliding_window_view(x_pad,
+#    (HH, WW), axis=(2, 3))` gives all windows as a view of shape `(N, C, H+2p-HH+1, W+2p-WW+1,
+#    HH, WW)` without copying; take every `stride`-th one along the two position axes. (The
+#    classic name of this step is **im2col**.)
+# 2. Multiply by the filters reshaped to `(F, C * HH * WW)` (`np.tensordot` or `np.einsum` over
+#    the `C, HH, WW` axes), add the bias, and bring the axes into the order `(N, F, H', W')`.
+#
+# The backward pass uses the same windows: `dw` is `dout` contracted with the windows over the
+# `N, H', W'` axes. For `dx` the windows overlap, so their gradients must be **added** back into
+# the padded input ("col2im"). A simple fast way: loop over the `HH * WW` offsets `(k, l)` of the
+# filter (9 iterations for 3x3) and add the contribution of all positions at once,
+# `dx_pad[:, :, k : k + stride*H' : stride, l : l + stride*W' : stride] += (dout contracted with
+# w[:, :, k, l])`.
+#
+# No Python loops over images, filters or output positions; a loop over the filter offsets is
+# fine. The tests compare with `torch.nn.functional.conv2d`; the cell after them times your three
+# versions.
+
+# %% nbgrader={"grade": false, "grade_id": "conv_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv_forward_fast(x, w, b, conv_param):
+    """Fast forward pass of a convolutional layer: same inputs, outputs and errors as
+    conv_forward_naive. The cache may hold whatever your backward pass needs."""
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    out, cache = None, None
+    ### BEGIN SOLUTION
+    N, C, H, W = x.shape
+    F_, _, HH, WW = w.shape
+    if (H + 2 * pad - HH) % stride or (W + 2 * pad - WW) % stride:
+        raise ValueError(f"conv_forward_fast: the {HH}x{WW} windows with stride {stride} do not "
+                         f"tile the padded {H + 2 * pad}x{W + 2 * pad} input")
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (HH, WW), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]  # (N, C, H', W', HH, WW), a view
+    out = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, H', W', F)
+    out = out.transpose(0, 3, 1, 2) + b[None, :, None, None]  # (N, F, H', W')
+    cache = (x, w, b, conv_param, windows)
+    ### END SOLUTION
+    return out, cache
+
+
+def conv_backward_fast(dout, cache):
+    """Fast backward pass of a convolutional layer: returns dx, dw, db as conv_backward_naive."""
+    dx, dw, db = None, None, None
+    ### BEGIN SOLUTION
+    x, w, b, conv_param, windows = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    _, _, HH, WW = w.shape
+    _, _, H_out, W_out = dout.shape
+    db = dout.sum(axis=(0, 2, 3))
+    dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))  # (F, C, HH, WW)
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dout.dtype)
+    for k in range(HH):
+        for ll in range(WW):
+            # every output position's gradient reaches input pixel (i*stride + k, j*stride + ll)
+            contrib = np.tensordot(dout, w[:, :, k, ll], axes=([1], [0]))  # (N, H', W', C)
+            dxp[:, :, k:k + stride * H_out:stride, ll:ll + stride * W_out:stride] += contrib.transpose(0, 3, 1, 2)
+    dx = dxp[:, :, pad:pad + H, pad:pad + W]
+    ### END SOLUTION
+    return dx, dw, db
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_conv_fast_forward", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_fast"]}
+with checking("conv_forward_fast", case="x (2, 3, 9, 9), w (4, 3, 3, 3), stride 2, pad 1, against torch"):
+    _rng = np.random.default_rng(2)
+    _x, _w, _b = _rng.normal(size=(2, 3, 9, 9)), _rng.normal(size=(4, 3, 3, 3)), _rng.normal(size=4)
+    _out, _ = conv_forward_fast(_x, _w, _b, {"stride": 2, "pad": 1})
+    _ref = F.conv2d(torch.tensor(_x), torch.tensor(_w), torch.tensor(_b), stride=2, padding=1).numpy()
+    expect_shape(_out, _ref.shape, "out")
+    expect_close(_out, _ref, "out", rtol=1e-7, atol=1e-10)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(405)
+for _shape, _wshape, _stride, _pad in (((3, 1, 8, 8), (5, 1, 3, 3), 1, 1), ((1, 2, 8, 6), (3, 2, 2, 2), 2, 0),
+                                       ((2, 3, 12, 12), (2, 3, 5, 5), 3, 1), ((2, 3, 4, 4), (1, 3, 4, 4), 1, 0)):
+    with checking("conv_forward_fast", case=f"x {_shape}, w {_wshape}, stride {_stride}, pad {_pad}, against torch"):
+        _x, _w, _b = _rng.normal(size=_shape), _rng.normal(size=_wshape), _rng.normal(size=_wshape[0])
+        _ref = F.conv2d(torch.tensor(_x), torch.tensor(_w), torch.tensor(_b), stride=_stride, padding=_pad).numpy()
+        expect_close(conv_forward_fast(_x, _w, _b, {"stride": _stride, "pad": _pad})[0], _ref, "out",
+                     rtol=1e-7, atol=1e-10)
+with checking("conv_forward_fast", case="windows that do not tile: a ValueError"):
+    try:
+        conv_forward_fast(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 2, 2)), np.zeros(1), {"stride": 2, "pad": 0})
+    except ValueError:
+        pass
+    else:
+        raise CheckFailed("expected a ValueError: (5 - 2) is not a multiple of the stride 2")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_conv_fast_backward", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_fast"]}
+with checking("conv_backward_fast", case="x (2, 3, 9, 9), w (4, 3, 3, 3), stride 2, pad 1, against torch"):
+    _rng = np.random.default_rng(3)
+    _x, _w, _b = _rng.normal(size=(2, 3, 9, 9)), _rng.normal(size=(4, 3, 3, 3)), _rng.normal(size=4)
+    _tx, _tw, _tb = (torch.tensor(a, requires_grad=True) for a in (_x, _w, _b))
+    _tout = F.conv2d(_tx, _tw, _tb, stride=2, padding=1)
+    _dout = _rng.normal(size=tuple(_tout.shape))
+    _tout.backward(torch.tensor(_dout))
+    _dx, _dw, _db = conv_backward_fast(_dout, conv_forward_fast(_x, _w, _b, {"stride": 2, "pad": 1})[1])
+    expect_close(_dx, _tx.grad.numpy(), "dx", rtol=1e-7, atol=1e-10)
+    expect_close(_dw, _tw.grad.numpy(), "dw", rtol=1e-7, atol=1e-10)
+    expect_close(_db, _tb.grad.numpy(), "db", rtol=1e-7, atol=1e-10)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(406)
+for _shape, _wshape, _stride, _pad in (((3, 1, 8, 8), (5, 1, 3, 3), 1, 1), ((1, 2, 8, 6), (3, 2, 2, 2), 2, 0),
+                                       ((2, 3, 12, 12), (2, 3, 5, 5), 3, 1), ((2, 2, 7, 7), (3, 2, 3, 3), 2, 2)):
+    with checking("conv_backward_fast", case=f"x {_shape}, w {_wshape}, stride {_stride}, pad {_pad}, against torch"):
+        _x, _w, _b = _rng.normal(size=_shape), _rng.normal(size=_wshape), _rng.normal(size=_wshape[0])
+        _tx, _tw, _tb = (torch.tensor(a, requires_grad=True) for a in (_x, _w, _b))
+        _tout = F.conv2d(_tx, _tw, _tb, stride=_stride, padding=_pad)
+        _dout = _rng.normal(size=tuple(_tout.shape))
+        _tout.backward(torch.tensor(_dout))
+        _dx, _dw, _db = conv_backward_fast(_dout, conv_forward_fast(_x, _w, _b, {"stride": _stride, "pad": _pad})[1])
+        expect_close(_dx, _tx.grad.numpy(), "dx", rtol=1e-7, atol=1e-10)
+        expect_close(_dw, _tw.grad.numpy(), "dw", rtol=1e-7, atol=1e-10)
+        expect_close(_db, _tb.grad.numpy(), "db", rtol=1e-7, atol=1e-10)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **How fast?** The three versions on a batch of CIFAR-10's size, `(N, 3, 32, 32)` with 32 filters
+# of 3x3 (stride 1, pad 1), forward and backward. The naive version runs on fewer images (it is
+# slow); its time is scaled up to the same batch. `make bench` measures the reference solution the
+# same way on 64 images.
+
+# %%
+_rng = np.random.default_rng(0)
+N_fast, N_naive = 64, 2
+xb, wb, bb = _rng.normal(size=(N_fast, 3, 32, 32)), _rng.normal(size=(32, 3, 3, 3)), _rng.normal(size=32)
+cp = {"stride": 1, "pad": 1}
+t_naive, (out_naive, cache_naive) = time_call(conv_forward_naive, xb[:N_naive], wb, bb, cp)
+t_naive_b, _ = time_call(conv_backward_naive, np.ones_like(out_naive), cache_naive)
+t_fast, (out_fast, cache_fast) = time_call(conv_forward_fast, xb, wb, bb, cp, repeats=3)
+t_fast_b, _ = time_call(conv_backward_fast, np.ones_like(out_fast), cache_fast, repeats=3)
+xt, wt, bt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (xb, wb, bb))
+t_torch, out_t = time_call(lambda: F.conv2d(xt, wt, bt, padding=1), repeats=3)
+t_torch_b, _ = time_call(lambda: torch.autograd.grad(out_t, (xt, wt, bt), torch.ones_like(out_t),
+                                                     retain_graph=True), repeats=3)
+scale = N_fast / N_naive
+print(f"{N_fast} images (3, 32, 32), 32 filters 3x3, float64:")
+print(f"  naive:  forward {t_naive * scale:7.3f} s   backward {t_naive_b * scale:7.3f} s   (scaled from {N_naive} images)")
+print(f"  fast:   forward {t_fast:7.3f} s   backward {t_fast_b:7.3f} s")
+print(f"  torch:  forward {t_torch:7.3f} s   backward {t_torch_b:7.3f} s")
+print(f"fast vs naive: {t_naive * scale / t_fast:.0f}x (forward), {t_naive_b * scale / t_fast_b:.0f}x (backward); "
+      f"fast vs torch: {t_fast / t_torch:.1f}x (forward), {t_fast_b / t_torch_b:.1f}x (backward) the time")
+print("difference fast vs naive on the same images:",
+      np.abs(conv_forward_fast(xb[:N_naive], wb, bb, cp)[0] - out_naive).max())
+
+# %% [markdown]
+# # Part 4: normalisation for feature maps
+#
+# ## Spatial batch normalisation
+#
+# In a convolutional layer every channel is one feature, computed by the same filter at every
+# position. So **spatial** batch normalisation keeps one mean and one variance per channel,
+# computed over the batch **and all positions**: over the `N * H * W` values of channel `c`
+# (lecture 05). It has one $\gamma_c$ and one $\beta_c$ per channel, and the same train and test
+# modes as in assignment 2: running averages `running_mean = momentum * running_mean + (1 -
+# momentum) * mu` (and the same for the biased variance), kept in `bn_param`.
+
+# %% nbgrader={"grade": false, "grade_id": "spatial_batchnorm", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    """Forward pass of spatial batch normalisation.
+
+    Inputs:
+    - x: (N, C, H, W).
+    - gamma, beta: (C,) scale and shift per channel.
+    - bn_param: dict with "mode" ("train" or "test"), optional "eps" (1e-5), "momentum" (0.9),
+      "running_mean" and "running_var" ((C,); zeros and ones when absent). In train mode, store
+      the updated running averages back into bn_param.
+
+    Returns a tuple:
+    - out: (N, C, H, W).
+    - cache: what spatial_batchnorm_backward needs (train mode).
+    """
+    mode = bn_param["mode"]
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    C = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(C, dtype=x.dtype))
+    running_var = bn_param.get("running_var", np.ones(C, dtype=x.dtype))
+    out, cache = None, None
+    if mode == "train":
+        ### BEGIN SOLUTION
+        mu = x.mean(axis=(0, 2, 3))  # (C,)
+        var = x.var(axis=(0, 2, 3))  # (C,)
+        inv_std = 1.0 / np.sqrt(var + eps)  # (C,)
+        x_hat = (x - mu[None, :, None, None]) * inv_std[None, :, None, None]
+        out = gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
+        cache = (x_hat, gamma, inv_std)
+        running_mean = momentum * running_mean + (1 - momentum) * mu
+        running_var = momentum * running_var + (1 - momentum) * var
+        ### END SOLUTION
+    elif mode == "test":
+        ### BEGIN SOLUTION
+        scale = gamma / np.sqrt(running_var + eps)  # (C,)
+        out = (x - running_mean[None, :, None, None]) * scale[None, :, None, None] + beta[None, :, None, None]
+        ### END SOLUTION
+    else:
+        raise ValueError(f'spatial_batchnorm_forward: bn_param["mode"] must be "train" or "test", got {mode!r}')
+    bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+    return out, cache
+
+
+def spatial_batchnorm_backward(dout, cache):
+    """Backward pass of spatial batch normalisation (train mode).
+
+    Inputs:
+    - dout: (N, C, H, W); cache: from spatial_batchnorm_forward.
+
+    Returns a tuple:
+    - dx: (N, C, H, W); dgamma: (C,); dbeta: (C,).
+    """
+    dx, dgamma, dbeta = None, None, None
+    ### BEGIN SOLUTION
+    x_hat, gamma, inv_std = cache
+    N, C, H, W = dout.shape
+    M = N * H * W  # values per channel
+    dbeta = dout.sum(axis=(0, 2, 3))
+    dgamma = (dout * x_hat).sum(axis=(0, 2, 3))
+    g = dout * gamma[None, :, None, None]
+    dx = inv_std[None, :, None, None] / M * (
+        M * g - g.sum(axis=(0, 2, 3), keepdims=True) - x_hat * (g * x_hat).sum(axis=(0, 2, 3), keepdims=True))
+    ### END SOLUTION
+    return dx, dgamma, dbeta
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_spatial_batchnorm_forward", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["spatial_batchnorm"]}
+_rng = np.random.default_rng(4)
+_x = 4.0 + 3.0 * _rng.normal(size=(5, 3, 4, 4))
+with checking("spatial_batchnorm_forward", case="train mode, x (5, 3, 4, 4), gamma=(1, 2, 3), beta=(0, -1, 1)"):
+    _out, _ = spatial_batchnorm_forward(_x, np.array([1.0, 2.0, 3.0]), np.array([0.0, -1.0, 1.0]), {"mode": "train"})
+    expect_shape(_out, _x.shape, "out")
+    expect_close(_out.mean(axis=(0, 2, 3)), [0.0, -1.0, 1.0], "the mean of every channel of out", atol=1e-7)
+    expect_close(_out.std(axis=(0, 2, 3)), [1.0, 2.0, 3.0], "the std of every channel of out", rtol=1e-4)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(407)
+with checking("spatial_batchnorm_forward", case="train mode against torch, and running averages"):
+    _x = 2.0 + _rng.normal(size=(6, 4, 5, 3))
+    _g, _b = _rng.normal(size=4), _rng.normal(size=4)
+    _bn = {"mode": "train", "momentum": 0.7}
+    _out, _ = spatial_batchnorm_forward(_x, _g, _b, _bn)
+    _ref = F.batch_norm(torch.tensor(_x), None, None, torch.tensor(_g), torch.tensor(_b), training=True).numpy()
+    expect_close(_out, _ref, "out", rtol=1e-6, atol=1e-9)
+    expect_close(_bn["running_mean"], 0.3 * _x.mean(axis=(0, 2, 3)), 'bn_param["running_mean"]')
+    expect_close(_bn["running_var"], 0.7 + 0.3 * _x.var(axis=(0, 2, 3)), 'bn_param["running_var"]')
+with checking("spatial_batchnorm_forward", case="test mode uses the running averages"):
+    _bn = {"mode": "test", "running_mean": np.array([1.0, 2.0]), "running_var": np.array([4.0, 9.0])}
+    _x = np.ones((1, 2, 2, 2)) * np.array([3.0, 5.0])[None, :, None, None]
+    _out, _ = spatial_batchnorm_forward(_x, np.array([1.0, 2.0]), np.array([0.0, 1.0]), _bn)
+    expect_close(_out[0, :, 0, 0], [2.0 / np.sqrt(4 + 1e-5), 2.0 * 3.0 / np.sqrt(9 + 1e-5) + 1.0], "out")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_spatial_batchnorm_backward", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["spatial_batchnorm"]}
+_rng = np.random.default_rng(5)
+_x, _g, _b = 2.0 * _rng.normal(size=(3, 2, 4, 3)) + 1.0, _rng.normal(size=2), _rng.normal(size=2)
+_dout = _rng.normal(size=_x.shape)
+with checking("spatial_batchnorm_backward", case="x (3, 2, 4, 3): numeric gradients"):
+    _dx, _dg, _db = spatial_batchnorm_backward(_dout, spatial_batchnorm_forward(_x, _g, _b, {"mode": "train"})[1])
+    _fx = lambda v: spatial_batchnorm_forward(v, _g, _b, {"mode": "train"})[0]  # noqa: E731
+    _fg = lambda v: spatial_batchnorm_forward(_x, v, _b, {"mode": "train"})[0]  # noqa: E731
+    _fb = lambda v: spatial_batchnorm_forward(_x, _g, v, {"mode": "train"})[0]  # noqa: E731
+    expect_grad_close(_dx, eval_numerical_gradient_array(_fx, _x.copy(), _dout), "dx", tol=1e-6)
+    expect_grad_close(_dg, eval_numerical_gradient_array(_fg, _g.copy(), _dout), "dgamma", tol=1e-6)
+    expect_grad_close(_db, eval_numerical_gradient_array(_fb, _b.copy(), _dout), "dbeta", tol=1e-6)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(408)
+for _shape in ((4, 3, 5, 5), (1, 2, 3, 7), (8, 5, 2, 2)):
+    with checking("spatial_batchnorm_backward", case=f"x {_shape}, against torch"):
+        _x = 3.0 * _rng.normal(size=_shape) - 1.0
+        _g, _b, _dout = _rng.normal(size=_shape[1]), _rng.normal(size=_shape[1]), _rng.normal(size=_shape)
+        _tx, _tg, _tb = (torch.tensor(a, requires_grad=True) for a in (_x, _g, _b))
+        F.batch_norm(_tx, None, None, _tg, _tb, training=True).backward(torch.tensor(_dout))
+        _dx, _dg, _db = spatial_batchnorm_backward(_dout, spatial_batchnorm_forward(_x, _g, _b, {"mode": "train"})[1])
+        expect_close(_dx, _tx.grad.numpy(), "dx", rtol=1e-5, atol=1e-8)
+        expect_close(_dg, _tg.grad.numpy(), "dgamma", rtol=1e-6, atol=1e-9)
+        expect_close(_db, _tb.grad.numpy(), "dbeta", rtol=1e-6, atol=1e-9)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Spatial group normalisation
+#
+# Batch statistics become unreliable when batches are small (a detector on large images may fit
+# only two per batch). Group normalisation (Wu and He, 2018) normalises each **sample** on its
+# own: it splits the `C` channels into `G` groups of `C / G` consecutive channels and standardises
+# each group over its channels and all positions, then applies a per-channel $\gamma_c, \beta_c$.
+# With `G = 1` it is layer normalisation, with `G = C` instance normalisation. It behaves the same
+# in training and at test time. Reshaping `x` to `(N, G, C // G, H, W)` makes it short.
+
+# %% nbgrader={"grade": false, "grade_id": "spatial_groupnorm", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    """Forward pass of spatial group normalisation.
+
+    Inputs:
+    - x: (N, C, H, W), with C divisible by G.
+    - gamma, beta: (C,) scale and shift per channel.
+    - G: number of groups.
+    - gn_param: dict; gn_param.get("eps", 1e-5).
+
+    Returns a tuple:
+    - out: (N, C, H, W).
+    - cache: what spatial_groupnorm_backward needs.
+
+    Raises ValueError if C is not divisible by G.
+    """
+    eps = gn_param.get("eps", 1e-5)
+    out, cache = None, None
+    ### BEGIN SOLUTION
+    N, C, H, W = x.shape
+    if C % G:
+        raise ValueError(f"spatial_groupnorm_forward: C = {C} channels cannot be split into G = {G} groups")
+    xg = x.reshape(N, G, -1)  # (N, G, C // G * H * W): each row one group of one sample
+    mu = xg.mean(axis=2, keepdims=True)
+    inv_std = 1.0 / np.sqrt(xg.var(axis=2, keepdims=True) + eps)  # (N, G, 1)
+    x_hat = ((xg - mu) * inv_std).reshape(x.shape)
+    out = gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
+    cache = (x_hat, gamma, inv_std, G)
+    ### END SOLUTION
+    return out, cache
+
+
+def spatial_groupnorm_backward(dout, cache):
+    """Backward pass of spatial group normalisation.
+
+    Inputs:
+    - dout: (N, C, H, W); cache: from spatial_groupnorm_forward.
+
+    Returns a tuple:
+    - dx: (N, C, H, W); dgamma: (C,); dbeta: (C,).
+    """
+    dx, dgamma, dbeta = None, None, None
+    ### BEGIN SOLUTION
+    x_hat, gamma, inv_std, G = cache
+    N = dout.shape[0]
+    dbeta = dout.sum(axis=(0, 2, 3))
+    dgamma = (dout * x_hat).sum(axis=(0, 2, 3))
+    g = (dout * gamma[None, :, None, None]).reshape(N, G, -1)  # (N, G, M)
+    xh = x_hat.reshape(N, G, -1)
+    M = g.shape[2]
+    dx = (inv_std / M * (M * g - g.sum(axis=2, keepdims=True)
+                         - xh * (g * xh).sum(axis=2, keepdims=True))).reshape(dout.shape)
+    ### END SOLUTION
+    return dx, dgamma, dbeta
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_spatial_groupnorm_forward", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["spatial_groupnorm"]}
+_rng = np.random.default_rng(6)
+_x = 5.0 + 2.0 * _rng.normal(size=(2, 6, 3, 3))
+with checking("spatial_groupnorm_forward", case="x (2, 6, 3, 3), G = 2, gamma = 1, beta = 0"):
+    _out, _ = spatial_groupnorm_forward(_x, np.ones(6), np.zeros(6), 2, {})
+    expect_shape(_out, _x.shape, "out")
+    _groups = _out.reshape(2, 2, -1)  # (N, G, values of the group)
+    expect_close(_groups.mean(axis=2), np.zeros((2, 2)), "the mean of every group of every sample", atol=1e-7)
+    expect_close(_groups.std(axis=2), np.ones((2, 2)), "the std of every group of every sample", rtol=1e-4)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(409)
+for _shape, _G in (((3, 6, 4, 4), 3), ((2, 4, 2, 5), 1), ((2, 4, 3, 3), 4), ((1, 8, 2, 2), 2)):
+    with checking("spatial_groupnorm_forward", case=f"x {_shape}, G = {_G}, against torch"):
+        _x = 2.0 * _rng.normal(size=_shape) + 1.0
+        _g, _b = _rng.normal(size=_shape[1]), _rng.normal(size=_shape[1])
+        _ref = F.group_norm(torch.tensor(_x), _G, torch.tensor(_g), torch.tensor(_b), eps=1e-5).numpy()
+        expect_close(spatial_groupnorm_forward(_x, _g, _b, _G, {})[0], _ref, "out", rtol=1e-6, atol=1e-9)
+with checking("spatial_groupnorm_forward", case="C = 6 channels, G = 4 groups: a ValueError"):
+    try:
+        spatial_groupnorm_forward(np.zeros((1, 6, 2, 2)), np.ones(6), np.zeros(6), 4, {})
+    except ValueError:
+        pass
+    else:
+        raise CheckFailed("expected a ValueError: 6 channels cannot be split into 4 groups")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_spatial_groupnorm_backward", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["spatial_groupnorm"]}
+_rng = np.random.default_rng(7)
+_x, _g, _b = 2.0 * _rng.normal(size=(2, 4, 3, 3)), _rng.normal(size=4), _rng.normal(size=4)
+_dout = _rng.normal(size=_x.shape)
+with checking("spatial_groupnorm_backward", case="x (2, 4, 3, 3), G = 2: numeric gradients"):
+    _dx, _dg, _db = spatial_groupnorm_backward(_dout, spatial_groupnorm_forward(_x, _g, _b, 2, {})[1])
+    expect_grad_close(_dx, eval_numerical_gradient_array(
+        lambda v: spatial_groupnorm_forward(v, _g, _b, 2, {})[0], _x.copy(), _dout), "dx", tol=1e-6)
+    expect_grad_close(_dg, eval_numerical_gradient_array(
+        lambda v: spatial_groupnorm_forward(_x, v, _b, 2, {})[0], _g.copy(), _dout), "dgamma", tol=1e-6)
+    expect_grad_close(_db, eval_numerical_gradient_array(
+        lambda v: spatial_groupnorm_forward(_x, _g, v, 2, {})[0], _b.copy(), _dout), "dbeta", tol=1e-6)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(410)
+for _shape, _G in (((3, 6, 4, 4), 3), ((2, 4, 2, 5), 1), ((2, 4, 3, 3), 4)):
+    with checking("spatial_groupnorm_backward", case=f"x {_shape}, G = {_G}, against torch"):
+        _x = 2.0 * _rng.normal(size=_shape) + 1.0
+        _g, _b, _dout = _rng.normal(size=_shape[1]), _rng.normal(size=_shape[1]), _rng.normal(size=_shape)
+        _tx, _tg, _tb = (torch.tensor(a, requires_grad=True) for a in (_x, _g, _b))
+        F.group_norm(_tx, _G, _tg, _tb, eps=1e-5).backward(torch.tensor(_dout))
+        _dx, _dg, _db = spatial_groupnorm_backward(_dout, spatial_groupnorm_forward(_x, _g, _b, _G, {})[1])
+        expect_close(_dx, _tx.grad.numpy(), "dx", rtol=1e-5, atol=1e-8)
+        expect_close(_dg, _tg.grad.numpy(), "dgamma", rtol=1e-6, atol=1e-9)
+        expect_close(_db, _tb.grad.numpy(), "dbeta", rtol=1e-6, atol=1e-9)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Check yourself.** Why does group normalisation give the same output for an image whether it
+# is alone in its batch or among 255 others, while batch normalisation in training mode does not?
+#
+# <details><summary>Answer</summary>
+#
+# Group normalisation computes its mean and variance from the values of one sample (one group of
+# its channels, over all positions), so nothing else in the batch enters its output. Batch
+# normalisation in training mode uses statistics over the whole batch: change the other images and
+# the mean and variance change, and with them every output. That is why batch normalisation needs
+# reasonably large batches (its statistics are noisy with two or four images) and switches to
+# running averages at test time, while group normalisation works the same with a batch of one.
+#
+# </details>
+
+# %% [markdown]
+# # Part 5: a three-layer convolutional network
+#
+# Now assemble a small convnet:
+#
+# `conv - relu - 2x2 max pool - affine - relu - affine - softmax`
+#
+# The convolution keeps the spatial size (stride 1, padding `(filter_size - 1) // 2` for an odd
+# filter size), and the pooling halves it. Use your fast convolution and your max pooling. The
+# fully connected layers, the ReLU, the softmax loss and the Adam update rule are the ones you
+# wrote in assignment 2; they are given below.
+
+# %% nbgrader={"grade": false, "grade_id": "given_layers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Given: layers and an update rule from assignment 2.
+def affine_forward(x, w, b):
+    """x: (N, d_1, ..., d_k), w: (D, M), b: (M,) -> out (N, M), cache."""
+    return x.reshape(x.shape[0], -1) @ w + b, (x, w, b)
+
+
+def affine_backward(dout, cache):
+    """dout: (N, M) -> dx (x's shape), dw (D, M), db (M,)."""
+    x, w, b = cache
+    return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+
+
+def relu_forward(x):
+    return np.maximum(0, x), x
+
+
+def relu_backward(dout, cache):
+    return dout * (cache > 0)
+
+
+def softmax_loss(x, y):
+    """x: (N, C) scores, y: (N,) labels -> mean cross-entropy, dx (N, C)."""
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    N = x.shape[0]
+    dx = np.exp(log_probs)
+    dx[np.arange(N), y] -= 1
+    return -log_probs[np.arange(N), y].mean(), dx / N
+
+
+def adam(w, dw, config=None):
+    """Adam update rule (assignment 2)."""
+    config = {} if config is None else config
+    for k, v in (("learning_rate", 1e-3), ("beta1", 0.9), ("beta2", 0.999), ("epsilon", 1e-8)):
+        config.setdefault(k, v)
+    m, v, t = config.get("m", np.zeros_like(w)), config.get("v", np.zeros_like(w)), config.get("t", 0) + 1
+    m = config["beta1"] * m + (1 - config["beta1"]) * dw
+    v = config["beta2"] * v + (1 - config["beta2"]) * dw**2
+    m_hat, v_hat = m / (1 - config["beta1"] ** t), v / (1 - config["beta2"] ** t)
+    config.update(m=m, v=v, t=t)
+    return w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"]), config
+
+
+# %% nbgrader={"grade": false, "grade_id": "convnet", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class ThreeLayerConvNet:
+    """conv - relu - 2x2 max pool - affine - relu - affine - softmax, with L2 regularisation.
+
+    Parameters (in self.params):
+    - W1: (F, C, filter_size, filter_size), b1: (F,)   the convolution
+    - W2: (F * H/2 * W/2, hidden_dim), b2: (hidden_dim,)   the hidden fully connected layer
+    - W3: (hidden_dim, num_classes), b3: (num_classes,)   the score layer
+    """
+
+    def __init__(self, input_dim=(1, 8, 8), num_filters=16, filter_size=3, hidden_dim=100,
+                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float64, seed=None):
+        """
+        Inputs:
+        - input_dim: (C, H, W) of one input image (H and W even).
+        - num_filters: F; filter_size: the side of the square filters (odd).
+        - hidden_dim: units of the hidden affine layer; num_classes: C of the scores.
+        - weight_scale: std of the initial weights (normal, mean 0); biases start at 0.
+        - reg: lambda of the L2 term 0.5 * reg * (sum of the squares of W1, W2, W3).
+        - dtype: dtype of the parameters; seed: seeds np.random.default_rng for the weights.
+        """
+        self.params = {}
+        self.reg = reg
+        self.dtype = dtype
+        self.filter_size = filter_size
+        rng = np.random.default_rng(seed)
+        ### BEGIN SOLUTION
+        C, H, W = input_dim
+        self.params["W1"] = weight_scale * rng.standard_normal((num_filters, C, filter_size, filter_size))
+        self.params["b1"] = np.zeros(num_filters)
+        self.params["W2"] = weight_scale * rng.standard_normal((num_filters * (H // 2) * (W // 2), hidden_dim))
+        self.params["b2"] = np.zeros(hidden_dim)
+        self.params["W3"] = weight_scale * rng.standard_normal((hidden_dim, num_classes))
+        self.params["b3"] = np.zeros(num_classes)
+        ### END SOLUTION
+        for k, v in self.params.items():
+            self.params[k] = v.astype(dtype)
+
+    def loss(self, X, y=None):
+        """Scores (N, num_classes) if y is None, else (loss, grads) as in assignment 2.
+
+        Inputs:
+        - X: (N, C, H, W) images; y: (N,) int labels or None.
+        """
+        conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
+        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        X = X.astype(self.dtype)
+        scores = None
+        ### BEGIN SOLUTION
+        W1, b1, W2, b2, W3, b3 = (self.params[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3"))
+        c, conv_cache = conv_forward_fast(X, W1, b1, conv_param)  # (N, F, H, W)
+        r, relu1_cache = relu_forward(c)
+        p, pool_cache = max_pool_forward_naive(r, pool_param)  # (N, F, H/2, W/2)
+        h, fc1_cache = affine_forward(p, W2, b2)  # (N, hidden)
+        hr, relu2_cache = relu_forward(h)
+        scores, fc2_cache = affine_forward(hr, W3, b3)  # (N, classes)
+        ### END SOLUTION
+        if y is None:
+            return scores
+        loss, grads = 0.0, {}
+        ### BEGIN SOLUTION
+        loss, dscores = softmax_loss(scores, y)
+        loss += 0.5 * self.reg * (np.sum(W1**2) + np.sum(W2**2) + np.sum(W3**2))
+        dhr, grads["W3"], grads["b3"] = affine_backward(dscores, fc2_cache)
+        dp, grads["W2"], grads["b2"] = affine_backward(relu_backward(dhr, relu2_cache), fc1_cache)
+        dr = max_pool_backward_naive(dp, pool_cache)
+        _, grads["W1"], grads["b1"] = conv_backward_fast(relu_backward(dr, relu1_cache), conv_cache)
+        for k in ("W1", "W2", "W3"):
+            grads[k] += self.reg * self.params[k]
+        ### END SOLUTION
+        return loss, grads
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_convnet", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_fast", "max_pool_naive", "convnet"]}
+with checking("ThreeLayerConvNet", case="input (3, 8, 8), 4 filters of 3x3, hidden 10, 5 classes: parameters"):
+    _net = ThreeLayerConvNet((3, 8, 8), num_filters=4, filter_size=3, hidden_dim=10, num_classes=5, seed=0)
+    _expected = {"W1": (4, 3, 3, 3), "b1": (4,), "W2": (64, 10), "b2": (10,), "W3": (10, 5), "b3": (5,)}
+    if set(_net.params) != set(_expected):
+        raise CheckFailed(f"params should have the keys {sorted(_expected)}, got {sorted(_net.params)}")
+    for _k, _s in _expected.items():
+        expect_shape(_net.params[_k], _s, f'params["{_k}"]')
+with checking("ThreeLayerConvNet.loss", case="small weights: scores (6, 5), loss about ln(5)"):
+    _X, _y = np.random.default_rng(0).normal(size=(6, 3, 8, 8)), np.array([0, 1, 2, 3, 4, 0])
+    expect_shape(_net.loss(_X), (6, 5), "scores")
+    expect_close(_net.loss(_X, _y)[0], np.log(5.0), "loss", rtol=1e-2)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(411)
+with checking("ThreeLayerConvNet.loss", case="given weights, reg 0.1: scores and loss against torch"):
+    _net = ThreeLayerConvNet((2, 6, 6), num_filters=3, filter_size=5, hidden_dim=7, num_classes=4, reg=0.1, seed=1)
+    for _k in _net.params:
+        _net.params[_k] = 0.3 * _rng.normal(size=_net.params[_k].shape)
+    _X, _y = _rng.normal(size=(5, 2, 6, 6)), _rng.integers(0, 4, 5)
+    _t = {k: torch.tensor(v, requires_grad=True) for k, v in _net.params.items()}
+    _h = F.max_pool2d(torch.relu(F.conv2d(torch.tensor(_X), _t["W1"], _t["b1"], padding=2)), 2)
+    _s = torch.relu(_h.reshape(5, -1) @ _t["W2"] + _t["b2"]) @ _t["W3"] + _t["b3"]
+    _l = F.cross_entropy(_s, torch.tensor(_y)) + 0.05 * sum((_t[k] ** 2).sum() for k in ("W1", "W2", "W3"))
+    _l.backward()
+    expect_close(_net.loss(_X), _s.detach().numpy(), "scores", rtol=1e-7, atol=1e-9)
+    _loss, _grads = _net.loss(_X, _y)
+    expect_close(_loss, _l.item(), "loss", rtol=1e-7)
+    for _k in _t:
+        expect_close(_grads[_k], _t[_k].grad.numpy(), f'grads["{_k}"]', rtol=1e-6, atol=1e-9)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_convnet_grad", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_fast", "max_pool_naive", "convnet"]}
+_rng = np.random.default_rng(8)
+_X, _y = _rng.normal(size=(2, 2, 6, 6)), np.array([1, 3])
+for _reg in (0.0, 0.5):
+    with checking("ThreeLayerConvNet.loss", case=f"input (2, 6, 6), 3 filters 3x3, hidden 5, reg {_reg}: numeric gradients"):
+        _net = ThreeLayerConvNet((2, 6, 6), num_filters=3, filter_size=3, hidden_dim=5, num_classes=4,
+                                 weight_scale=0.5, reg=_reg, seed=2)
+        _loss, _grads = _net.loss(_X, _y)
+        for _k in sorted(_net.params):
+            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])
+            expect_grad_close(_grads[_k], _num, f'grads["{_k}"]', tol=1e-5)
+
+# %% [markdown]
+# **Sanity check: overfit a small data set.** With 50 training images the network should reach
+# 100% training accuracy within a few epochs, while its validation accuracy stays far lower.
+
+# %%
+small = {"X_train": data_dict["X_train"][:50], "y_train": data_dict["y_train"][:50],
+         "X_val": data_dict["X_val"], "y_val": data_dict["y_val"]}
+K = S["convnet"]
+small_net = ThreeLayerConvNet(input_shape, K["num_filters"], K["filter_size"], K["hidden_dim"], num_classes,
+                              weight_scale=K["weight_scale"], seed=0)
+small_solver = Solver(small_net, small, update_rule=adam, optim_config={"learning_rate": 5e-3},
+                      num_epochs=20, batch_size=10, verbose=False, progress=False, seed=0).train()
+print(f"training accuracy {max(small_solver.train_acc_history):.2f}, "
+      f"validation accuracy {small_solver.best_val_acc:.2f}")
+fig, ax = plt.subplots(figsize=(7, 3))
+ax.plot(small_solver.train_acc_history, "o-", label="train (50 images)")
+ax.plot(small_solver.val_acc_history, "o-", label="val")
+ax.set_xlabel("epoch")
+ax.set_ylabel("accuracy")
+ax.legend()
+plt.show()
+
+# %% nbgrader={"grade": true, "grade_id": "test_convnet_overfit", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_fast", "max_pool_naive", "convnet"]}
+with checking("ThreeLayerConvNet trained with Solver and adam", case="overfitting 50 training images"):
+    _net = ThreeLayerConvNet(input_shape, K["num_filters"], K["filter_size"], K["hidden_dim"], num_classes,
+                             weight_scale=K["weight_scale"], seed=0)
+    _rng = np.random.default_rng(99)  # initial weights drawn by the test (the same for everyone)
+    for _k in ("W1", "W2", "W3"):
+        _net.params[_k] = K["weight_scale"] * _rng.standard_normal(_net.params[_k].shape)
+    _s = Solver(_net, small, update_rule=adam, optim_config={"learning_rate": 5e-3}, num_epochs=20,
+                batch_size=10, verbose=False, progress=False, seed=0).train()
+    expect_at_least(max(_s.train_acc_history), 1.0, "the best training accuracy on the 50 images")
+
+# %% [markdown]
+# **Train it on the whole training set.** One pass of a few epochs with Adam; on the digits the
+# small convnet should get well above 95% on the validation set. Then look at the first-layer
+# filters it learned.
+
+# %%
+net = ThreeLayerConvNet(input_shape, K["num_filters"], K["filter_size"], K["hidden_dim"], num_classes,
+                        weight_scale=K["weight_scale"], reg=K["reg"], seed=0)
+solver = Solver(net, data_dict, update_rule=adam, optim_config={"learning_rate": K["learning_rate"]},
+                num_epochs=K["num_epochs"], batch_size=K["batch_size"], verbose=True, seed=0).train()
+test_acc_convnet = np.mean(np.argmax(net.loss(data_dict["X_test"]), axis=1) == data_dict["y_test"])
+print(f"numpy convnet: best validation accuracy {solver.best_val_acc:.3f}, test accuracy {test_acc_convnet:.3f}")
+W1 = net.params["W1"]  # (F, C, k, k)
+filters = W1[:, 0] if W1.shape[1] == 1 else W1.transpose(0, 2, 3, 1)
+show_images(filters, ncols=min(16, len(filters)), size=0.9, suptitle="first-layer filters")
+plt.show()
+
+# %% [markdown]
+# # Part 6: PyTorch
+#
+# Writing every layer and its backward pass by hand is how you learn what they do; in practice a
+# framework does it. PyTorch gives you tensors that remember how they were computed (autograd, the
+# engine of lecture 04 for tensors), layers in `torch.nn`, and the update rules of lecture 03 in
+# `torch.optim`. A model is a subclass of `nn.Module` that creates its layers in `__init__` and
+# says how to use them in `forward`; `model(x)` calls `forward`, `loss.backward()` fills every
+# parameter's `.grad`, and `optimizer.step()` updates them.
+#
+# ## A CNN as an `nn.Module`
+#
+# Design a CNN for images of shape `(in_channels, image_size, image_size)`. A good start is two or
+# three blocks of `Conv2d(3x3, padding 1) - BatchNorm2d - ReLU`, a `MaxPool2d(2)` after some of
+# them, then `Flatten`, optionally `Dropout`, and a `Linear` layer to the class scores. Keep it
+# under two million parameters (so it trains on a CPU).
+
+# %% nbgrader={"grade": false, "grade_id": "torch_cnn", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class DigitsCNN(nn.Module):
+    """A small CNN: (N, in_channels, image_size, image_size) images -> (N, num_classes) scores."""
+
+    def __init__(self, in_channels=1, num_classes=10, image_size=8):
+        super().__init__()
+        ### BEGIN SOLUTION
+        def block(c_in, c_out):
+            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+        self.features = nn.Sequential(
+            *block(in_channels, 32), *block(32, 32), nn.MaxPool2d(2),  # image_size / 2
+            *block(32, 64), *block(64, 64), nn.MaxPool2d(2),  # image_size / 4
+        )
+        side = image_size // 4
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * side * side, num_classes))
+        ### END SOLUTION
+
+    def forward(self, x):
+        """x: (N, in_channels, image_size, image_size) float32 -> scores (N, num_classes)."""
+        ### BEGIN SOLUTION
+        return self.classifier(self.features(x))
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_torch_cnn", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["torch_cnn"]}
+for _c, _size in ((1, 8), (3, 32)):
+    with checking("DigitsCNN", case=f"in_channels {_c}, image_size {_size}: scores for 5 images"):
+        torch.manual_seed(0)
+        _m = DigitsCNN(in_channels=_c, num_classes=10, image_size=_size)
+        if not isinstance(_m, nn.Module):
+            raise CheckFailed("DigitsCNN must be a subclass of torch.nn.Module")
+        _m.eval()
+        with torch.no_grad():
+            _s = _m(torch.zeros(5, _c, _size, _size))
+        expect_shape(_s, (5, 10), "model(x)")
+        if not any(isinstance(_l, nn.Conv2d) for _l in _m.modules()):
+            raise CheckFailed("DigitsCNN has no nn.Conv2d layer: it should be a convolutional network")
+        _n = sum(p.numel() for p in _m.parameters())
+        if _n > 2_000_000:
+            raise CheckFailed(f"DigitsCNN has {_n:,} parameters; keep it under 2,000,000")
+
+# %% [markdown]
+# ## Your training loop
+#
+# Write the loop that `Solver` did for you, in PyTorch: for every epoch, shuffle the training set
+# (with a `torch.Generator` seeded by `seed`, so that runs repeat), and for every minibatch compute
+# the scores, the cross-entropy loss (`F.cross_entropy`), `optimizer.zero_grad()`,
+# `loss.backward()`, `optimizer.step()`. Use `torch.optim.Adam` with the given learning rate and
+# weight decay. After each epoch measure the validation accuracy in **evaluation mode**
+# (`model.eval()` and `torch.no_grad()`: batch norm uses its running averages, dropout is off) and
+# switch back with `model.train()`. Lower the learning rate along a cosine over the epochs
+# (`torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)`, one `scheduler.step()`
+# per epoch; lecture 03's schedules): big steps first, small ones at the end. Keep a copy of the
+# weights of the epoch with the lowest **validation loss** (`copy.deepcopy(model.state_dict())`)
+# and load it back at the end. (The Solver kept the best validation *accuracy*; with only 180
+# validation digits, many epochs tie at 99.4% or 100% and the first of them is often not the best
+# model. The loss changes with every probability, so it ranks the epochs more finely.)
+
+# %% nbgrader={"grade": false, "grade_id": "train_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+import copy
+
+
+def train_model(model, X, y, X_val, y_val, epochs=10, lr=1e-3, batch_size=64, weight_decay=0.0, seed=0):
+    """Train a torch model with Adam and a cosine learning-rate schedule on the cross-entropy loss;
+    keep the best epoch's weights.
+
+    Inputs:
+    - model: an nn.Module mapping (B, C, H, W) float32 tensors to (B, num_classes) scores.
+    - X: (N, C, H, W) and X_val: (M, C, H, W) numpy arrays; y: (N,), y_val: (M,) int labels.
+    - epochs, lr, batch_size, weight_decay: the training settings.
+    - seed: seeds the torch.Generator that shuffles the training set every epoch.
+
+    Returns:
+    - history: dict with "loss" (list of the minibatch losses, floats), "val_loss" and "val_acc"
+      (lists of the mean validation cross-entropy and the validation accuracy in [0, 1] after
+      every epoch). At return, the model holds the weights of the epoch with the lowest
+      validation loss, and is in evaluation mode.
+    """
+    Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    Xv, yv = torch.as_tensor(X_val, dtype=torch.float32), torch.as_tensor(y_val, dtype=torch.long)
+    history = {"loss": [], "val_loss": [], "val_acc": []}
+    ### BEGIN SOLUTION
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    best_loss, best_state = float("inf"), None
+    for _epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(Xt), generator=gen)
+        for i in range(0, len(Xt), batch_size):
+            idx = order[i:i + batch_size]
+            loss = F.cross_entropy(model(Xt[idx]), yt[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            history["loss"].append(loss.item())
+        model.eval()
+        with torch.no_grad():
+            scores = model(Xv)
+            val_loss = F.cross_entropy(scores, yv).item()
+            acc = (scores.argmax(dim=1) == yv).float().mean().item()
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(acc)
+        scheduler.step()
+        if val_loss < best_loss:
+            best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    model.eval()
+    ### END SOLUTION
+    return history
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_train_model", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["train_model"]}
+# A task a linear model solves perfectly: is the left half of a 4x4 image brighter than the right?
+_rng = np.random.default_rng(9)
+_Xs = _rng.normal(size=(200, 1, 4, 4)).astype(np.float32)
+_ys = (_Xs[:, 0, :, :2].sum(axis=(1, 2)) > _Xs[:, 0, :, 2:].sum(axis=(1, 2))).astype(np.int64)
+with checking("train_model", case="a linear model on 4x4 images, 12 epochs"):
+    torch.manual_seed(0)
+    _lin = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    _h = train_model(_lin, _Xs[:150], _ys[:150], _Xs[150:], _ys[150:], epochs=12, lr=0.1, batch_size=16, seed=0)
+    for _key in ("loss", "val_loss", "val_acc"):
+        if _key not in _h:
+            raise CheckFailed(f'history has no "{_key}" (it has {sorted(_h)})')
+    expect_equal(len(_h["val_acc"]), 12, 'len(history["val_acc"])')
+    expect_equal(len(_h["val_loss"]), 12, 'len(history["val_loss"])')
+    expect_equal(len(_h["loss"]), 12 * 10, 'len(history["loss"]) (10 minibatches of 16 per epoch)')
+    if not np.mean(_h["loss"][-10:]) < 0.5 * np.mean(_h["loss"][:10]):
+        raise CheckFailed(f"the loss did not fall: first batches {np.mean(_h['loss'][:10]):.3f}, "
+                          f"last batches {np.mean(_h['loss'][-10:]):.3f}")
+    expect_at_least(max(_h["val_acc"]), 0.96, "the best validation accuracy")
+### BEGIN HIDDEN TESTS
+with checking("train_model", case="the weights of the epoch with the lowest validation loss are restored"):
+    torch.manual_seed(1)
+    _lin = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    _h = train_model(_lin, _Xs[:150], _ys[:150], _Xs[150:], _ys[150:], epochs=6, lr=0.5, batch_size=16, seed=3)
+    with torch.no_grad():
+        _vl = F.cross_entropy(_lin(torch.tensor(_Xs[150:])), torch.tensor(_ys[150:])).item()
+    expect_close(_vl, min(_h["val_loss"]), "the validation loss of the returned model", rtol=1e-5)
+with checking("train_model", case="the same seed gives the same run"):
+    _runs = []
+    for _ in range(2):
+        torch.manual_seed(2)
+        _lin = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        _runs.append(train_model(_lin, _Xs[:150], _ys[:150], _Xs[150:], _ys[150:], epochs=2, lr=0.05,
+                                 batch_size=16, seed=5)["loss"])
+    expect_close(np.array(_runs[0]), np.array(_runs[1]), "the losses of two runs with the same seed")
+with checking("train_model", case="the model is left in evaluation mode"):
+    torch.manual_seed(0)
+    _m = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    train_model(_m, _Xs[:150], _ys[:150], _Xs[150:], _ys[150:], epochs=1, lr=0.01, batch_size=16)
+    if _m.training:
+        raise CheckFailed("after train_model the model should be in evaluation mode (call model.eval())")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Train your CNN
+#
+# Train your best `DigitsCNN` with `train_model` and keep it in `torch_model`. It must reach
+# `S["targets"]["torch"]` test accuracy: 98.5% on the digits (65% on CIFAR-10). Keep the training
+# under a minute on a CPU; the settings in `S["torch"]` work for the reference solution.
+
+# %% nbgrader={"grade": false, "grade_id": "torch_best", "locked": false, "schema_version": 3, "solution": true, "task": false}
+torch_model = None
+torch_history = None
+### BEGIN SOLUTION
+torch.manual_seed(0)
+TS = S["torch"]
+torch_model = DigitsCNN(in_channels=input_shape[0], num_classes=num_classes, image_size=input_shape[1])
+t0 = time.perf_counter()
+torch_history = train_model(torch_model, data_dict["X_train"], data_dict["y_train"], data_dict["X_val"],
+                            data_dict["y_val"], epochs=TS["epochs"], lr=TS["lr"], batch_size=TS["batch_size"],
+                            weight_decay=1e-4, seed=0)
+print(f"trained in {time.perf_counter() - t0:.1f} s")
+### END SOLUTION
+print("validation accuracy per epoch:", np.round(torch_history["val_acc"], 3))
+
+# %% nbgrader={"grade": true, "grade_id": "test_torch_accuracy", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["torch_cnn", "train_model", "torch_best"]}
+with checking("torch_model", case=f"test accuracy on {data.name}"):
+    if torch_model is None:
+        raise CheckFailed("torch_model is None: the cell above is not implemented yet. Train your DigitsCNN "
+                          "there and store it in torch_model.")
+    torch_model.eval()
+    with torch.no_grad():
+        _pred = torch_model(torch.tensor(data_dict["X_test"], dtype=torch.float32)).argmax(1).numpy()
+    _acc = float(np.mean(_pred == data_dict["y_test"]))
+    print(f"test accuracy of torch_model: {_acc:.4f}")
+    expect_at_least(_acc, S["targets"]["torch"], "test accuracy")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+plot_loss_history(axes[0], torch_history["loss"], title="DigitsCNN: training loss", smooth=20)
+axes[1].plot(np.arange(1, len(torch_history["val_acc"]) + 1), torch_history["val_acc"], "o-")
+axes[1].set_xlabel("epoch")
+axes[1].set_ylabel("validation accuracy")
+axes[1].set_title("DigitsCNN: validation accuracy")
+plt.show()
+with torch.no_grad():
+    pred = torch_model(torch.tensor(data_dict["X_test"], dtype=torch.float32)).argmax(1).numpy()
+wrong = np.flatnonzero(pred != data_dict["y_test"])[:12]
+print(f"{len(np.flatnonzero(pred != data_dict['y_test']))} of {len(pred)} test images misclassified")
+if len(wrong):
+    show_images(data.X_test[wrong], titles=[f"{data.class_names[pred[i]]} (true {data.class_names[data.y_test[i]]})"
+                                            for i in wrong], ncols=6, size=1.6,
+                suptitle="misclassified test images: predicted (true)")
+    plt.show()
+
+# %% [markdown]
+# **Check yourself.** Your numpy convnet and your PyTorch CNN compute the same kinds of layers. Name
+# three things PyTorch did for you in Part 6 that you wrote by hand in Parts 1 to 5, and one thing
+# you had to remember to do yourself in PyTorch that the Solver did.
+#
+# <details><summary>Answer</summary>
+#
+# PyTorch computed every backward pass (autograd records the forward operations and runs their
+# backward rules in reverse), provided fast convolutions and pooling (in C++ with vectorised
+# kernels), kept the running averages of batch normalisation and switched them on in `eval()`
+# mode, and implemented Adam in `torch.optim`. You had to write the loop itself: shuffling,
+# batching, zeroing the gradients before each `backward()` (they accumulate otherwise),
+# switching between `train()` and `eval()` modes, and keeping the best epoch's weights.
+#
+# </details>
+#
+# ## Summary
+#
+# - A convolutional layer is a sliding dot product: `F` filters of shape `(C, HH, WW)` give `F`
+#   feature maps of size $1 + (H + 2p - HH)/s$; its backward pass sends each output's gradient back
+#   along the same window.
+# - Loops over positions are slow in Python; gathering the windows (im2col) turns the layer into
+#   one matrix product, tens to hundreds of times faster.
+# - Max pooling routes the gradient to each window's maximum; spatial batch norm normalises each
+#   channel over the batch and all positions, group norm each group of channels within a sample.
+# - Check every layer against numeric gradients, and a framework's result when one is at hand.
+# - In PyTorch, autograd writes the backward passes; you still own the training loop's details.
+#
+# ## Further reading
+#
+# - Y. LeCun, L. Bottou, Y. Bengio and P. Haffner, "Gradient-based learning applied to document
+#   recognition", *Proceedings of the IEEE*, 1998.
+# - K. Chellapilla, S. Puri and P. Simard, "High performance convolutional neural networks for
+#   document processing", 2006 (convolution as a matrix product, the idea behind im2col).
+# - V. Dumoulin and F. Visin, "A guide to convolution arithmetic for deep learning", 2016.
+# - S. Ioffe and C. Szegedy, "Batch normalization", ICML 2015; Y. Wu and K. He, "Group
+#   normalization", ECCV 2018.
+# - A. Paszke et al., "PyTorch: an imperative style, high-performance deep learning library",
+#   NeurIPS 2019.
+# - Stanford CS231n, assignment 2 (convolutional networks, PyTorch): the assignment this one is
+#   modelled on.
