@@ -9,6 +9,9 @@
    500 x 5000 problem (CS231n's) of the digits' dimension (D = 64) and of CIFAR-10's (D = 3072),
    and on a1's own digits split.
 
+3. a3's reference convolutions (naive and im2col) against torch.nn.functional.conv2d on a
+   (64, 3, 32, 32) batch with 32 3x3 filters, forward and backward, float32 and float64.
+
 Figures are measured, never asserted: tests check behaviour, this table reports speed.
 """
 
@@ -93,6 +96,36 @@ def time_knn(num_test: int, num_train: int, dim: int, seed: int = 0) -> list[tup
     return out
 
 
+def time_conv(dtype=np.float64, n: int = 64, n_naive: int = 2, seed: int = 0) -> dict[str, float]:
+    """a3's reference convolutions against torch's conv2d: (n, 3, 32, 32), 32 filters 3x3, pad 1.
+
+    Forward and backward times in seconds; the naive layer runs on n_naive images and its time is
+    scaled to n (it is linear in the number of images)."""
+    import torch
+    import torch.nn.functional as F
+
+    nb = REPO / "assignments/a3_cnn/a3_cnn.ipynb"
+    fns = {**reference_functions(nb, "conv_forward_"), **reference_functions(nb, "conv_backward_")}
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3, 32, 32)).astype(dtype)
+    w, b = rng.normal(size=(32, 3, 3, 3)).astype(dtype), rng.normal(size=32).astype(dtype)
+    cp = {"stride": 1, "pad": 1}
+    t = {}
+    t["naive_fwd"], (out, cache) = time_call(fns["conv_forward_naive"], x[:n_naive], w, b, cp)
+    t["naive_bwd"], _ = time_call(fns["conv_backward_naive"], np.ones_like(out), cache)
+    t["naive_fwd"] *= n / n_naive
+    t["naive_bwd"] *= n / n_naive
+    t["fast_fwd"], (out, cache) = time_call(fns["conv_forward_fast"], x, w, b, cp, repeats=5)
+    t["fast_bwd"], _ = time_call(fns["conv_backward_fast"], np.ones_like(out), cache, repeats=5)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    t["torch_fwd"], out_t = time_call(lambda: F.conv2d(xt, wt, bt, padding=1), repeats=5)
+    t["torch_bwd"], _ = time_call(lambda: torch.autograd.grad(out_t, (xt, wt, bt), torch.ones_like(out_t),
+                                                              retain_graph=True), repeats=5)
+    print(f"  conv {np.dtype(dtype).name}: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in t.items()),
+          flush=True)
+    return t
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-notebooks", action="store_true")
@@ -124,6 +157,19 @@ def main(argv=None) -> int:
         t = dict(time_knn(m, n, d))
         two, one, no = (t[f"compute_distances_{k}"] for k in ("two_loops", "one_loop", "no_loops"))
         lines.append(f"| {label} | {two:.2f} | {one:.2f} | {no:.3f} | {two / no:.0f}x |")
+    print("convolution (a3 reference solution) against torch:")
+    lines += ["", "## Convolution, a3 reference solution: (64, 3, 32, 32) input, 32 filters 3x3, pad 1",
+              "", "Times in ms (fastest of 5; the naive layer: 2 images, scaled to 64). Ratios: how many "
+              "times slower than torch (fast) or faster than naive.", "",
+              "| dtype | pass | naive | fast (im2col) | torch conv2d | fast / torch | naive / fast |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for dtype in (np.float32, np.float64):
+        t = time_conv(dtype)
+        for p in ("fwd", "bwd"):
+            lines.append(f"| {np.dtype(dtype).name} | {'forward' if p == 'fwd' else 'backward'} | "
+                         f"{t['naive_' + p] * 1e3:.0f} | {t['fast_' + p] * 1e3:.1f} | "
+                         f"{t['torch_' + p] * 1e3:.1f} | {t['fast_' + p] / t['torch_' + p]:.1f}x | "
+                         f"{t['naive_' + p] / t['fast_' + p]:.0f}x |")
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -13,6 +13,9 @@
     dlcv.initialization, dlcv.normalization, dlcv.augment, dlcv.training
                                           lecture 05: activation statistics, norm layers,
                                           augmentation, torch training runs
+    dlcv.convolution                      lecture 06: kernels, output sizes, windows, receptive fields
+    dlcv.architectures, dlcv.transfer     lecture 07: counted blocks of classic CNNs, transfer learning
+    dlcv.evaluation                       lecture 08: confusion counts, PR curves, AP
     dlcv.widgets    the interactive figures of the lectures
 
 dlcv never contains an assignment's solution: students write those themselves.

@@ -8,6 +8,9 @@ Each widget is a small class around pure functions elsewhere in dlcv; see base.F
     activations.ActivationView              lecture 04
     mlp.MLPCapacityView                     lecture 04
     initialization.InitializationView      lecture 05
+    convolution.ConvolutionExplorer         lecture 06
+    architectures.BlockCostView             lecture 07
+    evaluation.PRThresholdView              lecture 08
 """
 
 from dlcv.widgets.base import FigureView, dropdown, slider
