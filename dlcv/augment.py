@@ -15,8 +15,10 @@ its own random draw.
     pca_lighting(img, rng, std)            AlexNet's colour shift along the RGB principal axes
     rotate(img, max_degrees, rng)          a random rotation
     cutout(img, size, rng)                 zero a random square (DeVries & Taylor, 2017)
+    shift(images, dy, dx, axes)            move a batch by whole pixels, zeros coming in
+    augment_by_shifts(X, y, shifts)        the training set plus shifted copies (labels tiled)
 
-Used by lecture 05 on real photographs; assignment a3 (CNNs) may reuse it.
+Used by lecture 05 on real photographs and by assignments a2 and a3 (shifted digits).
 """
 
 from __future__ import annotations
@@ -263,3 +265,50 @@ def pca_lighting(img, rng, std: float = 0.1, eigvals=None, eigvecs=None) -> np.n
         return np.clip(im + shift, 0, 1)
 
     return _per_image(one, img, rng)
+
+
+# --------------------------------------------------------------------------------------------
+# Whole-pixel shifts of a batch (any layout)
+# --------------------------------------------------------------------------------------------
+def shift(images, dy: int, dx: int, axes: tuple[int, int] = (-2, -1)) -> np.ndarray:
+    """A batch moved by dy rows and dx columns; the pixels that come in are 0.
+
+    Args:
+        images: an array whose `axes` are the image rows and columns: (-2, -1) for (N, H, W) or
+            (N, C, H, W), (1, 2) for (N, H, W, C). Any dtype.
+        dy, dx: whole pixels; positive moves down / right. |dy| < H and |dx| < W.
+    Returns:
+        an array of the same shape and dtype.
+    """
+    images = np.asarray(images)
+    ax_h, ax_w = (a % images.ndim for a in axes)
+    H, W = images.shape[ax_h], images.shape[ax_w]
+    if not (isinstance(dy, int | np.integer) and isinstance(dx, int | np.integer)):
+        raise TypeError(f"shift: dy and dx must be whole pixels (ints), got {dy!r} and {dx!r}")
+    if abs(dy) >= H or abs(dx) >= W:
+        raise ValueError(f"shift: |dy| must be < H = {H} and |dx| < W = {W}, got {dy}, {dx}")
+    out = np.zeros_like(images)
+    dst = [slice(None)] * images.ndim
+    src = [slice(None)] * images.ndim
+    dst[ax_h], src[ax_h] = slice(max(dy, 0), H + min(dy, 0)), slice(max(-dy, 0), H + min(-dy, 0))
+    dst[ax_w], src[ax_w] = slice(max(dx, 0), W + min(dx, 0)), slice(max(-dx, 0), W + min(-dx, 0))
+    out[tuple(dst)] = images[tuple(src)]
+    return out
+
+
+def augment_by_shifts(X, y, shifts, axes: tuple[int, int] = (-2, -1)) -> tuple[np.ndarray, np.ndarray]:
+    """The training set followed by shifted copies: one copy of X per (dy, dx) in shifts.
+
+    Args:
+        X: (N, ...) images (rows and columns on `axes`, see shift); y: (N,) labels.
+        shifts: list of (dy, dx); include (0, 0) to keep the originals.
+    Returns:
+        X_aug: (len(shifts) * N, ...), copy k holding X shifted by shifts[k]; y_aug: y tiled.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"augment_by_shifts: y must have shape ({X.shape[0]},), got {y.shape}")
+    if not len(shifts):
+        raise ValueError("augment_by_shifts: shifts is empty")
+    X_aug = np.concatenate([shift(X, int(dy), int(dx), axes) for dy, dx in shifts])
+    return X_aug, np.tile(y, len(shifts))

@@ -119,3 +119,25 @@ def test_rotate_and_cutout(img):
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_shift_moves_pixels_and_fills_zeros():
+    from dlcv.augment import augment_by_shifts, shift
+
+    x = np.arange(1, 10, dtype=float).reshape(1, 3, 3)  # (N, H, W)
+    np.testing.assert_array_equal(shift(x, 1, 0)[0], [[0, 0, 0], [1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(shift(x, 0, -1)[0], [[2, 3, 0], [5, 6, 0], [8, 9, 0]])
+    np.testing.assert_array_equal(shift(x, -1, 1)[0], [[0, 4, 5], [0, 7, 8], [0, 0, 0]])
+    nchw = x[:, None]  # (N, 1, H, W): the same on the last two axes
+    np.testing.assert_array_equal(shift(nchw, 1, 1)[:, 0], shift(x, 1, 1))
+    nhwc = np.repeat(x[..., None], 3, axis=3)  # (N, H, W, 3): rows and columns on axes 1, 2
+    np.testing.assert_array_equal(shift(nhwc, 1, 1, axes=(1, 2))[..., 2], shift(x, 1, 1))
+    X_aug, y_aug = augment_by_shifts(np.stack([x[0], -x[0]]), np.array([4, 7]), [(0, 0), (1, 0)])
+    assert X_aug.shape == (4, 3, 3) and list(y_aug) == [4, 7, 4, 7]
+    np.testing.assert_array_equal(X_aug[3], shift(-x, 1, 0)[0])
+    with pytest.raises(ValueError, match="dy"):
+        shift(x, 3, 0)
+    with pytest.raises(TypeError, match="whole pixels"):
+        shift(x, 0.5, 0)
+    with pytest.raises(ValueError, match="y must have shape"):
+        augment_by_shifts(x, np.array([1, 2]), [(0, 0)])

@@ -85,6 +85,7 @@ from dlcv.checks import (
     expect_grad_close,
     expect_shape,
 )
+from dlcv.augment import augment_by_shifts
 from dlcv.data import load_classification
 from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from dlcv.plots import plot_loss_history, show_class_examples, show_images
@@ -147,20 +148,10 @@ SETTINGS = {
 S = SETTINGS[data.name]
 
 
-def shift_images(X, dy, dx):
-    """(N, H, W[, 3]) images moved by dy rows and dx columns; the pixels that come in are 0."""
-    out = np.zeros_like(X)
-    H, W = X.shape[1:3]
-    out[:, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
-        X[:, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
-    return out
-
-
-X_train_images, y_train = data.X_train.astype(np.float64), data.y_train
+X_train_images, y_train = data.X_train.astype(np.float64), data.y_train  # (N, H, W[, 3])
 if S["augment"]:
     shifts = [(0, 0), (0, 1), (0, -1), (1, 0), (-1, 0)]
-    X_train_images = np.concatenate([shift_images(X_train_images, dy, dx) for dy, dx in shifts])
-    y_train = np.tile(y_train, len(shifts))
+    X_train_images, y_train = augment_by_shifts(X_train_images, y_train, shifts, axes=(1, 2))
 
 
 def flatten(X):

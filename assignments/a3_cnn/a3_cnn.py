@@ -82,6 +82,7 @@ from dlcv.checks import (
     expect_grad_close,
     expect_shape,
 )
+from dlcv.augment import augment_by_shifts
 from dlcv.data import load_classification, load_photo
 from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array
 from dlcv.plots import plot_loss_history, show_class_examples, show_images
@@ -133,20 +134,10 @@ def to_nchw(X):
     return X[:, None] if X.ndim == 3 else X.transpose(0, 3, 1, 2)
 
 
-def shift_images(X, dy, dx):
-    """(N, C, H, W) images moved by dy rows and dx columns; the pixels that come in are 0."""
-    out = np.zeros_like(X)
-    H, W = X.shape[2:]
-    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
-        X[:, :, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
-    return out
-
-
 X_train_img, y_train = to_nchw(data.X_train), data.y_train
 if S["augment"]:
     shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-    X_train_img = np.concatenate([shift_images(X_train_img, dy, dx) for dy, dx in shifts])
-    y_train = np.tile(y_train, len(shifts))
+    X_train_img, y_train = augment_by_shifts(X_train_img, y_train, shifts)  # (9 N, C, H, W)
 channel_mean = X_train_img.mean(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
 channel_std = X_train_img.std(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
 
