@@ -40,11 +40,19 @@ lab: setup
 # Two pytest workers share the two cores: one BLAS/torch thread each avoids oversubscription.
 THREADS1 := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-test: setup
+test: setup setup-sandbox
 	$(THREADS1) $(PY) -m pytest -n 2 --dist loadfile --durations=12
 
 test-fast: setup
 	$(PY) -m pytest -m "not notebook and not nbgrader"
+
+# Autograding runs every submission in a bubblewrap sandbox (Debian package bubblewrap).
+.PHONY: setup-sandbox
+setup-sandbox:
+	@command -v bwrap >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install bubblewrap (bwrap) to autograde"; exit 1; }; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get install -y bubblewrap || { $$SUDO apt-get update && $$SUDO apt-get install -y bubblewrap; }; }
 
 bench: setup
 	$(PY) benchmarks/run.py
@@ -52,7 +60,7 @@ bench: setup
 release: setup
 	$(PY) -m autograder release $(A)
 
-grade: setup
+grade: setup setup-sandbox
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade A=$(A) SUBMISSIONS=folder-or-zip"; exit 2; }
 	$(PY) -m autograder autograde $(A) $(SUBMISSIONS)
 	$(PY) -m autograder feedback $(A)

@@ -238,7 +238,9 @@ def autograde(course: Course, a: str, students: list[str] | None = None) -> dict
     todo = students or course.submitted_students(a)
     if not todo:
         raise UsageError(f"no submissions of {a} in {course.dir('submitted')}; run collect first")
+    _check_sandbox(course)
     status: dict[str, str] = {}
+    notes: dict[str, str] = {}
     for student in _progress(todo, f"autograde {a}"):
         try:
             res = course.api.autograde(a, student, force=True, create=True)
@@ -249,17 +251,45 @@ def autograde(course: Course, a: str, students: list[str] | None = None) -> dict
         else:
             text = (res.get("error") or res.get("log") or "unknown error").strip().splitlines()
             status[student] = "failed: " + (text[-1] if text else "unknown error")
+        notes[student] = _sandbox_notes(course, a, student)
     log = _log_path(course, a)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student_id", "status"])
-        w.writerows(sorted(status.items()))
+        w.writerow(["student_id", "status", "notes"])
+        w.writerows([s, m, notes.get(s, "")] for s, m in sorted(status.items()))
     bad = {s: m for s, m in status.items() if m != "graded"}
     print(f"autograded {len(status) - len(bad)} of {len(status)} submission(s) of {a}")
     for s, m in bad.items():
         print(f"  {s}: {m}")
+    for s, n in sorted(notes.items()):
+        if n:
+            print(f"  {s}: {n}")
     return status
+
+
+def _check_sandbox(course: Course) -> None:
+    """Grading with the sandbox on but no working bwrap stops here, before any submission."""
+    from autograder.sandbox import SandboxError, check_bwrap
+
+    cfg = course.config.get("SandboxedExecute", {})
+    if cfg.get("sandbox", True):
+        try:
+            check_bwrap(cfg.get("bwrap", "bwrap"))
+        except SandboxError as e:
+            raise UsageError(str(e)) from None
+
+
+def _sandbox_notes(course: Course, a: str, student: str) -> str:
+    """What the sandbox recorded for one submission: limits hit, kernel restarts ("" if none)."""
+    from autograder.sandbox import read_reports
+
+    parts = []
+    for r in read_reports(course.dir("autograded", student, a)):
+        parts += [f"cell {i['cell']}: {i['message']}" for i in r.get("incidents", [])]
+        if not r.get("sandbox", True):
+            parts.append("NOT SANDBOXED")
+    return "; ".join(parts)
 
 
 def feedback(course: Course, a: str) -> Path:

@@ -23,15 +23,41 @@ c.CourseDirectory.feedback_directory = "feedback"
 # SQLite by default; any SQLAlchemy URL works (e.g. postgresql://user@host/dlcv) via DLCV_GRADEBOOK.
 c.CourseDirectory.db_url = os.environ.get("DLCV_GRADEBOOK", f"sqlite:///{root / 'gradebook.db'}")
 # The jupytext .py twin of a source notebook holds the solutions: it must never be released.
+# The sandbox's report next to each autograded notebook (*.sandbox.json) is for the log, not feedback.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py",
-                            "*.md~", ".DS_Store"]
+                            "*.md~", ".DS_Store", "*.sandbox.json"]
 
 # The stub students see in place of a solution.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Autograding: every cell gets a time limit, and one failing cell never stops the notebook.
-c.Execute.timeout = 180
-c.Execute.interrupt_on_timeout = True
+# Autograding runs every submission in a bubblewrap sandbox (autograder/sandbox.py) in place of
+# nbgrader's unsandboxed Execute: every cell gets a time limit, the notebook a wall-clock limit,
+# the kernel memory / CPU / file-size / process limits; one failing cell never stops the notebook.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+                            AssignLatePenalties,
+                            CheckCellMetadata,
+                            IgnorePattern,
+                            LimitOutput,
+                            SaveAutoGrades,
+)
+
+from autograder.sandbox import SandboxedExecute  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                       CheckCellMetadata]
+# Only on a trusted developer machine without bubblewrap: DLCV_SANDBOX=0 runs kernels unsandboxed
+# (same limits). With the sandbox on and bwrap unable to run, grading stops with an error.
+c.SandboxedExecute.sandbox = os.environ.get("DLCV_SANDBOX", "1") != "0"
+c.SandboxedExecute.timeout = 180  # seconds per cell
+c.SandboxedExecute.wall_timeout = 1800  # seconds for the whole notebook
+c.SandboxedExecute.memory_limit = 4 * 2**30  # bytes of address space
+c.SandboxedExecute.cpu_limit = 0  # CPU seconds per kernel; 0: the wall-clock limit
+c.SandboxedExecute.file_size_limit = 64 * 2**20  # largest file a submission may write, bytes
+c.SandboxedExecute.nproc_limit = 256  # processes and threads
+c.SandboxedExecute.max_output = 2**20  # output kept per cell, bytes
+c.Execute.timeout = 180  # nbgrader's own Execute, if someone puts it back
 
 # nbgrader's exchange (hand-out / hand-in through a shared folder on one server), kept in the course.
 c.Exchange.root = str(root / "exchange")
