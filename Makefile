@@ -1,10 +1,11 @@
 # DLCV course: one Makefile for students, instructors and CI.
 #   make lab      set up .venv (first time only) and open JupyterLab on the course
-#   make test     set up and run the whole test suite
+#   make test     set up and run the whole test suite (the browser tests included)
+#   make test-browser   only the browser tests: JupyterLab driven in Chromium by Playwright
 #   make bench    per-notebook execution times and the kNN speed-up, as a markdown table
 #   make release A=a1_knn_linear          build the student edition of an assignment
-#   make grade   A=a1_knn_linear SUBMISSIONS=path/to/folder-or-zip
-#                                          autograde a folder of submissions, write feedback and grades
+#   make grade   A=a1_knn_linear SUBMISSIONS=path/to/folder-or-zip [WORKERS=2]
+#                                          autograde a folder of submissions, write feedback, grades, report
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,7 +19,7 @@ export MPLBACKEND ?= Agg
 
 A ?= a1_knn_linear
 
-.PHONY: setup lab test test-fast bench release grade lint clean sync
+.PHONY: setup setup-browser lab test test-fast test-browser bench release grade lint clean sync
 
 setup: $(STAMP)
 
@@ -30,6 +31,24 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# The browser tests (tests/browser) drive JupyterLab in Debian's Chromium through the Playwright
+# package (pinned in requirements.txt); Playwright's own browser download is not used. Installs
+# only what is missing: chromium with apt-get (as root, or through sudo), playwright with pip.
+CHROMIUM ?= /usr/bin/chromium
+export DLCV_CHROMIUM := $(CHROMIUM)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+setup-browser: setup
+	@test -x $(CHROMIUM) || { \
+	  command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) for the browser tests"; exit 1; }; \
+	  echo "$(CHROMIUM) is missing: installing Debian's chromium with apt-get"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+	  || { $(SUDO) apt-get update && \
+	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
+	  || { echo "could not install chromium: run 'sudo apt-get install chromium'"; exit 1; }; }
+	@$(PY) -c 'import playwright.sync_api' 2>/dev/null || \
+	  $(PY) -m pip install --quiet "$$(grep -E '^playwright==' requirements.txt)"
+
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port 8890". As root (a container),
 # JupyterLab refuses to start without --allow-root.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -40,11 +59,19 @@ lab: setup
 # Two pytest workers share the two cores: one BLAS/torch thread each avoids oversubscription.
 THREADS1 := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-test: setup setup-sandbox
+SCREENSHOTS_NOTE := @echo "Browser tests' screenshots (to look at): tests/browser/screenshots/"
+
+test: setup setup-sandbox setup-browser
 	$(THREADS1) $(PY) -m pytest -n 2 --dist loadfile --durations=12
+	$(SCREENSHOTS_NOTE)
 
 test-fast: setup
-	$(PY) -m pytest -m "not notebook and not nbgrader"
+	$(PY) -m pytest -m "not notebook and not nbgrader and not browser"
+
+# -s: each browser test prints its timings and the paths of its screenshots as it goes.
+test-browser: setup setup-browser
+	$(THREADS1) $(PY) -m pytest -m browser -s --durations=12 tests/browser
+	$(SCREENSHOTS_NOTE)
 
 # Autograding runs every submission in a bubblewrap sandbox (Debian package bubblewrap).
 .PHONY: setup-sandbox
@@ -60,9 +87,12 @@ bench: setup
 release: setup
 	$(PY) -m autograder release $(A)
 
+# WORKERS: sandboxed executions at a time (the gradebook is written by one process).
+WORKERS ?= 1
+
 grade: setup setup-sandbox
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade A=$(A) SUBMISSIONS=folder-or-zip"; exit 2; }
-	$(PY) -m autograder autograde $(A) $(SUBMISSIONS)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade A=$(A) SUBMISSIONS=folder-or-zip [WORKERS=2]"; exit 2; }
+	$(PY) -m autograder autograde $(A) $(SUBMISSIONS) --workers $(WORKERS)
 	$(PY) -m autograder feedback $(A)
 	$(PY) -m autograder export $(A)
 

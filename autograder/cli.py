@@ -4,8 +4,11 @@
     python -m autograder collect   A PATH       a folder or zip of submissions -> submitted/
     python -m autograder autograde A [PATH]     (collect PATH, then) grade every submission
     python -m autograder feedback  A            feedback/<student>/A/*.html
-    python -m autograder export    A            exports/A/grades.csv
-    python -m autograder grade     A PATH       collect + autograde + feedback + export
+    python -m autograder export    A            exports/A/grades.csv, report.md, histogram.png
+    python -m autograder grade     A [PATH]     (collect +) autograde + feedback + export
+
+autograde and grade take --workers N (N sandboxed executions at a time) or --scheduler ADDRESS
+(a Dask cluster's); the gradebook is always written by this one process.
 
 Every step can be run again: it redoes its work from the inputs (nbgrader's --force). One bad
 submission never stops a batch: each one ends graded or with its reason recorded in
@@ -22,8 +25,10 @@ import re
 import shutil
 import sys
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
@@ -92,11 +97,12 @@ class Course:
         return Gradebook(self.coursedir.db_url, course_id=self.coursedir.course_id)
 
 
-def _progress(items, desc: str):
+def _progress(items, desc: str, total: int | None = None):
     try:
         from tqdm.auto import tqdm
 
-        return tqdm(items, desc=desc, unit="student", disable=None)  # None: off when not a TTY
+        # disable=None: off when not a TTY
+        return tqdm(items, desc=desc, unit="student", disable=None, total=total)
     except ImportError:  # pragma: no cover
         return items
 
@@ -227,9 +233,16 @@ def _log_path(course: Course, a: str) -> Path:
     return course.root / "exports" / a / "autograde_log.csv"
 
 
-def autograde(course: Course, a: str, students: list[str] | None = None) -> dict[str, str]:
-    """Autograde every submitted student (or the given ones). Returns {student: status}."""
+def autograde(course: Course, a: str, students: list[str] | None = None, workers: int = 1,
+              scheduler: str | None = None) -> dict[str, str]:
+    """Autograde every submitted student (or the given ones). Returns {student: status}.
+
+    workers > 1 runs the sandboxed executions in that many worker processes, scheduler (a Dask
+    scheduler's address) on a Dask cluster; the gradebook is written by this process alone
+    (autograder/parallel.py). Each student's execution time is recorded in the log."""
     course.check_assignment(a)
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
     # nbgrader needs the assignment in the gradebook: generate it if it was never released here.
     with course.gradebook() as gb:
         known = any(x.name == a for x in gb.assignments)
@@ -241,23 +254,17 @@ def autograde(course: Course, a: str, students: list[str] | None = None) -> dict
     _check_sandbox(course)
     status: dict[str, str] = {}
     notes: dict[str, str] = {}
-    for student in _progress(todo, f"autograde {a}"):
-        try:
-            res = course.api.autograde(a, student, force=True, create=True)
-        except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
-            res = {"success": False, "error": f"{type(e).__name__}: {e}"}
-        if res.get("success"):
-            status[student] = "graded"
-        else:
-            text = (res.get("error") or res.get("log") or "unknown error").strip().splitlines()
-            status[student] = "failed: " + (text[-1] if text else "unknown error")
+    seconds: dict[str, float] = {}
+    for student, res in _autograde_all(course, a, todo, workers, scheduler):
+        status[student] = "graded" if res.get("success") else "failed: " + failure_reason(res)
         notes[student] = _sandbox_notes(course, a, student)
+        seconds[student] = _execution_seconds(course, a, student)
     log = _log_path(course, a)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student_id", "status", "notes"])
-        w.writerows([s, m, notes.get(s, "")] for s, m in sorted(status.items()))
+        w.writerow(LOG_COLUMNS)
+        w.writerows([s, m, notes.get(s, ""), f"{seconds.get(s, 0.0):.2f}"] for s, m in sorted(status.items()))
     bad = {s: m for s, m in status.items() if m != "graded"}
     print(f"autograded {len(status) - len(bad)} of {len(status)} submission(s) of {a}")
     for s, m in bad.items():
@@ -266,6 +273,47 @@ def autograde(course: Course, a: str, students: list[str] | None = None) -> dict
         if n:
             print(f"  {s}: {n}")
     return status
+
+
+LOG_COLUMNS = ["student_id", "status", "notes", "seconds"]
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt)\b(?::.*)?$")
+
+
+def failure_reason(res: dict) -> str:
+    """The line that says why nbgrader could not grade a submission: the last exception in its
+    log or traceback that is not nbgrader's own "see the above traceback"."""
+    lines = [ln.strip() for ln in f"{res.get('log') or ''}\n{res.get('error') or ''}".splitlines()]
+    found = [ln for ln in lines if _EXCEPTION_LINE.match(ln) and "see the" not in ln]
+    if found:
+        return found[-1]
+    lines = [ln for ln in lines if ln]
+    return lines[-1] if lines else "unknown error"
+
+
+def _autograde_all(course: Course, a: str, todo: list[str], workers: int, scheduler: str | None):
+    """(student, nbgrader's result dict) for every student, sequentially or in parallel."""
+    if workers > 1 or scheduler:
+        from autograder.parallel import autograde_parallel
+
+        where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} worker processes"
+        print(f"autograding {len(todo)} submission(s) of {a} on {where}")
+        bar = partial(_progress, None, f"autograde {a}")
+        for student, res, _ in autograde_parallel(course, a, todo, workers, scheduler, progress=bar):
+            yield student, res
+        return
+    for student in _progress(todo, f"autograde {a}"):
+        try:
+            res = course.api.autograde(a, student, force=True, create=True)
+        except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
+            res = {"success": False, "error": f"{type(e).__name__}: {e}"}
+        yield student, res
+
+
+def _execution_seconds(course: Course, a: str, student: str) -> float:
+    """Wall-clock seconds the sandbox took to run this submission's notebooks (its reports)."""
+    from autograder.sandbox import read_reports
+
+    return float(sum(r.get("elapsed", 0.0) for r in read_reports(course.dir("autograded", student, a))))
 
 
 def _check_sandbox(course: Course) -> None:
@@ -322,25 +370,33 @@ def scores(course: Course, a: str) -> list[dict]:
 
 
 def export(course: Course, a: str, out: Path | None = None) -> Path:
-    """Grades as CSV (student_id, score, max_score, percent, status, timestamp)."""
+    """Grades as CSV (student_id, score, max_score, percent, status, seconds, timestamp) and the
+    report next to it (report.md, histogram.png: autograder/report.py)."""
+    from autograder import report
+
     course.check_assignment(a)
     out = out or course.root / "exports" / a / "grades.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    status = {}
-    log = _log_path(course, a)
-    if log.is_file():
-        with open(log, newline="") as f:
-            status = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
+    log = report.read_log(_log_path(course, a))
     rows = scores(course, a)
-    with open(out, "w", newline="") as f:
+    for r in rows:
+        entry = log.get(r["student_id"], {})
+        r["status"] = entry.get("status") or r["status"]
+        r["notes"] = entry.get("notes") or ""
+        r["seconds"] = float(entry["seconds"]) if entry.get("seconds") else None
+        r["percent"] = 100.0 * r["score"] / r["max_score"] if r["max_score"] else 0.0
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        # QUOTE_MINIMAL quotes any field holding a comma, a quote or a line break (RFC 4180)
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
-        w.writerow(["student_id", "score", "max_score", "percent", "status", "timestamp"])
+        w.writerow(["student_id", "score", "max_score", "percent", "status", "seconds", "timestamp"])
         for r in rows:
-            st = status.get(r["student_id"], r["status"])
-            pct = 100.0 * r["score"] / r["max_score"] if r["max_score"] else 0.0
-            w.writerow([r["student_id"], f"{r['score']:g}", f"{r['max_score']:g}", f"{pct:.1f}",
-                        st, r["timestamp"]])
-    print(f"grades of {a} ({len(rows)} students) written to {out}")
+            w.writerow([r["student_id"], f"{r['score']:g}", f"{r['max_score']:g}", f"{r['percent']:.1f}",
+                        r["status"], "" if r["seconds"] is None else f"{r['seconds']:.2f}", r["timestamp"]])
+    with course.gradebook() as gb:
+        data = report.Gathered(max_score=float(gb.find_assignment(a).max_score), rows=rows,
+                               tests=report.test_stats(gb, a))
+    rep = report.write_report(a, data, out.parent)
+    print(f"grades of {a} ({len(rows)} students) written to {out}; report: {rep}")
     return out
 
 
@@ -353,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in [("release", "build the student edition"),
                         ("feedback", "write per-student feedback"),
-                        ("export", "write grades as CSV"),
+                        ("export", "write grades as CSV and a report"),
                         ("list", "list the course's assignments")]:
         s = sub.add_parser(name, help=help_)
         if name != "list":
@@ -370,15 +426,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", nargs="?", help="folder or zip to collect first")
     s.add_argument("--pattern", default=DEFAULT_PATTERN)
     s.add_argument("--student", action="append", help="only these students (repeatable)")
+    _parallel_options(s)
     s = sub.add_parser("grade", help="collect + autograde + feedback + export")
     s.add_argument("assignment")
-    s.add_argument("path")
+    s.add_argument("path", nargs="?", help="folder or zip to collect first (default: what "
+                                             "submitted/ holds)")
     s.add_argument("--pattern", default=DEFAULT_PATTERN)
+    _parallel_options(s)
     return p
+
+
+def _parallel_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="run N sandboxed executions at a time (the gradebook is still written by "
+                        "one process); about one per CPU core")
+    s.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the executions on an existing Dask distributed cluster, e.g. "
+                        "tcp://10.0.0.5:8786 (its workers need this venv and bubblewrap)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:  # nbgrader 0.9.6 with SQLAlchemy 2 warns on every submission; the warning is harmless
+        from sqlalchemy.exc import SAWarning
+
+        warnings.filterwarnings("ignore", category=SAWarning)
+    except ImportError:  # pragma: no cover
+        pass
     try:
         course = Course()
         a = getattr(args, "assignment", None)
@@ -391,14 +465,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "autograde":
             if args.path:
                 collect(course, a, args.path, args.pattern)
-            autograde(course, a, args.student)
+            autograde(course, a, args.student, workers=args.workers, scheduler=args.scheduler)
         elif args.command == "feedback":
             feedback(course, a)
         elif args.command == "export":
             export(course, a, args.out)
         elif args.command == "grade":
-            collect(course, a, args.path, args.pattern)
-            autograde(course, a)
+            if args.path:
+                collect(course, a, args.path, args.pattern)
+            autograde(course, a, workers=args.workers, scheduler=args.scheduler)
             feedback(course, a)
             export(course, a)
     except UsageError as e:

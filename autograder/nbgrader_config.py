@@ -37,13 +37,22 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
                             AssignLatePenalties,
                             CheckCellMetadata,
+                            ClearOutput,
+                            DeduplicateIds,
                             IgnorePattern,
                             LimitOutput,
+                            OverwriteCells,
+                            OverwriteKernelspec,
                             SaveAutoGrades,
 )
 
+from autograder.integrity import IntegrityCheck  # noqa: E402
 from autograder.sandbox import SandboxedExecute  # noqa: E402
 
+# Sanitize (before the run): nbgrader's own steps restore locked and test cells from the gradebook;
+# IntegrityCheck first records what they will repair (edited, deleted, duplicated, renamed cells).
+c.Autograde.sanitize_preprocessors = [ClearOutput, IntegrityCheck, DeduplicateIds, OverwriteKernelspec,
+                                      OverwriteCells, CheckCellMetadata]
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                        LimitOutput, SaveAutoGrades, AssignLatePenalties,
                                        CheckCellMetadata]

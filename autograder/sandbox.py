@@ -180,6 +180,8 @@ class SandboxedExecute(NbGraderPreprocessor):
                                     "is killed and restarted").tag(config=True)
     uid_base = Integer(200000, help="The sandbox user is uid_base + pid % 10000").tag(config=True)
     extra_ro_binds = List(Unicode(), help="More host folders the kernel may read").tag(config=True)
+    integrity = Bool(True, help="Probe the kernel for tampering with what the tests rely on "
+                                "(autograder/integrity.py)").tag(config=True)
 
     def limits(self) -> Limits:
         return Limits(cell_timeout=self.timeout, wall_timeout=self.wall_timeout,
@@ -221,9 +223,18 @@ class SandboxedExecute(NbGraderPreprocessor):
             argv = [*prefix, *limits_command(limits), sys.executable, "-m", "ipykernel_launcher",
                     "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:"]
             start = time.monotonic()
-            report = run_notebook(nb, argv, conndir, limits, cwd=cwd, uid=uid, log=self.log)
+            report = run_notebook(nb, argv, conndir, limits, cwd=cwd, uid=uid, log=self.log,
+                                  integrity=self.integrity)
             report["elapsed"] = round(time.monotonic() - start, 3)
             report["sandbox"] = bool(self.sandbox)
+        # What the sanitize step found (autograder/integrity.py: IntegrityCheck): to the log too.
+        from autograder.integrity import META_KEY
+
+        found = list(nb.metadata.pop(META_KEY, []) or [])
+        report.setdefault("integrity", {})["structure"] = found
+        report["incidents"] = [dict(cell=f["cell"] if f["cell"] is not None else f["grade_id"],
+                                    grade_id=f["grade_id"], kind=f["kind"], message=f["message"])
+                               for f in found] + report["incidents"]
         (path / f"{name}{REPORT_SUFFIX}").write_text(json.dumps(report, indent=1))
         for inc in report["incidents"]:
             self.log.warning("%s: cell %s: %s", name, inc["cell"], inc["message"])

@@ -154,9 +154,13 @@ def _death_message(code, limits: Limits) -> tuple[str, str]:
 
 
 class _Runner:
-    def __init__(self, nb, argv, conndir, limits: Limits, cwd, uid, log):
+    def __init__(self, nb, argv, conndir, limits: Limits, cwd, uid, log, integrity: bool = True):
+        from autograder.integrity import Guard
+
         self.nb, self.argv, self.conndir, self.limits = nb, argv, Path(conndir), limits
         self.cwd, self.uid, self.log = cwd, uid, log
+        self.guard = Guard(log) if integrity else None
+        self.reply_status: str | None = None
         self.deadline = time.monotonic() + limits.wall_timeout
         self.incidents: list[dict] = []
         self.kernel: _Kernel | None = None
@@ -164,14 +168,34 @@ class _Runner:
 
     def start(self):
         self.kernel = _Kernel(self.argv, self.conndir, self.limits, self.cwd, self.uid, self.log)
+        if self.guard is not None:  # fingerprints of a kernel no student code has touched
+            t = time.monotonic()
+            self.guard.baseline(self)
+            self.deadline += time.monotonic() - t  # the grader's time, not the notebook's
+
+    def _probe(self, cell: int, names) -> str | None:
+        """Run the integrity probe; a reason to stop the notebook when the probe itself failed."""
+        g = self.guard
+        if g is None or g.tampered or not self.kernel.alive():
+            return None
+        n, t = len(g.reasons), time.monotonic()
+        g.check(self, names, cell)
+        self.deadline += time.monotonic() - t  # the grader's time, not the notebook's
+        if len(g.reasons) > n and "probe was suppressed" in g.reasons[-1]:
+            return f"the notebook was stopped at cell {cell}: {g.reasons[-1]}"
+        return None
 
     # ---- one cell ------------------------------------------------------------------------
-    def execute(self, source: str, timeout: float, keep: bool = True):
+    def execute(self, source: str, timeout: float, keep: bool = True, history: bool | None = None,
+                wall: bool = True):
         """Run code; returns (status, outputs, execution_count) with status one of
-        ok, error, timeout, wall, dead, stuck."""
+        ok, error, timeout, wall, dead, stuck. `self.reply_status` is what the kernel's
+        execute_reply said ("ok", "error", or None when none came)."""
         k = self.kernel
-        msg_id = k.kc.execute(source, store_history=keep, allow_stdin=False, stop_on_error=False)
-        deadline = min(time.monotonic() + timeout, self.deadline)
+        self.reply_status = None
+        msg_id = k.kc.execute(source, store_history=keep if history is None else history,
+                              allow_stdin=False, stop_on_error=False)
+        deadline = min(time.monotonic() + timeout, self.deadline) if wall else time.monotonic() + timeout
         outputs: list = []
         size, cut, clear_pending, count, status = 0, False, False, None, "ok"
         interrupted_at = None
@@ -180,7 +204,7 @@ class _Runner:
             limit = interrupted_at + self.limits.interrupt_grace if interrupted_at else deadline
             if now >= limit:
                 if interrupted_at is None:
-                    status = "wall" if deadline >= self.deadline else "timeout"
+                    status = "wall" if wall and deadline >= self.deadline else "timeout"
                     interrupted_at = now
                     try:
                         k.km.interrupt_kernel()
@@ -198,6 +222,7 @@ class _Runner:
                 continue
             t, c = msg["msg_type"], msg["content"]
             if t == "status" and c.get("execution_state") == "idle":
+                self.reply_status = self._reply(k, msg_id)
                 return status, outputs, count
             if t == "execute_input":
                 count = c.get("execution_count")
@@ -234,6 +259,19 @@ class _Runner:
                     outputs[-1].text += out.text
                 else:
                     outputs.append(out)
+
+    @staticmethod
+    def _reply(k, msg_id, timeout: float = 2.0) -> str | None:
+        """The status of the execute_reply to msg_id (sent before the kernel goes idle)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                msg = k.kc.get_shell_msg(timeout=max(end - time.monotonic(), 0.01))
+            except Empty:
+                return None
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return msg.get("content", {}).get("status")
+        return None
 
     def limit_hit(self, status, outputs) -> tuple[str, str] | None:
         """(ename, message) when the cell hit a limit, else None."""
@@ -302,9 +340,23 @@ class _Runner:
             if not cell.source.strip():
                 cell.outputs = []
                 continue
+            if kind == "test" and self.guard is not None:
+                from autograder.integrity import names_used
+
+                names = names_used(cell.source)
+                halt = self._probe(i, names)
+                if halt:
+                    cell.outputs = [_error("NotRun", f"not run: {halt}")]
+                    cell.execution_count = None
+                    continue
             status, outputs, count = self.execute(cell.source, self.limits.cell_timeout)
             hit = self.limit_hit(status, outputs)
             cell.outputs, cell.execution_count = outputs, count
+            if kind == "test" and self.guard is not None and status in ("ok", "error"):
+                # From outside: a test whose reply says "error" must show its error.
+                if self.reply_status == "error" and not any(o.output_type == "error" for o in outputs):
+                    self.guard.flag(i, f"test cell {gid!r} failed but its error was hidden")
+                halt = self._probe(i, names)
             if hit is None:
                 if kind != "test":
                     replay.append(i)
@@ -327,10 +379,21 @@ class _Runner:
                     self.incidents.append(dict(cell=i, grade_id=gid, kind="KernelDied", message=why))
         if self.kernel is not None:
             self.kernel.shutdown()
-        return dict(incidents=self.incidents, restarts=self.restarts, stopped=bool(halt))
+        report = dict(incidents=self.incidents, restarts=self.restarts, stopped=bool(halt))
+        if self.guard is not None:
+            report["integrity"] = self.guard.report()
+            if self.guard.tampered:  # no test of a tampered notebook earns anything
+                for c in cells:
+                    if c.cell_type == "code" and _kind(c) == "test":
+                        c.outputs.append(_error("IntegrityError", self.guard.message))
+                self.incidents.append(dict(cell=self.guard.cell, grade_id=None, kind="IntegrityError",
+                                           message=self.guard.message))
+        return report
 
 
 def run_notebook(nb: NotebookNode, argv: list[str], conndir: Path, limits: Limits,
-                 cwd: str | None = None, uid: int | None = None, log=None) -> dict:
-    """Run every code cell of nb in place; returns the report (incidents, restarts, stopped)."""
-    return _Runner(nb, argv, conndir, limits, cwd, uid, log or logging.getLogger(__name__)).run()
+                 cwd: str | None = None, uid: int | None = None, log=None, integrity: bool = True) -> dict:
+    """Run every code cell of nb in place; returns the report (incidents, restarts, stopped and,
+    with `integrity`, the tampering probe's verdict: autograder/integrity.py)."""
+    return _Runner(nb, argv, conndir, limits, cwd, uid, log or logging.getLogger(__name__),
+                   integrity).run()

@@ -12,6 +12,16 @@
 3. a3's reference convolutions (naive and im2col) against torch.nn.functional.conv2d on a
    (64, 3, 32, 32) batch with 32 3x3 filters, forward and backward, float32 and float64.
 
+4. Autograding a1 (`--grade-n`, default 20 submissions; the issue's figure is for 60: a1's
+   reference runs ~13 s, so 60 submissions graded twice would take most of the bench's budget;
+   the times scale linearly with the number of submissions, and the 60-submission figures are
+   extrapolated from the measured ones, marked as such): a mix of correct, partial, blank and
+   adversarial submissions (an infinite loop, with a per-cell timeout of 20 s for the bench,
+   os._exit, a memory bomb), graded in the sandbox by `python -m autograder`'s own functions,
+   sequentially and with 2 workers. Reported: the total times, the speed-up, the overhead per
+   submission beyond the notebook's own run (the same notebook run unsandboxed by nbclient), and
+   that every submission ended graded or with a recorded reason.
+
 Figures are measured, never asserted: tests check behaviour, this table reports speed.
 """
 
@@ -126,16 +136,169 @@ def time_conv(dtype=np.float64, n: int = 64, n_naive: int = 2, seed: int = 0) ->
     return t
 
 
+GRADE_A = "a1_knn_linear"
+# One period of the bench's mix (20 submissions); 60 submissions repeat it three times.
+GRADE_MIX = (["correct"] * 11 + ["partial"] * 4 + ["blank"] * 2 + ["infinite_loop", "os_exit", "memory_bomb"])
+GRADE_ATTACKS = {"infinite_loop": "\nwhile True:\n    pass",
+                 "os_exit": "\nimport os\nos._exit(1)",
+                 "memory_bomb": "\nhog = []\nwhile True:\n    hog.append(bytearray(50 * 2**20))"}
+
+
+def grading_course(root: Path, n: int):
+    """A scratch course with a1's source and n collected submissions; the kinds by student."""
+    import shutil
+
+    import nbformat
+
+    from autograder import cli
+    from autograder import notebooks as nbs
+
+    src = root / "assignments" / GRADE_A
+    src.mkdir(parents=True)
+    shutil.copy(REPO / "assignments" / GRADE_A / f"{GRADE_A}.ipynb", src)
+    course = grading_config(root)
+    cli.release(course, GRADE_A)
+    release = nbs.read(root / "release" / GRADE_A / f"{GRADE_A}.ipynb")
+    source = nbs.read(src / f"{GRADE_A}.ipynb")
+    answers = list(nbs.answer_cells(source))
+    incoming = root / "incoming"
+    incoming.mkdir()
+    kinds = {}
+    for i in range(n):
+        kind = GRADE_MIX[i % len(GRADE_MIX)]
+        if kind == "blank":
+            nb = release
+        elif kind == "partial":  # the first half of the answers (i varies which half is right)
+            nb = nbs.with_solutions(release, source, set(answers[: len(answers) // 2 + i % 3]))
+        else:
+            nb = nbs.with_solutions(release, source)
+            if kind in GRADE_ATTACKS:  # after the first answer's right code: "defined, then stuck"
+                first = next(c for c in nb.cells
+                             if c.metadata.get("nbgrader", {}).get("grade_id") == answers[0])
+                first.source += GRADE_ATTACKS[kind]
+        sid = f"s{i:03d}_{kind}"
+        nbformat.write(nb, incoming / f"{sid}.ipynb")
+        kinds[sid] = kind
+    cli.collect(course, GRADE_A, incoming)
+    return course, kinds
+
+
+def grading_config(root: Path):
+    from autograder import cli
+
+    os.environ["DLCV_COURSE_ROOT"] = str(root)
+    os.environ.pop("DLCV_GRADEBOOK", None)
+    config = cli.load_config()
+    config.SandboxedExecute.timeout = 20  # per cell: a1's slowest cell takes a few seconds
+    return cli.Course(config)
+
+
+def time_grading(n: int) -> dict:
+    """Grade n a1 submissions sequentially and with 2 workers (each in its own copy of the
+    course); time a1's reference notebook run unsandboxed by nbclient."""
+    import csv
+    import shutil
+    import tempfile
+    import warnings
+
+    import nbformat
+    from nbclient import NotebookClient
+    from sqlalchemy.exc import SAWarning
+
+    from autograder import cli
+    from autograder import notebooks as nbs
+
+    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 on SQLAlchemy 2: harmless
+    out: dict = {"n": n}
+    with tempfile.TemporaryDirectory(prefix="dlcv-bench-grade-") as tmp:
+        base = Path(tmp) / "base"
+        course, kinds = grading_course(base, n)
+        out["kinds"] = {k: sum(v == k for v in kinds.values()) for k in dict.fromkeys(GRADE_MIX)}
+        # the notebook's own run: the correct submission, unsandboxed, in a fresh kernel (twice)
+        own = []
+        for _ in range(2):
+            nb = nbs.with_solutions(nbs.read(base / "release" / GRADE_A / f"{GRADE_A}.ipynb"),
+                                    nbs.read(base / "assignments" / GRADE_A / f"{GRADE_A}.ipynb"))
+            client = NotebookClient(nbformat.from_dict(nb), timeout=600, kernel_name="python3",
+                                    allow_errors=True, resources={"metadata": {"path": tmp}})
+            t0 = time.perf_counter()
+            client.execute()
+            own.append(time.perf_counter() - t0)
+        out["own"] = min(own)
+        print(f"  a1 reference, unsandboxed nbclient run: {out['own']:.1f} s", flush=True)
+        for workers in (1, 2):
+            root = Path(tmp) / f"w{workers}"
+            shutil.copytree(base, root)
+            course = grading_config(root)
+            t0 = time.perf_counter()
+            status = cli.autograde(course, GRADE_A, workers=workers)
+            wall = time.perf_counter() - t0
+            with open(root / "exports" / GRADE_A / "autograde_log.csv", newline="") as f:
+                log = {r["student_id"]: r for r in csv.DictReader(f)}
+            scores = {r["student_id"]: r["score"] for r in cli.scores(course, GRADE_A)}
+            secs = {s: float(r["seconds"]) for s, r in log.items()}
+            correct = [secs[s] for s, k in kinds.items() if k == "correct" and s in secs]
+            out[workers] = dict(
+                wall=wall, exec_total=sum(secs.values()),
+                exec_correct=sum(correct) / max(len(correct), 1),
+                graded=sum(st == "graded" for st in status.values()),
+                recorded=sum(bool(log.get(s, {}).get("status")) for s in kinds),
+                scores=scores, limits=sum(bool(r["notes"]) for r in log.values()))
+            print(f"  {workers} worker(s): {wall:.1f} s for {n} submissions, "
+                  f"{out[workers]['graded']} graded", flush=True)
+        out["same_scores"] = out[1]["scores"] == out[2]["scores"]
+    return out
+
+
+def grading_lines(g: dict) -> list[str]:
+    n, s1, s2, own = g["n"], g[1], g[2], g["own"]
+    sandbox_over = s1["exec_correct"] - own  # the sandboxed run of a correct submission vs its own run
+    bookkeeping = (s1["wall"] - s1["exec_total"]) / n  # nbgrader, gradebook, log, per submission
+    speedup = s1["wall"] / s2["wall"]
+    mix = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in g["kinds"].items() if v)
+    return [
+        f"## Autograding {GRADE_A}: {n} submissions in the sandbox", "",
+        f"Mix: {mix}. Per-cell timeout 20 s for the bench (the course's: 180 s). "
+        + ("" if n >= 60 else f"Measured on {n} submissions; the 60-submission times are "
+           f"extrapolated ({60 / n:g} x, linear in the number of submissions)."), "",
+        "| figure | value | goal |", "|---|---:|---:|",
+        f"| total, 1 worker ({n} submissions) | {s1['wall']:.0f} s | |",
+        f"| total, 2 workers ({n} submissions) | {s2['wall']:.0f} s | |",
+        *([] if n >= 60 else [
+            f"| total, 1 worker, 60 submissions (extrapolated) | {s1['wall'] * 60 / n:.0f} s | |",
+            f"| total, 2 workers, 60 submissions (extrapolated) | {s2['wall'] * 60 / n:.0f} s | |"]),
+        f"| speed-up, 2 workers over 1 | {speedup:.2f}x | >= 1.7x |",
+        f"| a1 reference, own run (unsandboxed nbclient, fresh kernel) | {own:.1f} s | |",
+        f"| the same, graded in the sandbox (mean of the correct submissions) | "
+        f"{s1['exec_correct']:.1f} s | |",
+        f"| overhead per submission: sandbox | {sandbox_over:.2f} s | |",
+        f"| overhead per submission: bookkeeping (nbgrader, gradebook, log) | {bookkeeping:.2f} s | |",
+        f"| overhead per submission beyond the notebook's own run | {sandbox_over + bookkeeping:.2f} s "
+        "| <= 1.5 s |",
+        f"| graded or recorded with a reason, 1 worker / 2 workers | {s1['recorded']} / {s2['recorded']} "
+        f"of {n} | all |",
+        f"| submissions that hit a limit (recorded in the log's notes) | {s1['limits']} / {s2['limits']} | |",
+        f"| same scores with 2 workers as with 1 | {'yes' if g['same_scores'] else '**no**'} | yes |",
+        ""]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-notebooks", action="store_true")
+    ap.add_argument("--only", action="append", choices=["notebooks", "knn", "conv", "grading"],
+                    help="run only these sections (repeatable); default: all")
+    ap.add_argument("--grade-n", type=int, default=20, metavar="N",
+                    help="submissions of a1 to autograde (the issue's figure: 60; about 15 s each)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench.md")
     args = ap.parse_args(argv)
 
     lines = [f"# DLCV benchmarks, {dt.datetime.now():%Y-%m-%d %H:%M}",
              "", f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
              f"Python {platform.python_version()}, numpy {np.__version__}.", ""]
-    if not args.skip_notebooks:
+    only = set(args.only or ["notebooks", "knn", "conv", "grading"])
+    if args.skip_notebooks:
+        only.discard("notebooks")
+    if "notebooks" in only:
         print("notebooks:")
         paths = sorted((REPO / "lectures").glob("*.ipynb")) + sorted(
             (REPO / "assignments").glob("*/*.ipynb"))
@@ -147,8 +310,29 @@ def main(argv=None) -> int:
         lines += ["", "## Accuracy printed by the notebooks (reference solutions, default data)", ""]
         lines += [f"- {n}: {q}" for n, _, _, qs in rows if n.startswith("assignments") for q in qs]
         lines += [""]
+    if "knn" in only:
+        lines += knn_lines()
+    if "conv" in only:
+        lines += conv_lines()
+    if "grading" in only:
+        print(f"autograding {GRADE_A}, {args.grade_n} submissions, sequentially and with 2 workers:")
+        from autograder.sandbox import SandboxError, check_bwrap
+
+        try:
+            check_bwrap()
+            lines += grading_lines(time_grading(args.grade_n))
+        except SandboxError as e:
+            lines += [f"## Autograding {GRADE_A}", "", f"Not measured: {e}", ""]
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print("\n" + text + f"\nwritten to {args.out}")
+    return 0
+
+
+def knn_lines() -> list[str]:
     print("kNN distances (a1 reference solution):")
-    lines += ["## kNN distances, a1 reference solution (no loops: best of 3; loops: 1 run)", "",
+    lines = ["## kNN distances, a1 reference solution (no loops: best of 3; loops: 1 run)", "",
               "| problem | two loops (s) | one loop (s) | no loops (s) | speed-up two/no loops |",
               "|---|---:|---:|---:|---:|"]
     for label, (m, n, d) in [("500 x 5000, D=64 (the digits' dimension)", (500, 5000, 64)),
@@ -157,12 +341,16 @@ def main(argv=None) -> int:
         t = dict(time_knn(m, n, d))
         two, one, no = (t[f"compute_distances_{k}"] for k in ("two_loops", "one_loop", "no_loops"))
         lines.append(f"| {label} | {two:.2f} | {one:.2f} | {no:.3f} | {two / no:.0f}x |")
+    return lines + [""]
+
+
+def conv_lines() -> list[str]:
     print("convolution (a3 reference solution) against torch:")
-    lines += ["", "## Convolution, a3 reference solution: (64, 3, 32, 32) input, 32 filters 3x3, pad 1",
+    lines = ["## Convolution, a3 reference solution: (64, 3, 32, 32) input, 32 filters 3x3, pad 1",
               "", "Times in ms (fastest of 5; the naive layer: 2 images, scaled to 64). Ratios: how many "
               "times slower than torch (fast) or faster than naive.", "",
               "| dtype | pass | naive | fast (im2col) | torch conv2d | fast / torch | naive / fast |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|"]
     for dtype in (np.float32, np.float64):
         t = time_conv(dtype)
         for p in ("fwd", "bwd"):
@@ -170,11 +358,7 @@ def main(argv=None) -> int:
                          f"{t['naive_' + p] * 1e3:.0f} | {t['fast_' + p] * 1e3:.1f} | "
                          f"{t['torch_' + p] * 1e3:.1f} | {t['fast_' + p] / t['torch_' + p]:.1f}x | "
                          f"{t['naive_' + p] / t['fast_' + p]:.0f}x |")
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print("\n" + text + f"\nwritten to {args.out.relative_to(REPO)}")
-    return 0
+    return lines + [""]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,171 @@
+"""The instructor's report of one assignment: exports/A/report.md and exports/A/histogram.png.
+
+- the score histogram (a table in the report, and a PNG);
+- per-test pass rates, from the gradebook (every autograded test cell: how many earned its full
+  points, some points, nothing);
+- the slowest submissions (the sandbox's execution time, recorded in autograde_log.csv);
+- the failing submissions with their reasons: not graded (nbgrader's error), a cell that hit a
+  limit or an integrity flag (the log's notes), no submission at all.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SLOWEST = 10  # rows in "slowest submissions"
+BINS = 10  # histogram bins over 0..100 %
+
+
+@dataclass
+class TestStats:
+    notebook: str
+    name: str
+    max_score: float
+    full: int = 0
+    partial: int = 0
+    zero: int = 0
+    manual: int = 0  # not autograded (nbgrader: needs a manual grade), e.g. an unreadable notebook
+
+    @property
+    def graded(self) -> int:
+        return self.full + self.partial + self.zero
+
+
+@dataclass
+class Gathered:
+    max_score: float
+    rows: list[dict]  # cli.scores() rows, with status/notes/seconds from the log
+    tests: list[TestStats] = field(default_factory=list)
+
+
+def read_log(path: Path) -> dict[str, dict]:
+    """student_id -> {status, notes, seconds} from autograde_log.csv ({} if there is none)."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {r["student_id"]: r for r in csv.DictReader(f)}
+
+
+def test_stats(gb, a: str) -> list[TestStats]:
+    """Per autograded test cell of A: how many submissions earned full, partial, no points."""
+    assignment = gb.find_assignment(a)
+    stats: dict[tuple[str, str], TestStats] = {}
+    for nb in assignment.notebooks:
+        for cell in nb.grade_cells:
+            if cell.cell_type == "code":  # autograded tests (markdown grade cells are manual)
+                stats[(nb.name, cell.name)] = TestStats(nb.name, cell.name, float(cell.max_score))
+    for sub in assignment.submissions:
+        for snb in sub.notebooks:
+            for g in snb.grades:
+                st = stats.get((snb.name, g.name))
+                if st is None:
+                    continue
+                if g.needs_manual_grade:
+                    st.manual += 1
+                elif g.score >= g.max_score:
+                    st.full += 1
+                elif g.score > 0:
+                    st.partial += 1
+                else:
+                    st.zero += 1
+    return list(stats.values())
+
+
+def _md(text) -> str:
+    """A value safe inside a markdown table cell (one line, no column breaks)."""
+    return " ".join(str(text).split()).replace("|", "\\|") or " "
+
+
+def histogram(percents: list[float], bins: int = BINS) -> list[tuple[str, int]]:
+    """(label, count) per bin over 0..100 %; 100 % goes in the last bin."""
+    counts = [0] * bins
+    width = 100 / bins
+    for p in percents:
+        counts[min(int(p // width), bins - 1)] += 1
+    return [(f"{i * width:.0f}-{(i + 1) * width:.0f}%", c) for i, c in enumerate(counts)]
+
+
+def plot_histogram(percents: list[float], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    ax.hist(percents, bins=[100 * i / BINS for i in range(BINS + 1)], color="#4878a8", edgecolor="white")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("score (% of the maximum)")
+    ax.set_ylabel("submissions")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(a: str, data: Gathered, out_dir: Path) -> Path:
+    """exports/A/report.md (and histogram.png next to it) from what `gather` found."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = data.rows
+    submitted = [r for r in rows if r["status"] != "missing"]
+    percents = [r["percent"] for r in submitted]
+    png = plot_histogram(percents, out_dir / "histogram.png", f"{a}: {len(submitted)} submissions")
+    lines = [f"# {a}: autograding report", ""]
+    graded = [r for r in submitted if r["status"] == "graded"]
+    lines.append(f"{len(rows)} students, {len(submitted)} submissions, {len(graded)} graded, "
+                 f"{len(submitted) - len(graded)} not graded, {len(rows) - len(submitted)} missing. "
+                 f"Maximum score {data.max_score:g}.")
+    if percents:
+        srt = sorted(percents)
+        med = srt[len(srt) // 2] if len(srt) % 2 else (srt[len(srt) // 2 - 1] + srt[len(srt) // 2]) / 2
+        lines.append(f"Mean {sum(percents) / len(percents):.1f} %, median {med:.1f} %, "
+                     f"full marks {sum(p >= 100 for p in percents)}, zero {sum(p <= 0 for p in percents)}.")
+    lines += ["", "## Score histogram", "", f"![score histogram]({png.name})", "",
+              "| score | submissions | |", "|---|---:|---|"]
+    hist = histogram(percents)
+    top = max([c for _, c in hist] + [1])
+    lines += [f"| {label} | {c} | {'#' * round(30 * c / top)} |" for label, c in hist]
+
+    lines += ["", "## Per-test pass rates (from the gradebook)", "",
+              "Full: earned all the test's points; zero: earned none (a failed, skipped or not-run test).",
+              "", "| notebook | test | points | full | partial | zero | pass rate |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for t in sorted(data.tests, key=lambda t: (t.notebook, t.full / max(t.graded, 1))):
+        rate = f"{100 * t.full / t.graded:.0f} %" if t.graded else "-"
+        manual = f" ({t.manual} not autograded)" if t.manual else ""
+        lines.append(f"| {_md(t.notebook)} | {_md(t.name)} | {t.max_score:g} | {t.full} | {t.partial} | "
+                     f"{t.zero} | {rate}{manual} |")
+
+    timed = sorted((r for r in submitted if r.get("seconds") is not None), key=lambda r: -r["seconds"])
+    lines += ["", f"## Slowest submissions (sandboxed execution time, top {SLOWEST})", ""]
+    if timed:
+        total = sum(r["seconds"] for r in timed)
+        lines += [f"Total execution time {total:.1f} s, mean {total / len(timed):.1f} s per submission.",
+                  "", "| student | seconds | score | notes |", "|---|---:|---:|---|"]
+        lines += [f"| {_md(r['student_id'])} | {r['seconds']:.1f} | {r['score']:g} | {_md(r['notes'])} |"
+                  for r in timed[:SLOWEST]]
+    else:
+        lines.append("No execution times recorded (autograde_log.csv has none).")
+
+    failing = [r for r in rows if r["status"] != "graded" or r["notes"]]
+    lines += ["", "## Failing submissions and why", "",
+              "Not graded (nbgrader's error), graded with a cell that hit a limit or an integrity "
+              "flag (the sandbox's notes: the tests that depend on that cell earned nothing), or "
+              "missing.", ""]
+    if failing:
+        lines += ["| student | score | status | reason |", "|---|---:|---|---|"]
+        order = {"missing": 2, "graded": 1}
+        for r in sorted(failing, key=lambda r: (-order.get(r["status"], 3), r["student_id"])):
+            if r["status"] == "missing":
+                reason = "no submission"
+            else:
+                reason = r["notes"] or r["status"].removeprefix("failed: ")
+            lines.append(f"| {_md(r['student_id'])} | {r['score']:g} | {_md(r['status'].split(':')[0])} | "
+                         f"{_md(reason)} |")
+    else:
+        lines.append("None: every submission was graded without incident.")
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,171 @@
+"""Student self-check: run the visible tests of your notebook and see what passes.
+
+From a terminal:
+
+    python -m autograder.selfcheck a1_knn_linear.ipynb
+
+or in the notebook itself (save it first: the check runs the file as last saved):
+
+    from autograder.selfcheck import check_notebook
+    check_notebook()       # finds the notebook it is called from; or check_notebook("a1.ipynb")
+
+The notebook runs from top to bottom in a fresh kernel (your open notebook is not touched), then
+every test cell is listed with "passed" or what is wrong ("svm_loss_naive is not implemented
+yet ...", "dists is wrong ... expected ... got ..."), with the points of the visible tests
+passed. Only the instructor's grading runs the hidden tests: they may still fail.
+No instructor files are needed, only the student edition; nothing here imports `dlcv`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SELFCHECK_ENV = "DLCV_SELFCHECK"  # set in the fresh kernel: check_notebook() there does nothing
+
+
+@dataclass
+class TestResult:
+    grade_id: str
+    functions: list[str]
+    points: float
+    passed: bool
+    message: str  # "" when passed
+
+    def line(self) -> str:
+        what = ", ".join(self.functions) or self.grade_id
+        pts = f"{self.points:g} pt" + ("" if self.points == 1 else "s")
+        if self.passed:
+            return f"  passed   {what} ({pts})"
+        return f"  FAILED   {what} ({pts}): {self.message}"
+
+
+def _nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def _is_test(cell) -> bool:
+    m = _nbg(cell)
+    return cell.cell_type == "code" and bool(m.get("grade")) and not m.get("solution")
+
+
+def _first_line(text: str, limit: int = 600) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(text)).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_checks(path: str | Path, cell_timeout: int = 300, kernel_name: str = "python3") -> list[TestResult]:
+    """Run the notebook at `path` in a fresh kernel; one TestResult per test cell."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(str(path), as_version=4)
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
+                            interrupt_on_timeout=True, record_timing=False,
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    old = os.environ.get(SELFCHECK_ENV)
+    os.environ[SELFCHECK_ENV] = "1"  # inherited by the kernel
+    try:
+        client.execute()
+    finally:
+        if old is None:
+            os.environ.pop(SELFCHECK_ENV, None)
+        else:
+            os.environ[SELFCHECK_ENV] = old
+    results = []
+    for cell in nb.cells:
+        if not _is_test(cell):
+            continue
+        m = _nbg(cell)
+        functions = list(dict.fromkeys(re.findall(r"checking\(\s*[\"']([^\"']+)[\"']", cell.source)))
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            e = errors[0]
+            ename, evalue = e.get("ename", "Error"), e.get("evalue", "")
+            if ename in ("KeyboardInterrupt", "CellTimeoutError"):
+                msg = f"the test did not finish within {cell_timeout} s (an endless loop?)"
+            elif ename == "CheckFailed":
+                msg = _first_line(evalue)
+            else:
+                msg = _first_line(f"{ename}: {evalue}")
+            results.append(TestResult(m.get("grade_id", "?"), functions, float(m.get("points", 0)),
+                                      False, msg))
+        else:
+            results.append(TestResult(m.get("grade_id", "?"), functions, float(m.get("points", 0)),
+                                      True, ""))
+    return results
+
+
+def summary(results: list[TestResult]) -> str:
+    got = sum(r.points for r in results if r.passed)
+    total = sum(r.points for r in results)
+    n = sum(r.passed for r in results)
+    return (f"visible tests passed: {n} of {len(results)} test cells, {got:g} of {total:g} points.\n"
+            "Hidden tests run only when your work is graded: they may still fail, so test your "
+            "functions on more cases than these.")
+
+
+def report(path: str | Path, cell_timeout: int = 300, file=None) -> list[TestResult]:
+    file = file or sys.stdout
+    print(f"self-check of {path} (the file as last saved), in a fresh kernel ...", file=file, flush=True)
+    results = run_checks(path, cell_timeout)
+    if not results:
+        print("  no test cells found: is this an assignment notebook?", file=file)
+    for r in results:
+        print(r.line(), file=file)
+    print(summary(results), file=file, flush=True)
+    return results
+
+
+def current_notebook() -> Path | None:
+    """The notebook this kernel belongs to, if it can be told: Jupyter's JPY_SESSION_NAME, VS Code's
+    __vsc_ipynb_file__, or the only notebook in the working folder."""
+    name = os.environ.get("JPY_SESSION_NAME")
+    if name and name.endswith(".ipynb"):
+        p = Path(name)
+        for cand in (p, Path.cwd() / p.name):
+            if cand.is_file():
+                return cand
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        vsc = ip.user_ns.get("__vsc_ipynb_file__") if ip is not None else None
+        if vsc and Path(vsc).is_file():
+            return Path(vsc)
+    except ImportError:
+        pass
+    found = [p for p in Path.cwd().glob("*.ipynb") if not p.name.startswith(".")]
+    return found[0] if len(found) == 1 else None
+
+
+def check_notebook(path: str | Path | None = None, cell_timeout: int = 300) -> list[TestResult] | None:
+    """The in-notebook call: run the visible tests of this notebook (as saved) and print the results."""
+    if os.environ.get(SELFCHECK_ENV):  # we are the fresh kernel of a self-check: do not recurse
+        return None
+    nb = Path(path) if path else current_notebook()
+    if nb is None:
+        print("cannot tell which notebook this is: call check_notebook(\"name_of_notebook.ipynb\")")
+        return None
+    return report(nb, cell_timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m autograder.selfcheck", description=__doc__.split("\n")[0])
+    p.add_argument("notebook")
+    p.add_argument("--timeout", type=int, default=300, help="seconds per cell (default 300)")
+    args = p.parse_args(argv)
+    if not Path(args.notebook).is_file():
+        print(f"error: no notebook at {args.notebook}", file=sys.stderr)
+        return 2
+    results = report(args.notebook, args.timeout)
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

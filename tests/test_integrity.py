@@ -1,0 +1,291 @@
+"""Integrity (autograder/integrity.py): tampered cells and notebooks, monkeypatching, bad files.
+
+One batch, graded by the real pipeline in the sandbox, on the tiny assignment of
+tests/test_adversarial.py (a 3-point test of `double`, a 2-point test of `triple`):
+
+- structure: edited, deleted, duplicated, renamed or retyped test and locked cells; each is
+  restored or counted as nbgrader does, earns exactly its score and is reported in the log;
+- tampering: a submission whose `double` is wrong (it would earn 2) monkeypatches what the tests
+  rely on; it must be flagged and earn 0, and the normal submissions must not be flagged;
+- files: an old nbformat, invalid JSON, non-UTF-8 bytes, JSON that is not a notebook, a renamed
+  notebook, extra files, a folder without a notebook, a unicode student id.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+
+import nbformat
+import pytest
+from test_adversarial import _hashes, source_notebook
+
+from autograder import cli
+from autograder import notebooks as nbs
+
+pytestmark = pytest.mark.nbgrader
+
+A = "t1_int"
+WRONG = "def double(x):\n    return 0 * x"
+NOT_DONE = "def double(x):\n    raise NotImplementedError()"
+
+
+def _gid(c):
+    return c.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _cell(nb, gid):
+    return next(i for i, c in enumerate(nb.cells) if _gid(c) == gid)
+
+
+def _set(nb, gid, source):
+    nb.cells[_cell(nb, gid)].source = source
+
+
+def edit_test(nb):
+    _set(nb, "double", NOT_DONE)
+    _set(nb, "test_double", "pass")
+
+
+def edit_locked(nb):
+    _set(nb, "double", NOT_DONE)
+    _set(nb, "setup", "from dlcv.checks import checking\ndef expect_close(*a, **k):\n    pass")
+
+
+def delete_test(nb):
+    del nb.cells[_cell(nb, "test_double")]
+
+
+def duplicate_test(nb):
+    _set(nb, "double", NOT_DONE)
+    i = _cell(nb, "test_double")
+    fake = copy.deepcopy(nb.cells[i])
+    fake.source = "pass"
+    nb.cells.insert(i + 1, fake)  # the last copy counts: it is restored from the gradebook
+
+
+def duplicate_cell_ids(nb):
+    i = _cell(nb, "double")
+    nb.cells.insert(i + 1, copy.deepcopy(nb.cells[i]))  # same cell id, same grade_id
+
+
+def rename_grade_id(nb):
+    _set(nb, "double", NOT_DONE)
+    i = _cell(nb, "test_double")
+    nb.cells[i].metadata.nbgrader["grade_id"] = "test_double_mine"
+    nb.cells[i].source = "pass"
+
+
+def retype_test(nb):
+    nb.cells[_cell(nb, "test_double")].cell_type = "markdown"
+    del nb.cells[_cell(nb, "test_double")]["outputs"]
+    del nb.cells[_cell(nb, "test_double")]["execution_count"]
+
+
+def change_points(nb):
+    nb.cells[_cell(nb, "test_double")].metadata.nbgrader["points"] = 100
+
+
+def strip_metadata(nb):  # the test cell becomes an ordinary cell: a deleted test
+    nb.cells[_cell(nb, "test_double")].metadata = {}
+
+
+STRUCTURE = {  # student -> (change, score, what the log says)
+    "s_edit_test": (edit_test, 2, "test cell 'test_double' was edited"),
+    "s_edit_locked": (edit_locked, 2, "locked cell 'setup' was edited"),
+    "s_delete_test": (delete_test, 2, "test cell 'test_double' is missing"),
+    "s_strip_metadata": (strip_metadata, 2, "test cell 'test_double' is missing"),
+    "s_duplicate_test": (duplicate_test, 2, "'test_double' appears 2 times"),
+    "s_duplicate_ids": (duplicate_cell_ids, 5, "'double' appears 2 times"),
+    "s_rename_grade_id": (rename_grade_id, 2, "'test_double_mine', which the assignment does not have"),
+    "s_retype_test": (retype_test, 5, "changed from code to markdown"),
+    "s_points": (change_points, 5, "points of 'test_double' were changed"),
+}
+
+TAMPER = {  # student -> (the `double` cell: wrong, plus an attack; what the log says)
+    "t_allclose": ("import numpy as np\nnp.allclose = lambda *a, **k: True", "numpy.allclose was replaced"),
+    "t_isclose": ("import numpy\nnumpy.isclose = lambda *a, **k: True", "numpy.isclose was replaced"),
+    "t_array_equal": ("import numpy as np\nnp.array_equal = lambda *a, **k: True",
+                      "numpy.array_equal was replaced"),
+    "t_np_testing": ("import numpy as np\nnp.testing.assert_allclose = lambda *a, **k: None",
+                     "numpy.testing.assert_allclose was replaced"),
+    "t_assertion_error": ("import builtins\nbuiltins.AssertionError = Exception",
+                          "builtins.AssertionError was replaced"),
+    "t_abs": ("import builtins\nbuiltins.abs = lambda x: 0", "builtins.abs was replaced"),
+    "t_print": ("import builtins\nbuiltins.print = lambda *a, **k: None", "probe was suppressed"),
+    "t_rebind_helper": ("def expect_close(*a, **k):\n    pass", "`expect_close` is not dlcv.checks"),
+    "t_lookalike": ("def expect_close(*a, **k):\n    pass\nexpect_close.__module__ = 'dlcv.checks'\n"
+                    "expect_close.__qualname__ = 'expect_close'", "`expect_close` is not dlcv.checks"),
+    "t_checks_module": ("import dlcv.checks\ndlcv.checks.expect_close = lambda *a, **k: None",
+                        "dlcv.checks.expect_close was replaced"),
+    "t_code_swap": ("import dlcv.checks\ndlcv.checks.expect_close.__code__ = (lambda *a, **k: None).__code__",
+                    "dlcv.checks.expect_close was replaced"),
+    "t_check_failed": ("import dlcv.checks\ndlcv.checks.CheckFailed.__init__ = lambda self, *a: None",
+                       "dlcv.checks.CheckFailed was replaced"),
+    "t_showtraceback": ("get_ipython().showtraceback = lambda *a, **k: None", "showtraceback was replaced"),
+    "t_showtraceback_class": ("from IPython.core.interactiveshell import InteractiveShell\n"
+                              "InteractiveShell._showtraceback = lambda *a, **k: None",
+                              "_showtraceback was replaced"),
+    "t_run_cell": ("from IPython.core.interactiveshell import InteractiveShell\n"
+                   "_rc = InteractiveShell.run_cell\n"
+                   "def _run_cell(self, raw_cell, *a, **k):\n"
+                   "    return _rc(self, raw_cell.replace('expect_close(', 'print('), *a, **k)\n"
+                   "InteractiveShell.run_cell = _run_cell", "run_cell was replaced"),
+    "t_custom_exc": ("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
+                     "custom_exceptions was replaced"),
+    "t_ast_transformer": ("import ast\nclass _T(ast.NodeTransformer):\n    def visit_With(self, node):\n"
+                          "        return None\nget_ipython().ast_transformers.append(_T())",
+                          "ast_transformers was replaced"),
+    "t_excepthook": ("get_ipython().excepthook = lambda *a: None", "excepthook was replaced"),
+    "t_settrace": ("import sys\nsys.settrace(lambda *a: None)", "sys.gettrace() was replaced"),
+    "t_in_function": (None, "numpy.allclose was replaced"),  # patches while the test calls it
+}
+
+
+# Patches that cannot change a grade: IPython puts sys.excepthook back after every cell; replacing
+# isinstance breaks the kernel itself (the cell times out: its answer is stopped, not credited); a
+# fake `np` is not what dlcv.checks uses. Each earns what its (wrong) answer earns: 2, not 5.
+HARMLESS = {
+    "h_sys_excepthook": ("import sys\nsys.excepthook = lambda *a: None", ""),
+    "h_isinstance": ("import builtins\nbuiltins.isinstance = lambda *a: True", "cell timed out"),
+    "h_fake_numpy": ("class np:\n    allclose = staticmethod(lambda *a, **k: True)", ""),
+}
+
+
+def structure_and_tamper_cases():
+    out = {"full": (None, 5, ""), "zero": ("zero", 0, ""), "partial": (NOT_DONE, 2, "")}
+    out.update(STRUCTURE)
+    out.update({sid: (WRONG + "\n" + attack, 2, note) for sid, (attack, note) in HARMLESS.items()})
+    for sid, (attack, _) in TAMPER.items():
+        patch_in_call = "def double(x):\n    import numpy as np\n    np.allclose = lambda *a, **k: True\n"
+        code = (WRONG + "\n" + attack) if attack else patch_in_call + "    return 0 * x"
+        out[sid] = (code, 0, TAMPER[sid][1])
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("int_course")
+    (root / "assignments" / A).mkdir(parents=True)
+    nbformat.write(source_notebook(), root / "assignments" / A / f"{A}.ipynb")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DLCV_COURSE_ROOT", str(root))
+    mp.delenv("DLCV_GRADEBOOK", raising=False)
+    mp.delenv("DLCV_SANDBOX", raising=False)
+    try:
+        config = cli.load_config()
+    finally:
+        mp.undo()
+    sx = config.SandboxedExecute
+    sx.timeout, sx.wall_timeout, sx.interrupt_grace = 10, 60, 2
+    course = cli.Course(config)
+    cli.release(course, A)
+    src = nbs.read(root / "assignments" / A / f"{A}.ipynb")
+    solved = nbs.with_solutions(nbs.read(root / "release" / A / f"{A}.ipynb"), src)
+    incoming = root / "incoming"
+    incoming.mkdir()
+    expected = {}
+    for sid, (change, score, note) in structure_and_tamper_cases().items():
+        nb = copy.deepcopy(solved)
+        if change == "zero":
+            _set(nb, "double", NOT_DONE)
+            _set(nb, "triple", "def triple(x):\n    raise NotImplementedError()")
+        elif isinstance(change, str):
+            _set(nb, "double", change)
+        elif change is not None:
+            change(nb)
+        (incoming / f"{sid}.ipynb").write_text(json.dumps(nb, indent=1))  # invalid ones too
+        expected[sid] = (score, note)
+    # files
+    nbformat.write(nbformat.convert(solved, 3), incoming / "f_nbformat3.ipynb")
+    expected["f_nbformat3"] = (5, "")
+    (incoming / "f_invalid_json.ipynb").write_text("{ this is not a notebook")
+    (incoming / "f_non_utf8.ipynb").write_bytes(b'{"cells": [], "x": "\xff\xfe\xfa"}')
+    (incoming / "f_not_a_notebook.ipynb").write_text(json.dumps([1, 2, 3]))
+    (incoming / "f_no_cells.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5,
+                                                          "metadata": {}, "cells": "nope"}))
+    (incoming / "f_renamed").mkdir()
+    nbformat.write(solved, incoming / "f_renamed" / "my_homework_final.ipynb")
+    expected["f_renamed"] = (5, "")
+    (incoming / "f_extra").mkdir()
+    nbformat.write(solved, incoming / "f_extra" / f"{A}.ipynb")
+    (incoming / "f_extra" / "notes.txt").write_text("extra")
+    (incoming / "f_extra" / "dlcv.py").write_text("raise SystemExit('shadowing the course package')")
+    expected["f_extra"] = (5, "")
+    (incoming / "f_missing").mkdir()
+    (incoming / "f_missing" / "README.md").write_text("I forgot the notebook")
+    nbformat.write(solved, incoming / "élodie_ünïcode.ipynb")
+    collected = cli.collect(course, A, incoming)
+    before = _hashes(root)
+    status = cli.autograde(course, A)
+    with open(root / "exports" / A / "autograde_log.csv", newline="") as f:
+        notes = {r["student_id"]: r["notes"] for r in csv.DictReader(f)}
+    return dict(root=root, course=course, expected=expected, status=status, before=before, notes=notes,
+                collected={c.student: c.status for c in collected},
+                scores={r["student_id"]: r["score"] for r in cli.scores(course, A)})
+
+
+def _autograded(batch, sid):
+    return nbs.read(batch["root"] / "autograded" / sid / A / f"{A}.ipynb")
+
+
+def _text(nb) -> str:
+    return "\n".join(o.get("text", "") + o.get("ename", "") + ": " + o.get("evalue", "")
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.parametrize("sid", sorted(["full", "zero", "partial", *STRUCTURE, *TAMPER, *HARMLESS,
+                                        "f_nbformat3", "f_renamed", "f_extra"]))
+def test_exact_score_and_reason(batch, sid):
+    score, note = batch["expected"][sid]
+    assert batch["status"][sid] == "graded", batch["status"][sid]
+    assert batch["scores"][sid] == score, (batch["notes"][sid], _text(_autograded(batch, sid))[-1500:])
+    if sid in TAMPER:
+        assert "integrity check failed" in batch["notes"][sid], batch["notes"][sid]
+        nb = _autograded(batch, sid)
+        for c in nb.cells:
+            if _gid(c) in ("test_double", "test_triple"):
+                assert any(o.get("ename") == "IntegrityError" for o in c.outputs), sid
+    assert note in batch["notes"][sid], (sid, batch["notes"][sid])
+    if not note:
+        assert batch["notes"][sid] == "", (sid, batch["notes"][sid])
+
+
+def test_reports_say_what_was_found(batch):
+    from autograder.sandbox import read_reports
+
+    (rep,) = read_reports(batch["root"] / "autograded" / "t_allclose" / A)
+    assert rep["integrity"]["tampered"] and "numpy.allclose was replaced" in rep["integrity"]["reasons"][0]
+    (rep,) = read_reports(batch["root"] / "autograded" / "full" / A)
+    assert rep["integrity"] == {"tampered": False, "reasons": [], "cell": None, "unavailable": None,
+                                "structure": []}
+    (rep,) = read_reports(batch["root"] / "autograded" / "s_delete_test" / A)
+    assert [f["kind"] for f in rep["integrity"]["structure"]] == ["MissingCell"]
+
+
+def test_edited_test_cell_is_restored(batch):
+    nb = _autograded(batch, "s_edit_test")
+    test = next(c for c in nb.cells if _gid(c) == "test_double")
+    assert "expect_close(double(2), 4" in test.source and "not implemented yet" in _text(nb)
+
+
+def test_broken_files_end_with_a_reason(batch):
+    for sid in ("f_invalid_json", "f_non_utf8", "f_not_a_notebook", "f_no_cells"):
+        assert batch["status"][sid].startswith("failed: "), (sid, batch["status"][sid])
+        assert batch["scores"].get(sid, 0) == 0
+
+
+def test_collect_handles_names_and_extra_files(batch):
+    c = batch["collected"]
+    assert c["f_renamed"] == c["f_extra"] == "collected"
+    assert sorted(p.name for p in (batch["root"] / "submitted" / "f_extra" / A).iterdir()) == \
+        sorted([f"{A}.ipynb", "timestamp.txt"])  # extra files are not graded along
+    assert "f_missing" not in batch["status"]  # nothing to grade; see the report on collect
+    assert c["élodie_ünïcode"].startswith("skipped: cannot read a student id")
+
+
+def test_batch_finished_and_course_unharmed(batch):
+    collected = {s for s, st in batch["collected"].items() if st == "collected"}
+    assert set(batch["status"]) == collected
+    assert _hashes(batch["root"]) == batch["before"]

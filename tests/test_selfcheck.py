@@ -1,0 +1,66 @@
+"""The student self-check (autograder/selfcheck.py) on a1's student edition: untouched, every
+visible test fails with a clear message and 0 points; solved, every visible test passes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from conftest import REPO
+
+from autograder import cli, selfcheck
+from autograder import notebooks as nbs
+
+pytestmark = pytest.mark.nbgrader
+
+A = "a1_knn_linear"
+
+
+@pytest.fixture(scope="module")
+def editions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("selfcheck_course")
+    shutil.copytree(REPO / "assignments" / A, root / "assignments" / A)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DLCV_COURSE_ROOT", str(root))
+    mp.delenv("DLCV_GRADEBOOK", raising=False)
+    try:
+        course = cli.Course()
+    finally:
+        mp.undo()
+    cli.release(course, A)
+    student = nbs.read(root / "release" / A / f"{A}.ipynb")
+    home = tmp_path_factory.mktemp("student_home")  # no instructor files here
+    blank, solved = home / f"{A}.ipynb", home / "solved" / f"{A}.ipynb"
+    solved.parent.mkdir()
+    nbformat.write(student, blank)
+    nb = nbs.with_solutions(student, nbs.read(root / "assignments" / A / f"{A}.ipynb"))
+    # the in-notebook call, as a student would add it: it must not recurse in the fresh kernel
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "from autograder.selfcheck import check_notebook\ncheck_notebook()"))
+    nbformat.write(nb, solved)
+    return dict(blank=blank, solved=solved, source=nbs.read(root / "assignments" / A / f"{A}.ipynb"))
+
+
+def test_student_edition_fails_every_visible_test_clearly(editions):
+    proc = subprocess.run([sys.executable, "-m", "autograder.selfcheck", str(editions["blank"])],
+                          capture_output=True, text=True, cwd=editions["blank"].parent, timeout=600)
+    out = proc.stdout
+    n = len(nbs.test_cells(editions["source"]))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert out.count("  FAILED   ") == n and "  passed   " not in out
+    assert "is not implemented yet" in out
+    assert f"visible tests passed: 0 of {n} test cells, 0 of" in out
+    assert "hidden tests" in out.lower() and "may still fail" in out
+
+
+def test_solved_notebook_passes_every_visible_test(editions, capsys):
+    results = selfcheck.check_notebook(editions["solved"])
+    out = capsys.readouterr().out
+    n = len(nbs.test_cells(editions["source"]))
+    total = sum(t["points"] for t in nbs.test_cells(editions["source"]).values())
+    assert len(results) == n and all(r.passed for r in results), out
+    assert f"visible tests passed: {n} of {n} test cells, {total:g} of {total:g} points" in out
+    assert "compute_distances_two_loops" in out  # lines name the functions tested
