@@ -457,15 +457,16 @@ with checking("max_pool_backward_naive", case="a tie: the gradient goes to the f
 #    (HH, WW), axis=(2, 3))` gives all windows as a view of shape `(N, C, H+2p-HH+1, W+2p-WW+1,
 #    HH, WW)` without copying; take every `stride`-th one along the two position axes. (The
 #    classic name of this step is **im2col**.)
-# 2. Multiply by the filters reshaped to `(F, C * HH * WW)` (`np.tensordot` or `np.einsum` over
-#    the `C, HH, WW` axes), add the bias, and bring the axes into the order `(N, F, H', W')`.
+# 2. Copy them into one matrix `cols` of shape `(N * H' * W', C * HH * WW)` (transpose the view
+#    so that the window's own axes come last, then reshape), multiply by the filters reshaped to
+#    `(F, C * HH * WW)`, add the bias, and bring the axes into the order `(N, F, H', W')`.
 #
-# The backward pass uses the same windows: `dw` is `dout` contracted with the windows over the
-# `N, H', W'` axes. For `dx` the windows overlap, so their gradients must be **added** back into
-# the padded input ("col2im"). A simple fast way: loop over the `HH * WW` offsets `(k, l)` of the
-# filter (9 iterations for 3x3) and add the contribution of all positions at once,
-# `dx_pad[:, :, k : k + stride*H' : stride, l : l + stride*W' : stride] += (dout contracted with
-# w[:, :, k, l])`.
+# The backward pass reuses `cols` (keep it in the cache): with `dout` reshaped to
+# `(N * H' * W', F)`, `dw` is one matrix product with `cols`, and the gradient of `cols` is one
+# matrix product with the filters. The windows overlap, so the gradients of `cols` must be
+# **added** back into the padded input ("col2im"). A simple fast way: loop over the `HH * WW`
+# offsets `(k, l)` of the filter (9 iterations for 3x3) and add the contribution of all positions
+# at once, `dx_pad[:, :, k : k + stride*H' : stride, l : l + stride*W' : stride] += ...`.
 #
 # No Python loops over images, filters or output positions; a loop over the filter offsets is
 # fine. The tests compare with `torch.nn.functional.conv2d`; the cell after them times your three
@@ -483,12 +484,14 @@ def conv_forward_fast(x, w, b, conv_param):
     if (H + 2 * pad - HH) % stride or (W + 2 * pad - WW) % stride:
         raise ValueError(f"conv_forward_fast: the {HH}x{WW} windows with stride {stride} do not "
                          f"tile the padded {H + 2 * pad}x{W + 2 * pad} input")
+    H_out, W_out = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = np.lib.stride_tricks.sliding_window_view(xp, (HH, WW), axis=(2, 3))
     windows = windows[:, :, ::stride, ::stride]  # (N, C, H', W', HH, WW), a view
-    out = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, H', W', F)
-    out = out.transpose(0, 3, 1, 2) + b[None, :, None, None]  # (N, F, H', W')
-    cache = (x, w, b, conv_param, windows)
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * H_out * W_out, C * HH * WW)  # im2col
+    out = cols @ w.reshape(F_, -1).T + b  # (N H' W', F): one matrix product
+    out = out.reshape(N, H_out, W_out, F_).transpose(0, 3, 1, 2)  # (N, F, H', W')
+    cache = (x.shape, w, conv_param, cols)
     ### END SOLUTION
     return out, cache
 
@@ -497,19 +500,20 @@ def conv_backward_fast(dout, cache):
     """Fast backward pass of a convolutional layer: returns dx, dw, db as conv_backward_naive."""
     dx, dw, db = None, None, None
     ### BEGIN SOLUTION
-    x, w, b, conv_param, windows = cache
+    x_shape, w, conv_param, cols = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
-    N, C, H, W = x.shape
-    _, _, HH, WW = w.shape
+    N, C, H, W = x_shape
+    F_, _, HH, WW = w.shape
     _, _, H_out, W_out = dout.shape
-    db = dout.sum(axis=(0, 2, 3))
-    dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))  # (F, C, HH, WW)
+    dout_mat = dout.transpose(0, 2, 3, 1).reshape(-1, F_)  # (N H' W', F)
+    db = dout_mat.sum(axis=0)
+    dw = (dout_mat.T @ cols).reshape(w.shape)  # (F, C HH WW) -> (F, C, HH, WW)
+    dcols = (dout_mat @ w.reshape(F_, -1)).reshape(N, H_out, W_out, C, HH, WW)  # d(im2col)
     dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dout.dtype)
-    for k in range(HH):
+    for k in range(HH):  # col2im: every window adds its gradient back where it came from
         for ll in range(WW):
-            # every output position's gradient reaches input pixel (i*stride + k, j*stride + ll)
-            contrib = np.tensordot(dout, w[:, :, k, ll], axes=([1], [0]))  # (N, H', W', C)
-            dxp[:, :, k:k + stride * H_out:stride, ll:ll + stride * W_out:stride] += contrib.transpose(0, 3, 1, 2)
+            dxp[:, :, k:k + stride * H_out:stride, ll:ll + stride * W_out:stride] += \
+                dcols[:, :, :, :, k, ll].transpose(0, 3, 1, 2)
     dx = dxp[:, :, pad:pad + H, pad:pad + W]
     ### END SOLUTION
     return dx, dw, db
