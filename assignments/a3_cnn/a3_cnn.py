@@ -92,7 +92,6 @@ from dlcv.timing import time_call
 plt.rcParams["figure.figsize"] = (8, 4)
 plt.rcParams["figure.dpi"] = 90
 np.set_printoptions(precision=4, suppress=True)
-torch.set_num_threads(2)
 
 # %% [markdown]
 # ## The data
