@@ -3,6 +3,7 @@
     dlcv.data       embedded data sets, CIFAR-10 loader, splits, 2-D toy data
     dlcv.shapes     procedural shapes scenes: boxes, labels, instance masks (detection, segmentation)
     dlcv.voc        PASCAL VOC annotations, to run the same code on real VOC-format data
+    dlcv.captions   grammar captions of the shapes scenes, vocabulary, padded tokens and masks
     dlcv.gradcheck  numeric gradients and relative errors
     dlcv.checks     test helpers whose failures speak to students
     dlcv.plots      plotting helpers
