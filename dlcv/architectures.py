@@ -94,8 +94,14 @@ def _device(module: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def _macs(m: nn.Module, out: torch.Tensor) -> int:
-    """Multiply-accumulates of one call of a Conv2d or Linear layer that produced `out`."""
+def _macs(m: nn.Module, out: torch.Tensor, inp: torch.Tensor | None = None) -> int:
+    """Multiply-accumulates of one call of a Conv2d, ConvTranspose2d or Linear layer that
+    produced `out` from `inp`."""
+    if isinstance(m, nn.ConvTranspose2d):
+        if inp is None:
+            return 0
+        kh, kw = m.kernel_size  # every input number stamps a kernel into each output channel
+        return int(inp.numel() * (m.out_channels // m.groups) * kh * kw)
     if isinstance(m, nn.Conv2d):
         kh, kw = m.kernel_size
         return int(out.numel() * (m.in_channels // m.groups) * kh * kw)  # per output number
@@ -181,7 +187,9 @@ def layer_table(module: nn.Module, input_shape: Sequence[int],
             return
         own = sum(p.numel() for p in m.parameters(recurse=False))
         rows.append(LayerRow(names.get(m, "?") or type(m).__name__, type(m).__name__,
-                             tuple(out.shape), int(own), _macs(m, out)))
+                             tuple(out.shape), int(own),
+                             _macs(m, out, inputs[0] if inputs and isinstance(inputs[0], torch.Tensor)
+                                   else None)))
 
     leaves = [m for m in module.modules() if not list(m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]

@@ -243,3 +243,15 @@ def test_block_costs():
         A.block_costs("ResNet bottleneck", 40)
     with pytest.raises(ValueError, match="block"):
         A.block_costs("VGG", 64)
+
+
+def test_transposed_convolution_macs_count_every_stamp():
+    """A ConvTranspose2d call costs in_numbers x out_channels x k x k multiply-adds."""
+    from torch import nn
+
+    from dlcv.architectures import layer_table
+
+    net = nn.Sequential(nn.ConvTranspose2d(4, 6, kernel_size=3, stride=2))
+    rows = layer_table(net, (4, 5, 5))
+    assert rows[0].out_shape[-3:] == (6, 11, 11)
+    assert rows[0].macs == 4 * 5 * 5 * 6 * 3 * 3
