@@ -19,6 +19,11 @@
     dlcv.convolution                      lecture 06: kernels, output sizes, windows, receptive fields
     dlcv.architectures, dlcv.transfer     lecture 07: counted blocks of classic CNNs, transfer learning
     dlcv.evaluation                       lecture 08: confusion counts, PR curves, AP
+    dlcv.detection, dlcv.localization     lecture 09: teaching versions of IoU, NMS, anchors and
+                                          focal loss for the widgets (a4 asks for the real ones);
+                                          localisation, sliding windows, OverFeat, RoI pooling
+    dlcv.segmentation                     lecture 10: encoder-decoder, per-class IoU, unpooling,
+                                          transposed convolution as a matrix
     dlcv.widgets    the interactive figures of the lectures
 
 dlcv never contains an assignment's solution: students write those themselves.

@@ -11,6 +11,10 @@ Each widget is a small class around pure functions elsewhere in dlcv; see base.F
     convolution.ConvolutionExplorer         lecture 06
     architectures.BlockCostView             lecture 07
     evaluation.PRThresholdView              lecture 08
+    detection.IoUNMSPlayground              lecture 09
+    detection.AnchorView                    lecture 09
+    detection.FocalLossView                 lecture 09
+    segmentation.TransposedConvView         lecture 10
 """
 
 from dlcv.widgets.base import FigureView, dropdown, slider

@@ -1,0 +1,1675 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lecture 09 — Object detection
+#
+# A classifier answers one question about a whole image: *what is this?* Most uses of vision need
+# more. A car must know *where* the pedestrians are, a robot where the cup is, a photo app where
+# the faces are, and there is rarely exactly one of each. **Object detection** asks for a list:
+# for every object of the classes we care about, a class label, a confidence and a bounding box.
+# The number of objects is unknown beforehand, they come in every size and position, and most of
+# the image is background.
+#
+# This chapter follows the road the field took between 2013 and 2017, because each step fixes a
+# weakness of the one before. We start with a single object, where the box is just four more
+# numbers to regress; move to many objects with sliding windows, which are correct but slow;
+# make them fast by sharing computation (OverFeat), then by looking only at promising regions
+# (R-CNN, Fast R-CNN, Faster R-CNN); drop the regions altogether with single-stage detectors
+# (YOLO, SSD); and end with the ideas that made single-stage detectors as accurate as two-stage
+# ones (feature pyramids and the focal loss) and with Mask R-CNN, which adds a mask to each box.
+#
+# **After this lecture you can**
+#
+# 1. set up classification plus localisation as a network with two heads and a multitask loss,
+#    and say what class-agnostic and class-specific box heads are;
+# 2. count the windows a sliding-window detector must score, and explain how OverFeat scores
+#    them all in one pass by turning fully connected layers into convolutions;
+# 3. describe the detection data sets (PASCAL VOC, ILSVRC, COCO), read a VOC annotation and
+#    compute the IoU of two boxes;
+# 4. explain region proposals and the R-CNN family: warped regions and SVMs, shared features and
+#    RoI pooling, the box parametrisation $(t_x, t_y, t_w, t_h)$ and smooth L1, the region
+#    proposal network with its anchors;
+# 5. run greedy non-maximum suppression by hand;
+# 6. describe single-stage detectors (YOLO's grid and loss, YOLOv2's improvements, SSD's default
+#    boxes) and compute their output sizes;
+# 7. explain feature pyramid networks, the class imbalance of dense detectors and how the focal
+#    loss fixes it, and why Mask R-CNN replaces RoI pooling by RoIAlign.
+#
+# **Plan.** Tasks → localisation as regression (a small network trained here) → sliding windows
+# → OverFeat → data sets, annotations and IoU → region proposals → R-CNN → non-maximum
+# suppression → Fast R-CNN → Faster R-CNN and anchors → YOLO, YOLOv2, SSD → evaluation with
+# mAP → feature pyramids → focal loss and RetinaNet → Mask R-CNN and RoIAlign → speed against
+# accuracy → questions, summary, papers.
+#
+# Assignment a4 asks you to write the core of a detector yourself: vectorised IoU, non-maximum
+# suppression, box encoding and decoding, anchors and their matching, smooth L1 and focal loss,
+# detection AP, RoI pooling and RoIAlign, and a single-stage detector. Here they appear as
+# formulas, worked numbers and short loops that read like the formulas (the widgets use the
+# loop versions in `dlcv.detection`); the networks and the pictures come from
+# `dlcv.localization`.
+
+# %%
+# %matplotlib inline
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.patches import Rectangle
+from sklearn.cluster import KMeans
+from torch import nn
+
+from dlcv import localization as loc
+from dlcv.data import load_photo
+from dlcv.detection import anchor_boxes, anchor_shapes, iou_matrix, iou_pair, nms_steps
+from dlcv.plots import CLASS_COLORS
+from dlcv.shapes import CLASSES, draw_boxes, make_scenes, show_scene
+from dlcv.timing import time_call
+from dlcv.voc import VOC_CLASSES, parse_voc_xml
+from dlcv.widgets.detection import AnchorView, FocalLossView, IoUNMSPlayground
+
+plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
+np.set_printoptions(precision=3, suppress=True)
+torch.set_num_threads(1)  # small networks: one thread is fastest and reproducible
+rng = np.random.default_rng(0)
+_ = torch.manual_seed(0)
+
+# %% [markdown]
+# ## 1. From classification to detection
+#
+# Four tasks, in order of how much they say about an image:
+#
+# * **classification**: one label for the image;
+# * **classification plus localisation**: one label and one box around the object that carries
+#   it; the image is assumed to show one main object (ImageNet's localisation challenge);
+# * **object detection**: a box, a label and a score for *every* object of the known classes,
+#   however many there are;
+# * **instance segmentation**: the same, with a pixel mask instead of (or besides) a box.
+#
+# A box is four numbers. This course writes it as $(x_1, y_1, x_2, y_2)$, the left, top, right
+# and bottom edges in pixels, with pixel column $c$ covering $[c, c+1)$, so that a box's width is
+# $x_2 - x_1$. Papers also use centre and size, $(x, y, w, h)$; converting between the two is
+# one line each way. The shapes scenes of `dlcv.shapes` carry all four kinds of ground truth:
+
+# %%
+single = make_scenes(2, seed=21, min_objects=1, max_objects=1)
+multi = make_scenes(2, seed=22, min_objects=3, max_objects=4)
+fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
+show_scene(axes[0], single.images[1], title=f"classification: '{CLASSES[single.labels[1][0]]}'")
+show_scene(axes[1], single.images[1], single.boxes[1], single.labels[1],
+           title="classification + localisation")
+show_scene(axes[2], multi.images[1], multi.boxes[1], multi.labels[1], title="object detection")
+show_scene(axes[3], multi.images[1], title="instance segmentation")
+inst = multi.instance_map(1)
+overlay = np.ma.masked_equal(inst, 0)
+axes[3].imshow(overlay, cmap="tab10", alpha=0.75, extent=(0, 64, 64, 0), vmin=0, vmax=9,
+               interpolation="nearest")
+fig.tight_layout()
+plt.show()
+print("the detection scene:", "; ".join(multi.describe(1)))
+
+# %% [markdown]
+# The circle on the left is partly hidden by the square in front of it: its box and mask cover
+# only the *visible* pixels, as the annotations of real data sets do.
+#
+# ## 2. Localisation as regression
+#
+# With exactly one object per image, localisation is a regression problem: the network outputs
+# four more numbers and is penalised for their distance to the true box. Take any
+# classification network, keep its convolutional part and its first fully connected layer, and
+# put two **heads** on the shared features $h$:
+#
+# * a **classification head**: $C$ scores, trained with the cross-entropy;
+# * a **regression head**: a box $\hat b = (\hat x_1, \hat y_1, \hat x_2, \hat y_2)$, trained
+#   with the squared L2 distance $\lVert \hat b - b \rVert^2$ to the true box $b$.
+#
+# The regression head comes in two kinds. A **class-agnostic** head outputs one box (4 numbers),
+# whatever the class. A **class-specific** head outputs one box per class ($4C$ numbers) and at
+# test time we read the box of the predicted class; during training only the true class's box
+# gets a loss. Class-specific heads let the box strategy depend on the class (where the edges of
+# a person are is a different question from where the edges of a bus are) and did better on
+# ImageNet; they cost $4C$ outputs instead of 4.
+#
+# The two losses are added into one **multitask loss**,
+#
+# $$ L = \underbrace{-\log \hat p_y}_{\text{cross-entropy}}
+#      + \lambda\,[y \neq \text{bg}]\,\lVert \hat b_y - b \rVert^2 , $$
+#
+# where $\lambda$ balances the two tasks. We add a *background* class for windows with no
+# object ($[y \neq \text{bg}]$ is 1 when there is an object): a background window has no box to
+# regress, so it contributes only to the cross-entropy. We will need that class in section 4.
+# A common recipe trains the classifier first and then only the new regression head, or
+# fine-tunes everything together; we train everything together from scratch.
+#
+# Our data: 1200 shapes scenes of $64 \times 64$ pixels with one object each, plus 144 empty
+# scenes for the background class. The boxes are divided by 64 for the loss, so that the four
+# targets lie in $[0, 1]$.
+
+# %%
+train = loc.localization_data(1200, seed=1)                      # objects + empty scenes
+test = loc.localization_data(300, seed=2, empty_fraction=0.0)    # 300 one-object scenes
+print(f"training windows {tuple(train.images.shape)}, labels {tuple(train.labels.shape)} "
+      f"(0 = background: {int((train.labels == 0).sum())}), boxes {tuple(train.boxes.shape)}")
+print("first scene:", train.scenes.describe(0)[0], "| label", int(train.labels[0]),
+      f"= {loc.LOC_CLASSES[int(train.labels[0])]}, box", train.boxes[0].numpy())
+
+net = loc.LocalizationNet(specific=False)                      # a class-agnostic box head
+print(net)
+print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
+
+# %% [markdown]
+# The network halves the image to $32 \times 32$, runs three small convolutions without padding
+# and two max-poolings, and ends with a fully connected layer of 64 units that feeds both heads.
+# Training: Adam, minibatches of 32 in which a random half of the images is flipped left to
+# right (with their boxes), loss weight $\lambda = 3$, twelve passes over the data: a few
+# seconds on a laptop.
+
+# %%
+log = loc.train_localizer(net, train, epochs=12, box_weight=3.0)
+prob, pred_box = loc.predict_boxes(net, test.images)             # (300, 4), (300, 4) in pixels
+true_box, true_label = test.boxes.numpy(), test.labels.numpy()
+pred_label = prob.argmax(axis=1)
+print(f"trained in {log.seconds:.1f} s; loss per epoch:", np.round(log.loss, 2))
+print(f"test accuracy {np.mean(pred_label == true_label):.1%}")
+
+fig, axes = plt.subplots(2, 8, figsize=(13, 4.2))
+for ax, i in zip(axes.ravel(), range(16), strict=True):
+    show_scene(ax, test.scenes.images[i], true_box[i:i + 1], show_text=False, color="white",
+               linestyle=":", linewidth=1.2)
+    if pred_label[i] > 0:                                       # a shape: its class and box
+        draw_boxes(ax, pred_box[i:i + 1], [pred_label[i] - 1], [prob[i, pred_label[i]]],
+                   CLASSES, fontsize=6)
+    else:                                                       # "background": no object seen
+        ax.text(2, 60, f"background {prob[i, 0]:.2f}", fontsize=6, color="k",
+                bbox=dict(facecolor="white", edgecolor="none", pad=0.8))
+    ax.set_xlabel(f"IoU {iou_pair(pred_box[i], true_box[i]):.2f}", fontsize=8)
+fig.suptitle("16 test scenes: true box dotted white, predicted box with class and probability",
+             fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# How good is a box? The standard answer is the **intersection over union** of the predicted
+# box $A$ with the true box $B$ (lecture 08, section 6):
+#
+# $$ \text{IoU}(A, B) = \frac{|A \cap B|}{|A \cup B|} \in [0, 1]. $$
+#
+# It is 1 for a perfect box, 0 for a box that misses, and it does not depend on the object's size:
+# being 3 pixels off is bad for a 10-pixel object and harmless for a 100-pixel one. ImageNet's
+# localisation challenge counts an answer as correct when the class is right and the IoU is at
+# least 0.5. (The IoU here comes from `dlcv.detection.iou_pair`, the three-line loop version of
+# lecture 08.)
+
+# %%
+ious = np.array([iou_pair(p, t) for p, t in zip(pred_box, true_box, strict=True)])
+small = np.array([s[0] == 0 for s in test.scenes.sizes])
+correct = (pred_label == true_label) & (ious >= 0.5)
+print(f"mean IoU {ious.mean():.2f}; IoU >= 0.5 for {np.mean(ious >= 0.5):.0%} of the boxes; "
+      f"class right and IoU >= 0.5 (ImageNet's criterion): {correct.mean():.0%}")
+print(f"mean IoU of small objects {ious[small].mean():.2f}, "
+      f"of large ones {ious[~small].mean():.2f}")
+fig, ax = plt.subplots(figsize=(7, 2.8))
+edges = np.linspace(0, 1, 21)
+ax.hist([ious[~small], ious[small]], edges, stacked=True, color=CLASS_COLORS[:2],
+        label=["large objects (20–28 px)", "small objects (10–15 px)"])
+ax.axvline(0.5, color="k", ls="--", lw=1)
+ax.set_xlabel("IoU of the predicted box with the true box")
+ax.set_ylabel("test scenes")
+ax.legend(fontsize=8, loc="upper left")
+ax.set_title("localisation as regression: most boxes are roughly right, few are precise")
+plt.show()
+
+# %% [markdown]
+# The classifier is good, the boxes are rough. Small objects suffer most: a 2-pixel error on every
+# side of a 12-pixel box already pushes the IoU down to about 0.5. Predicting absolute
+# coordinates from a fully connected layer after two max-poolings is hard, because pooling throws
+# away exact positions, and our network saw only 1200 examples. Keep this in mind: the detectors
+# below do not regress boxes from scratch; they *refine* a box that is already roughly in place
+# (a window, a proposal, an anchor), which is a much easier regression.
+#
+# Try it yourself: `loc.LocalizationNet(specific=True)` has a class-specific head (12 box
+# outputs). With so little data each class-specific box sees only a third of the examples, so
+# do not expect it to win here.
+#
+# ### Human pose estimation as regression
+#
+# The same idea localises more than boxes. **DeepPose** (Toshev and Szegedy, 2014) regresses the
+# positions of $k$ body joints (head, shoulders, elbows, wrists, hips, knees, ankles: $k = 14$
+# in their data) with one network: the output is a vector of $2k$ numbers,
+# $\hat y = (\hat x_1, \hat y_1, \dots, \hat x_k, \hat y_k)$. The joints are expressed relative to
+# a box $b$ around the person (centre $b_c$, width $b_w$, height $b_h$),
+# $\tilde y_i = \big((x_i - b_{c,x}) / b_w,\; (y_i - b_{c,y}) / b_h\big)$, so that the targets do
+# not depend on where the person is or how large, and the loss is again the squared L2 distance
+# summed over joints, $\sum_i \lVert \tilde y_i - \hat{\tilde y}_i \rVert^2$. Because one
+# regression from the whole image is coarse, DeepPose then runs a **cascade**: for each joint it
+# crops a small window around the current estimate and regresses a correction from that crop,
+# at higher resolution. Later systems predict one heat map per joint instead (Mask R-CNN, section
+# 15, treats each keypoint as a one-pixel mask), which is easier for a convolutional network than
+# producing coordinates.
+#
+# ## 3. Many objects: sliding windows
+#
+# With several objects, regression runs out of outputs: there may be 0 objects or 30, and a
+# network has a fixed number of outputs. The old answer turns detection back into
+# classification: cut the image into **windows** at every position and scale (and a few aspect
+# ratios), classify each window as one of the classes or background, and report the windows that
+# score high. This is how the face detector of Viola and Jones (2001) and the pedestrian
+# detector of Dalal and Triggs (2005) worked, and it is correct. The trouble is the count.
+
+# %%
+sizes = [32, 45, 64, 91, 128, 181, 256, 362]                 # window sides: factors of sqrt(2)
+for step, what in [(None, "every pixel"), (0.125, "steps of 1/8 window")]:
+    counts = loc.count_windows(640, 480, sizes, step=step, ratios=(0.5, 1.0, 2.0))
+    total = sum(c for *_, c in counts)
+    print(f"640x480 image, {len(sizes)} sizes x 3 aspect ratios, {what:20s}: {total:>10,} windows")
+counts = loc.count_windows(640, 480, sizes, step=0.125, ratios=(1.0,))
+print("square windows only, steps of 1/8 window:",
+      ", ".join(f"{s}px: {c:,}" for s, _, c in counts))
+
+# %% [markdown]
+# Four million windows at pixel steps; even with steps of an eighth of the window, about 90 000.
+# Every window is resized to the network's input size and classified. How long does that take?
+# Time our little network on windows cut from a $128 \times 128$ image (one window is one
+# $64 \times 64$ input):
+
+# %%
+big_image = loc.compose_scene(train.scenes, [0], [(32, 32)], size=128).image
+crops, corners = loc.window_crops(torch.from_numpy(big_image.transpose(2, 0, 1).copy()))
+seconds, _ = time_call(loc.predict_boxes, net, crops, repeats=3)
+per_window = seconds / len(crops)
+n_coarse = sum(c for *_, c in loc.count_windows(640, 480, sizes, 0.125, (0.5, 1.0, 2.0)))
+print(f"{len(crops)} windows in {seconds * 1000:.0f} ms: {per_window * 1e3:.2f} ms per window")
+print(f"{n_coarse:,} windows of a 640x480 image: {n_coarse * per_window:.1f} s with this "
+      "network of 1.7 million multiply-adds per window")
+print(f"a VGG-16 (15.5 billion multiply-adds per 224x224 window) is about "
+      f"{15.5e9 / 1.7e6:,.0f} times more work per window")
+
+# %% [markdown]
+# Many seconds per image even for our tiny network, and the networks that made deep learning win
+# at recognition cost thousands of times more per window. Two ideas rescue the approach.
+# **Share the computation** between overlapping windows (OverFeat, next section). **Look at fewer
+# windows**, those that probably contain an object (region proposals, section 6).
+#
+# ## 4. OverFeat: a convolutional network *is* a sliding window
+#
+# Overlapping windows share most of their pixels, and a convolution computes the same thing at
+# every position. So the convolutional layers of the network, applied to the whole image once,
+# already compute the features of every window; only the fully connected layers are tied to one
+# input size. Sermanet et al. (2014) removed that tie: **a fully connected layer is a
+# convolution whose kernel covers its whole input**. Our `net.fc` is a Linear layer from the
+# $32 \times 4 \times 4$ feature map to 64 units; the same weights, reshaped to 64 kernels of size
+# $32 \times 4 \times 4$, make a `Conv2d(32, 64, kernel_size=4)`. The heads, Linear layers from
+# 64 units, become $1 \times 1$ convolutions. On the feature map of one window the two give the
+# same numbers:
+
+# %%
+with torch.no_grad():
+    feats = net.features(test.images[:1])                       # (1, 32, 4, 4): one window
+    fc_conv = nn.Conv2d(32, 64, kernel_size=4)
+    fc_conv.weight.copy_(net.fc.weight.view(64, 32, 4, 4))     # (64, 512) -> (64, 32, 4, 4)
+    fc_conv.bias.copy_(net.fc.bias)
+    as_linear = net.fc(feats.flatten(1))                        # (1, 64)
+    as_conv = fc_conv(feats)                                    # (1, 64, 1, 1)
+    print("Linear:", as_linear[0, :5].numpy())
+    print("Conv2d:", as_conv[0, :5, 0, 0].numpy())
+    print("largest difference:", float((as_linear - as_conv[:, :, 0, 0]).abs().max()))
+    bigger = net.features(torch.from_numpy(big_image.transpose(2, 0, 1).copy())[None])
+    print(f"on a 128x128 image the features are {tuple(bigger.shape)} and the 'fully connected' "
+          f"layer gives {tuple(fc_conv(bigger).shape)}: one 64-vector per window")
+
+# %% [markdown]
+# On a larger image the converted layer simply slides: each of its $9 \times 9$ outputs is the
+# fully connected layer applied to one $4 \times 4$ patch of features, that is, to one
+# $64 \times 64$ window of the image. The windows are 8 pixels apart, the product of the
+# strides of the network (the halving at the input and two poolings). A network made only of
+# convolutions and pooling accepts any input size; it is called **fully convolutional**.
+#
+# `loc.convolutionalize(net)` converts all three layers. We run it once over a $128 \times 128$
+# scene assembled from four objects of other one-object scenes (so the objects keep the size the
+# network was trained on), and check it against cutting out the 81 windows one by one:
+
+# %%
+pool = loc.localization_data(40, seed=5, empty_fraction=0.0).scenes
+scene = loc.compose_scene(pool, [4, 5, 9, 8], [(0, 0), (60, 6), (6, 62), (60, 64)], size=128,
+                          seed=3)
+fcn = loc.convolutionalize(net)
+t_dense, dense = time_call(loc.dense_predictions, fcn, scene.image, repeats=3)
+crops, corners = loc.window_crops(torch.from_numpy(scene.image.transpose(2, 0, 1).copy()))
+t_crops, (p_crops, _) = time_call(loc.predict_boxes, net, crops, repeats=3)
+print(f"score map {dense.prob.shape} (classes, rows, columns)")
+print("largest difference from the 81 cut-out windows:",
+      f"{np.abs(p_crops - dense.prob.reshape(4, -1).T).max():.1e}")
+print(f"one pass: {t_dense * 1e3:.1f} ms, 81 separate windows: {t_crops * 1e3:.1f} ms")
+
+fig, axes = plt.subplots(1, 5, figsize=(14, 3.3), layout="constrained")
+show_scene(axes[0], scene.image, scene.boxes, scene.labels, title="the 128x128 scene")
+for c, ax in enumerate(axes[1:]):
+    im = ax.imshow(dense.prob[c], vmin=0, vmax=1, cmap="viridis",
+                   extent=(0, 9 * 8, 9 * 8, 0))                 # window corners, in pixels
+    ax.set_title(f"P({loc.LOC_CLASSES[c]})", fontsize=9)
+    ax.set_xlabel("window's left edge (px)", fontsize=8)
+axes[1].set_ylabel("window's top edge (px)", fontsize=8)
+fig.colorbar(im, ax=axes[1:].tolist(), shrink=0.85)
+plt.show()
+
+# %% [markdown]
+# Same numbers, one pass, several times faster, and the gain grows with the image: the
+# convolutions of overlapping windows are computed once instead of up to 64 times. Each score map
+# is bright where the window holds that class: the triangle top left, the circle top right, two
+# squares at the bottom, background in the empty middle.
+#
+# ### OverFeat's greedy merging
+#
+# Every window that scores high also regressed a box, so one object gets a dozen boxes from
+# neighbouring windows and scales. OverFeat merged them greedily:
+#
+# 1. collect the boxes of every window (and every scale) whose best class scores high;
+# 2. find the two closest boxes of the same class;
+# 3. if they are close enough, replace them by one box with their average coordinates and their
+#    accumulated confidence;
+# 4. repeat from 2 until no two boxes are close.
+#
+# Boxes supported by many windows collect a high total confidence; a lonely box from one confused
+# window stays weak. `loc.greedy_merge` measures closeness by $1 - \text{IoU}$ (OverFeat's
+# match score combined the distance between the centres with the overlap). Windows below a
+# probability of 0.7 are left out, and boxes merge while their IoU exceeds 0.2:
+
+# %%
+boxes_w, scores_w, labels_w, windows_w = dense.detections(min_score=0.7)
+merged = loc.greedy_merge(boxes_w, scores_w, labels_w, max_distance=0.8)
+print(f"{len(boxes_w)} window boxes -> {len(merged.boxes)} after {merged.steps} merges")
+for b, s, lab, n in zip(merged.boxes, merged.scores, merged.labels, merged.counts, strict=True):
+    best = max(iou_pair(b, g) for g in scene.boxes)
+    print(f"  {CLASSES[lab]:8s} from {n:2d} windows, total confidence {s:4.1f}, box {b.round(0)}, "
+          f"best IoU with a true box {best:.2f}")
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
+show_scene(axes[0], scene.image, boxes_w, labels_w, show_text=False, linewidth=0.7,
+           title=f"{len(boxes_w)} boxes from windows with P >= 0.7")
+show_scene(axes[1], scene.image, scene.boxes, show_text=False, color="white", linestyle=":",
+           title="merged (true boxes dotted)")
+draw_boxes(axes[1], merged.boxes, merged.labels, merged.scores, CLASSES)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Four objects, four boxes, the right classes; the boxes are as rough as those of section 2 (IoU
+# around 0.5 to 0.65 with the truth), since they come from the same regression head. This
+# multi-scale sliding window with box regression and merging won the localisation task of
+# ILSVRC 2013. The merging rule has a weakness we will meet again: it decides by geometry alone,
+# so two objects of one class that overlap heavily would merge into one box. The standard
+# replacement, non-maximum suppression, is in section 8.
+#
+# ## 5. Data sets, annotations and IoU
+#
+# Detection is measured on a few public benchmarks. Each provides images, a box and a class for
+# every object of its classes, and an evaluation protocol.
+#
+# | data set | since | images | classes | metric |
+# |---|---|---|---|---|
+# | PASCAL VOC | 2005 (20 classes from 2007) | about 10 000 | 20 | mAP, IoU ≥ 0.5 |
+# | ILSVRC detection | 2013 | about 500 000 | 200 | mAP, IoU ≥ 0.5 |
+# | MS COCO | 2014 (challenge from 2015) | about 200 000 labelled | 80 | AP, IoU 0.50:0.05:0.95 |
+#
+# VOC 2007, the test set of most tables in this chapter, has 9963 images (5011 for training and
+# validation, 4952 for testing). VOC's 20 classes are everyday objects (`dlcv.voc.VOC_CLASSES`);
+# COCO's 80 include them and many smaller things (forks, toothbrushes, traffic lights), with
+# more objects per image and many small ones: it is much harder. VOC stores one XML file per
+# image. Here is an annotation written in VOC's format for one of the course's photographs,
+# read with `dlcv.voc`:
+
+# %%
+print(len(VOC_CLASSES), "VOC classes:", ", ".join(VOC_CLASSES))
+astronaut_xml = """
+<annotation>
+  <folder>VOC2007</folder>
+  <filename>astronaut.jpg</filename>
+  <size><width>512</width><height>512</height><depth>3</depth></size>
+  <object>
+    <name>person</name>
+    <pose>Frontal</pose>
+    <truncated>1</truncated>
+    <difficult>0</difficult>
+    <bndbox><xmin>18</xmin><ymin>12</ymin><xmax>362</xmax><ymax>512</ymax></bndbox>
+  </object>
+</annotation>
+"""
+ann = parse_voc_xml(astronaut_xml)
+print(f"{ann.filename}: {ann.width}x{ann.height}, objects {ann.names}, truncated "
+      f"{ann.truncated}, difficult {ann.difficult}")
+print("box in the course's convention (x1, y1, x2, y2), pixel edges:", ann.boxes[0])
+fig, ax = plt.subplots(figsize=(3.6, 3.6))
+ax.imshow(load_photo("astronaut"), extent=(0, 512, 512, 0))
+draw_boxes(ax, ann.boxes, [VOC_CLASSES.index("person")], class_names=VOC_CLASSES, fontsize=8)
+ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# VOC counts pixels from 1 and includes both end pixels, so `xmin=18, xmax=362` covers columns
+# 18 to 362, that is 345 pixels; in the course's convention (pixel edges from 0) that box is
+# $x_1 = 17, x_2 = 362$. The person is **truncated** (cut off by the image's bottom edge).
+# Objects marked **difficult** (tiny, heavily occluded) are neither required nor penalised by
+# VOC's evaluation. `dlcv.voc.load_voc` reads a whole VOC folder into the same `DetectionData`
+# container as the shapes scenes, so everything in this chapter runs on VOC data too if you have
+# a copy.
+#
+# Since IoU decides what counts as found, it pays to know what its values look like. Two squares
+# of side $s$, one shifted by $d$ pixels, have
+# $\text{IoU} = s(s - d) / \big(s(s + d)\big) = (s - d)/(s + d)$: a shift of a third of the side
+# already gives 0.5.
+
+# %%
+fig, axes = plt.subplots(1, 4, figsize=(11, 2.8))
+for ax, target in zip(axes, [0.3, 0.5, 0.7, 0.9], strict=True):
+    s = 40.0
+    d = s * (1 - target) / (1 + target)                         # shift that gives this IoU
+    a, b = np.array([10, 10, 10 + s, 10 + s]), np.array([10 + d, 10, 10 + d + s, 10 + s])
+    for box, col, ls in [(a, CLASS_COLORS[0], "-"), (b, CLASS_COLORS[5], "--")]:
+        ax.add_patch(Rectangle(box[:2], s, s, fill=False, ec=col, lw=2, ls=ls))
+    inter = [max(a[0], b[0]), 10, min(a[2], b[2]) - max(a[0], b[0]), s]
+    ax.add_patch(Rectangle(inter[:2], inter[2], inter[3], color="0.8", zorder=0))
+    ax.set_xlim(0, 80)
+    ax.set_ylim(60, 0)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"IoU = {iou_pair(a, b):.2f} (shift {d:.1f} of {s:.0f} px)", fontsize=9)
+plt.show()
+
+# %% [markdown]
+# ## 6. Region proposals
+#
+# Sliding windows spend nearly all their effort on background. A **region proposal** method
+# guesses, without knowing the classes, a few thousand boxes that are likely to hold *some*
+# object, and only those are classified. It must be fast, and it should rather propose too many
+# boxes than miss an object: a missed object can never be detected later.
+#
+# **Selective search** (Uijlings et al., 2013) was the standard choice. It starts from an
+# over-segmentation of the image into small regions of similar colour (the graph method of
+# Felzenszwalb and Huttenlocher, 2004) and then groups them **hierarchically**: repeatedly
+# merge the two most similar *neighbouring* regions, until one region is left. Similarity adds
+# up colour (overlap of colour histograms), texture, size (small regions merge first, so that
+# large ones do not swallow everything) and fill (regions that fit together, filling their
+# joint box, merge first). Every region formed along the way, at every level, gives one box. The
+# paper repeats this with several colour spaces and settings and obtains about 2000 boxes per
+# image that cover nearly all VOC objects with IoU above 0.5.
+#
+# `loc.selective_search` is a small version (colour, size and fill; one setting). The hierarchy
+# on a photograph, drawn with each region in its mean colour:
+
+# %%
+photo = load_photo("coffee", size=160) / 255.0                   # (107, 160, 3) in [0, 1]
+grouping = loc.selective_search(photo, scale=100, min_size=40)
+n_merges = len(grouping.merges)
+fig, axes = plt.subplots(1, 4, figsize=(13, 2.6))
+for ax, steps in zip(axes, [0, n_merges // 2, n_merges - 8, n_merges - 3], strict=True):
+    regions = grouping.labels_after(steps)
+    mean_colour = np.zeros_like(photo)
+    for r in np.unique(regions):
+        mean_colour[regions == r] = photo[regions == r].mean(axis=0)
+    ax.imshow(mean_colour)
+    ax.set_title(f"after {steps} merges: {len(np.unique(regions))} regions", fontsize=9)
+    ax.axis("off")
+plt.show()
+print(f"{grouping.num_initial} initial regions, {n_merges} merges: "
+      f"{len(grouping.boxes)} proposals in all")
+
+# %% [markdown]
+# The cup's rim, the coffee and the saucer start as separate pieces and join into larger and
+# larger parts. On the shapes scenes, whose objects are flat-coloured, the hierarchy finds every
+# object: below, the proposals of one scene, and for each object the proposal that fits it best.
+
+# %%
+ss_scenes = make_scenes(20, seed=23, min_objects=2, max_objects=4)
+recalls, n_props = [], []
+for i in range(len(ss_scenes)):
+    g = loc.selective_search(ss_scenes.images[i])
+    recalls.append(np.mean(iou_matrix(ss_scenes.boxes[i], g.boxes).max(axis=1) >= 0.5))
+    n_props.append(len(g.boxes))
+props = loc.selective_search(ss_scenes.images[0]).boxes
+best = iou_matrix(ss_scenes.boxes[0], props).argmax(axis=1)
+fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.8))
+show_scene(axes[0], ss_scenes.images[0], props, show_text=False, color="white", linewidth=0.5,
+           title=f"all {len(props)} proposals")
+show_scene(axes[1], ss_scenes.images[0], props[best], ss_scenes.labels[0],
+           title="the best proposal for each object")
+fig.tight_layout()
+plt.show()
+print(f"over 20 scenes: {np.mean(n_props):.0f} proposals per scene, "
+      f"{np.mean(recalls):.0%} of the objects covered with IoU >= 0.5")
+
+# %% [markdown]
+# ## 7. R-CNN: regions with CNN features
+#
+# Girshick et al. (2014) combined proposals with a convolutional network and lifted the mAP on
+# VOC 2007 from 33.7% (deformable part models, the best method before) to 58.5% with AlexNet.
+# **R-CNN** works in stages:
+#
+# 1. about 2000 selective-search proposals per image;
+# 2. each proposal, enlarged by a little context, is **warped** (stretched, whatever its aspect
+#    ratio) to the network's fixed input size, $227 \times 227$ for AlexNet;
+# 3. the network (pre-trained on ImageNet classification, fine-tuned on the detection classes
+#    plus background) computes a 4096-dimensional feature for each warped region;
+# 4. one **linear SVM per class** scores the features. Why not the network's own softmax? The
+#    ImageNet network knows 1000 classes and no "background", detection has 20 (VOC), 200
+#    (ILSVRC) or 80 (COCO) classes plus background, and in R-CNN's experiments SVMs trained on
+#    the features, with hard negative mining, did a few points better than the fine-tuned
+#    softmax;
+# 5. a per-class linear **box regressor** corrects each proposal (OverFeat's idea, applied to
+#    proposals);
+# 6. non-maximum suppression per class removes duplicates (section 8).
+#
+# Training the stages uses different labels: a proposal counts as positive for fine-tuning when
+# its IoU with a true box is at least 0.5, while the SVMs take the true boxes as positives and
+# proposals with IoU below 0.3 as negatives. Warping looks like this:
+
+# %%
+widths, heights = props[:, 2] - props[:, 0], props[:, 3] - props[:, 1]
+big = np.flatnonzero(widths * heights >= 150)                   # proposals of some size
+wide, tall = big[np.argmax(widths[big] / heights[big])], big[np.argmin(widths[big] / heights[big])]
+warp_boxes = props[[best[0], best[1], wide, tall]].astype(int)  # two good fits, two odd shapes
+fig, axes = plt.subplots(2, len(warp_boxes), figsize=(2.1 * len(warp_boxes), 4.0))
+for k, (x1, y1, x2, y2) in enumerate(warp_boxes):
+    region = torch.from_numpy(ss_scenes.images[0][y1:y2, x1:x2].transpose(2, 0, 1).copy())[None]
+    warped = F.interpolate(region, size=(32, 32), mode="bilinear", align_corners=False)[0]
+    axes[0, k].imshow(ss_scenes.images[0][y1:y2, x1:x2], interpolation="nearest")
+    axes[0, k].set_title(f"proposal {x2 - x1} x {y2 - y1}", fontsize=8)
+    axes[1, k].imshow(warped.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    axes[1, k].set_title("warped to 32x32", fontsize=8)
+for ax in axes.ravel():
+    ax.axis("off")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# R-CNN worked very well, reaching 66.0% mAP on VOC 2007 with VGG-16, and it was very slow:
+# the network runs once per proposal, 2000 times per image, which took **47 seconds per image**
+# on a GPU. Training was a pipeline of separate steps (fine-tuning, SVMs, box regressors) whose
+# features had to be written to disk, hundreds of gigabytes for VOC, and the network never
+# learnt from the SVMs' or the regressors' errors.
+#
+# ## 8. Non-maximum suppression
+#
+# Any detector that scores many overlapping candidates finds each object several times: the
+# proposals or windows around an object all score high. Detection needs one box per object, and
+# the evaluation punishes duplicates as false positives (lecture 08). **Greedy non-maximum
+# suppression** (NMS) keeps the locally best boxes:
+#
+# 1. drop the boxes whose score is below a threshold; sort the rest by score;
+# 2. take the highest-scoring box and keep it;
+# 3. remove every remaining box whose IoU with it is at least a threshold $\tau$ (often 0.3 to
+#    0.7; 0.5 is common);
+# 4. repeat from 2 with the remaining boxes.
+#
+# It runs per class, so that a dog and the person walking it are not suppressed against each
+# other. A worked example with six boxes of one class, through `dlcv.detection.nms_steps` (the
+# loop version, which records why each box was kept or dropped):
+
+# %%
+nms_boxes = np.array([[10, 10, 50, 50], [14, 12, 52, 54], [60, 20, 95, 60], [8, 14, 46, 48],
+                      [62, 24, 98, 58], [30, 28, 70, 68]], dtype=float)
+nms_scores = np.array([0.9, 0.8, 0.75, 0.6, 0.5, 0.4])
+names = "ABCDEF"
+print("IoU matrix:\n", iou_matrix(nms_boxes).round(2))
+for st in nms_steps(nms_boxes, nms_scores, iou_threshold=0.5):
+    if st.kept:
+        print(f"{names[st.index]} ({st.score:.2f}): kept")
+    else:
+        print(f"{names[st.index]} ({st.score:.2f}): removed, IoU {st.iou:.2f} with "
+              f"{names[st.by]} >= 0.5")
+kept = [st.index for st in nms_steps(nms_boxes, nms_scores, iou_threshold=0.5) if st.kept]
+label_at = {0: (10, 8, "bottom", "left"), 1: (12, 56, "top", "left"),   # where the names go
+            2: (60, 18, "bottom", "left"), 3: (6, 31, "center", "right"),
+            4: (86, 61, "top", "left"), 5: (55, 71, "top", "left")}
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+for ax, idx, title in [(axes[0], range(6), "before NMS"), (axes[1], kept, "after NMS, τ = 0.5")]:
+    for k in idx:
+        x1, y1, x2, y2 = nms_boxes[k]
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.6,
+                               ec=CLASS_COLORS[k]))
+        tx, ty, va, ha = label_at[k]
+        ax.text(tx, ty, f"{names[k]} {nms_scores[k]:.2f}", fontsize=8, color=CLASS_COLORS[k],
+                va=va, ha=ha, fontweight="bold")
+    ax.set_xlim(-22, 106)
+    ax.set_ylim(76, 0)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# A survives and removes B (IoU 0.75) and D (0.73); C survives and removes E (0.75); F overlaps
+# A by only 0.16 (its overlap with B, 0.22, no longer matters once B is gone), so it survives
+# too, although it is probably a poor box: NMS removes duplicates, not bad boxes. The threshold
+# $\tau$ is a trade-off: low values remove duplicates reliably but also remove true neighbours
+# in a crowd (two people side by side); high values keep both neighbours and some duplicates.
+#
+# ### Play with it: greedy NMS, one decision at a time
+#
+# The playground shows a fake detector's raw output on a shapes scene: several jittered boxes
+# around each object with scores, a confused box with the wrong class, and a few false alarms.
+# **Left**: the boxes (solid: kept, dashed: suppressed, dotted: not decided yet or below the
+# score threshold). **Middle**: the decisions in score order, each with its reason. **Right**:
+# the IoU matrix of all candidates in score order (dots mark pairs above the threshold), and the
+# intersection and union of the pair behind the current decision. **decisions made** replays NMS
+# step by step; **IoU of box … and box …** picks any pair.
+#
+# Things to try:
+#
+# 1. Step through the decisions from 0. Which box is decided first, and why can it never be
+#    suppressed?
+# 2. Lower the **IoU threshold** to 0.2, then raise it to 0.8. How many boxes survive at each
+#    end? Which end leaves duplicates, and which starts to remove real objects?
+# 3. Uncheck **per class**. Which box disappears, and is that a good thing here? When would
+#    class-agnostic NMS be a mistake?
+# 4. Raise the **score threshold** until the false alarms go. What else disappears with them?
+# 5. Find a scene where two objects touch. What is the IoU of their best boxes? At what threshold
+#    would one suppress the other?
+
+# %%
+IoUNMSPlayground()
+
+# %% [markdown]
+# ## 9. Fast R-CNN: compute the features once
+#
+# R-CNN ran the whole network on 2000 overlapping crops, recomputing the same convolutions again
+# and again: OverFeat's lesson again. **Fast R-CNN** (Girshick, 2015) runs the convolutional
+# layers **once on the whole image** and cuts each proposal out of the resulting feature map:
+#
+# 1. the image goes through the convolutional layers: one feature map, with stride 16 for VGG-16;
+# 2. each proposal is projected onto the feature map (its coordinates divided by the stride), and
+#    **RoI pooling** turns the region of the map under it, whatever its size, into a fixed
+#    $7 \times 7$ grid: split the region into $7 \times 7$ bins and take the maximum in each;
+# 3. fully connected layers on each pooled RoI feed two sibling heads: a softmax over $K + 1$
+#    classes (background included) and class-specific box regression, $4K$ numbers.
+#
+# RoI pooling on a small example: a $8 \times 8$ feature map with stride 4 (so it covers a
+# $32 \times 32$ image) and one RoI, pooled to $2 \times 2$. Both the RoI's corners and the bin
+# edges are rounded to whole cells; section 15 comes back to that rounding.
+
+# %%
+fmap = np.round(rng.uniform(0, 9, size=(8, 8)), 1)              # (H_f, W_f), stride 4
+roi = (5.5, 3.2, 24.7, 19.9)                                    # (x1, y1, x2, y2) image pixels
+
+
+def roi_pool(fmap, roi, out=2, stride=4):
+    """Fast R-CNN's RoI max pooling of one RoI: loops that read like the definition."""
+    x1, y1, x2, y2 = (round(v / stride) for v in roi)           # snap the RoI to whole cells
+    w, h = max(x2 - x1, 1), max(y2 - y1, 1)
+    pooled = np.zeros((out, out))
+    for i in range(out):
+        for j in range(out):                                    # bin (i, j), snapped to cells
+            r0, r1 = y1 + math.floor(i * h / out), y1 + math.ceil((i + 1) * h / out)
+            c0, c1 = x1 + math.floor(j * w / out), x1 + math.ceil((j + 1) * w / out)
+            pooled[i, j] = fmap[r0:r1, c0:c1].max()
+    return pooled
+
+
+print("the feature map:\n", fmap)
+print(f"RoI {roi} in pixels = {tuple(v / 4 for v in roi)} in cells, snapped to "
+      f"{tuple(round(v / 4) for v in roi)}")
+print("RoI pooling to 2x2:\n", roi_pool(fmap, roi))
+
+# %% [markdown]
+# Training is one network with one loss, end to end. Each minibatch takes 2 images and 64 RoIs
+# from each (128 in all), and the RoIs are **sampled**: 25% are foreground, proposals with IoU
+# at least 0.5 with a true box, labelled with that box's class; the other 75% are background,
+# with IoU in $[0.1, 0.5)$, labelled background. Proposals below 0.1 are not used: the
+# background RoIs that overlap an object a little are the hard, informative ones. Without
+# sampling, background would dominate every batch. On our selective-search proposals:
+
+# %%
+for i in range(2):                                              # a minibatch of two images
+    g = loc.selective_search(ss_scenes.images[i])
+    best_iou = iou_matrix(g.boxes, ss_scenes.boxes[i]).max(axis=1)  # (R,) best IoU per proposal
+    fg = np.flatnonzero(best_iou >= 0.5)
+    bg = np.flatnonzero((best_iou >= 0.1) & (best_iou < 0.5))
+    n_fg = min(len(fg), 4)                                      # 25% of 16 RoIs per image
+    pick = np.concatenate([rng.choice(fg, n_fg, replace=False),
+                           rng.choice(bg, 16 - n_fg, replace=len(bg) < 16 - n_fg)])
+    print(f"image {i}: {len(g.boxes)} proposals: {len(fg)} foreground (IoU >= 0.5), "
+          f"{len(bg)} background (IoU in [0.1, 0.5)), "
+          f"{len(g.boxes) - len(fg) - len(bg)} unused; sampled {n_fg} + {16 - n_fg}, IoUs:",
+          np.sort(best_iou[pick])[::-1].round(2))
+
+# %% [markdown]
+# ### The box parametrisation
+#
+# The box head does not predict coordinates; it predicts how to **move and stretch** the RoI.
+# With the RoI's centre, width and height $(x_r, y_r, w_r, h_r)$ and the true box's
+# $(x, y, w, h)$, the regression targets are
+#
+# $$ t_x = \frac{x - x_r}{w_r}, \qquad t_y = \frac{y - y_r}{h_r}, \qquad
+#    t_w = \log\frac{w}{w_r}, \qquad t_h = \log\frac{h}{h_r}. $$
+#
+# The shifts are measured in units of the RoI's size, so the same $t$ means the same relative
+# correction for a small and a large RoI (a scale-invariant target, like IoU); the logarithm
+# makes the size correction symmetric (doubling is $+\log 2$, halving $-\log 2$) and keeps the
+# predicted width positive. Decoding inverts the formulas:
+#
+# $$ x = x_r + w_r t_x, \qquad y = y_r + h_r t_y, \qquad w = w_r e^{t_w}, \qquad
+#    h = h_r e^{t_h}. $$
+#
+# A worked example (these lines, for whole arrays of boxes, are part of assignment a4):
+
+# %%
+def centre_size(box):
+    x1, y1, x2, y2 = box
+    return (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+
+
+proposal = (20.0, 30.0, 120.0, 110.0)                          # the RoI (x1, y1, x2, y2)
+truth = (30.0, 25.0, 140.0, 125.0)                             # the true box
+xr, yr, wr, hr = centre_size(proposal)
+x, y, w, h = centre_size(truth)
+t = (x - xr) / wr, (y - yr) / hr, math.log(w / wr), math.log(h / hr)
+print(f"RoI   centre ({xr}, {yr}), size {wr} x {hr}")
+print(f"truth centre ({x}, {y}), size {w} x {h}")
+print("targets t_x, t_y, t_w, t_h =", ", ".join(f"{v:.4f}" for v in t))
+xd, yd, wd, hd = xr + wr * t[0], yr + hr * t[1], wr * math.exp(t[2]), hr * math.exp(t[3])
+print(f"decoded: centre ({xd:.1f}, {yd:.1f}), size {wd:.1f} x {hd:.1f} -> box "
+      f"({xd - wd / 2:.1f}, {yd - hd / 2:.1f}, {xd + wd / 2:.1f}, {yd + hd / 2:.1f})")
+
+# %% [markdown]
+# The truth's centre is 15 pixels right of the RoI's centre, 0.15 of the RoI's width, and 5
+# pixels lower, 0.0625 of its height; the truth is 10% wider
+# ($\log 1.1 = 0.0953$) and 25% taller ($\log 1.25 = 0.2231$). Decoding gives back the true
+# box exactly. In practice the targets are also normalised by their mean and standard deviation
+# over the training set, so that the four have similar scales.
+#
+# ### Smooth L1 and the multitask loss
+#
+# Fast R-CNN penalises the box error with the **smooth L1** (Huber) loss, applied to each of the
+# four differences $d = \hat t_i - t_i$:
+#
+# $$ \text{smooth}_{L_1}(d) = \begin{cases} 0.5\, d^2 & \text{if } |d| < 1, \\
+#    |d| - 0.5 & \text{otherwise.} \end{cases} $$
+#
+# It is quadratic near 0 (smooth, with gradients that shrink as the prediction improves, like
+# L2) and linear far away (the gradient never exceeds 1, like L1), so a badly placed RoI or an
+# outlier cannot blow up the gradient, which the L2 loss of R-CNN's regressors required careful
+# tuning to avoid.
+
+# %%
+d = np.linspace(-3, 3, 601)
+smooth = np.where(np.abs(d) < 1, 0.5 * d ** 2, np.abs(d) - 0.5)
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.1))
+for vals, grads, lab, col in [(0.5 * d ** 2, d, "L2: $0.5 d^2$", CLASS_COLORS[0]),
+                              (np.abs(d), np.sign(d), "L1: $|d|$", CLASS_COLORS[1]),
+                              (smooth, np.clip(d, -1, 1), "smooth L1", CLASS_COLORS[5])]:
+    wide = lab == "smooth L1"                                   # drawn wide, as it overlaps
+    ax0.plot(d, vals, color=col, lw=4.5 if wide else 1.8, alpha=0.6 if wide else 1, label=lab,
+             zorder=1 if wide else 2)
+    ax1.plot(d, grads, color=col, lw=4.5 if wide else 1.8, alpha=0.6 if wide else 1, label=lab,
+             zorder=1 if wide else 2)
+ax0.set_ylim(0, 3)
+ax0.set_title("loss")
+ax1.set_title("gradient with respect to d")
+for ax in (ax0, ax1):
+    ax.set_xlabel("d = predicted - target")
+    ax.axvspan(-1, 1, color="0.93", zorder=0)
+    ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The whole loss of one RoI with true class $u$ (0 for background) and box targets $t$ is
+#
+# $$ L(p, u, \hat t, t) = -\log p_u + \lambda\,[u \geq 1]
+#    \sum_{i \in \{x, y, w, h\}} \text{smooth}_{L_1}\big(\hat t^{\,u}_i - t_i\big), $$
+#
+# the same shape as section 2's loss: cross-entropy over $K + 1$ classes, plus the box loss of
+# the true class only, and none for background; Fast R-CNN uses $\lambda = 1$. On VOC 2007 with
+# VGG-16, Fast R-CNN reached 66.9% mAP (R-CNN: 66.0%), trained in 9.5 hours instead of 84, and
+# tested in **0.32 s per image instead of 47 s**. But that time leaves out the proposals:
+# selective search takes about 2 s per image on a CPU, so the proposals had become the
+# bottleneck.
+#
+# ## 10. Faster R-CNN: the network proposes the regions
+#
+# The feature map that Fast R-CNN computes anyway knows a lot about where objects are. **Faster
+# R-CNN** (Ren et al., 2015) adds a small **region proposal network** (RPN) on top of it, which
+# replaces selective search:
+#
+# * a $3 \times 3$ convolution slides over the feature map (512 channels for VGG-16), followed
+#   by two sibling $1 \times 1$ convolutions;
+# * at every position there are $k$ reference boxes, the **anchors**, centred on that position:
+#   3 scales (boxes of area $128^2$, $256^2$ and $512^2$ pixels) times 3 aspect ratios (1:1, 1:2,
+#   2:1), so $k = 9$;
+# * for each anchor the RPN predicts an **objectness** score (object or not, $2k$ outputs) and a
+#   box correction in the parametrisation above, relative to the anchor ($4k$ outputs);
+# * the best-scoring corrected anchors, after NMS at IoU 0.7, become about 300 proposals for a
+#   Fast R-CNN head on the same feature map.
+#
+# Anchors are labelled by their IoU with the true boxes: positive above 0.7 (and, for every true
+# box, the anchor that overlaps it most, so that no object is left without one), negative below
+# 0.3, ignored in between. Each training image contributes 256 anchors, up to half of them
+# positive. The whole detector is trained with **four losses**: the RPN's objectness
+# (classification) and its box regression (anchor → proposal), and the head's classification
+# (over the classes) and box regression (proposal → final box). Here are the nine anchors of one
+# position and their count on a typical image:
+
+# %%
+shapes9 = anchor_shapes([128, 256, 512], [0.5, 1.0, 2.0])     # (9, 2) widths and heights
+print("anchor widths x heights:", ", ".join(f"{w:.0f}x{h:.0f}" for w, h in shapes9))
+H_img, W_img, stride = 600, 1000, 16
+grid = (H_img // stride, W_img // stride)
+anchors = anchor_boxes(grid, stride, [128, 256, 512], [0.5, 1.0, 2.0])   # (N, 4)
+inside = ((anchors[:, 0] >= 0) & (anchors[:, 1] >= 0) & (anchors[:, 2] <= W_img)
+          & (anchors[:, 3] <= H_img))
+print(f"a {W_img}x{H_img} image, stride {stride}: {grid[0]} x {grid[1]} positions x 9 = "
+      f"{len(anchors):,} anchors, {inside.sum():,} of them inside the image")
+
+fig, ax = plt.subplots(figsize=(6.5, 4))
+ax.imshow(load_photo("coffee", size=1000)[33:633], extent=(0, W_img, H_img, 0))  # 1000 x 600
+cx, cy = 500, 300
+for k, (w, h) in enumerate(shapes9):
+    ax.add_patch(Rectangle((cx - w / 2, cy - h / 2), w, h, fill=False, lw=1.8,
+                           ec=CLASS_COLORS[k // 3], ls=["-", "--", ":"][k % 3]))
+ax.plot(cx, cy, "w+", ms=10, mew=2)
+ax.set_xlim(-20, 1020)
+ax.set_ylim(700, -100)
+ax.set_aspect("equal")
+ax.set_title("9 anchors at one position: 3 scales (colours) x 3 ratios (line styles)", fontsize=9)
+ax.set_xticks([])
+ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# About 20 000 anchors per image; the large ones often cross the image's border, and those are
+# ignored in training (the paper counts about 6000 anchors left per image). The anchors turn the
+# RPN into a set of tiny sliding-window detectors, one per anchor shape, each refining a box
+# that is already roughly in place: the easier regression that section 2 asked for. With
+# shared features, proposals cost about 10 ms; Faster R-CNN with VGG-16 runs at about 5 images
+# per second (0.2 s per image, proposals included) with the same 66.9% mAP on VOC 2007 (73.2%
+# when trained on VOC 2007 + 2012).
+#
+# ### Play with it: anchors and their labels
+#
+# The view lays the anchors of one feature map over a shapes scene. **Left**: the grid of cells
+# (the stride), the anchors of one chosen cell, the positive anchors (green), the ignored ones
+# (orange) and each object's best anchor (yellow). **Top right**: the histogram of every anchor's
+# best IoU with any object, with the negative, ignored and positive ranges shaded. **Bottom
+# right**: for each object, the IoU of its best anchor and how many positives it got.
+#
+# Things to try:
+#
+# 1. Count: how many anchors are there for stride 8, 2 scales, 3 ratios on a $64 \times 64$
+#    image? Check the title. What share of them is negative?
+# 2. Find an object with no anchor above the positive threshold. What does **force-match** do
+#    for it, and what happens to it if you switch force-match off?
+# 3. Fix that object properly: add a scale closer to its size, or make the stride finer. How
+#    does the number of anchors grow?
+# 4. Move the **positive** threshold from 0.5 to 0.7 (Faster R-CNN's value). How many positives
+#    are left per object? What does that mean for training?
+# 5. Set the thresholds equal. What happens to the ignored band, and why might ignoring anchors
+#    between the thresholds help training?
+
+# %%
+AnchorView()
+
+# %% [markdown]
+# ## 11. Single-stage detectors: YOLO and SSD
+#
+# Faster R-CNN is two networks in a row: the RPN proposes, the head classifies each proposal.
+# **Single-stage** detectors skip the second stage: one fully convolutional network outputs,
+# for a fixed set of boxes laid over the image, the class scores and box corrections directly.
+# No proposals, no per-RoI computation: the whole image is processed by one network, once.
+#
+# ### YOLO: you only look once
+#
+# YOLO (Redmon et al., 2016) divides the $448 \times 448$ input into an $S \times S$ grid
+# ($S = 7$). The cell that contains an object's **centre** is responsible for it. Each cell
+# predicts
+#
+# * $B$ boxes ($B = 2$), each as $(x, y, w, h)$ and a **confidence**: $x, y$ are the centre
+#   relative to the cell, $w, h$ relative to the image, and the confidence is trained towards
+#   $\Pr(\text{object}) \times \text{IoU}$ of the box with the truth: 0 where there is no object;
+# * $C$ class probabilities $\Pr(\text{class}_c \mid \text{object})$, one set per cell.
+#
+# For VOC ($C = 20$) the output is an $S \times S \times (5B + C) = 7 \times 7 \times 30$ tensor,
+# 1470 numbers, computed by 24 convolutional and 2 fully connected layers. At test time the score
+# of class $c$ for a box is $\Pr(\text{class}_c \mid \text{object}) \cdot \text{confidence}$
+# $= \Pr(\text{class}_c) \cdot \text{IoU}$, followed by NMS. The same layout on a shapes scene:
+
+# %%
+S, B, C = 4, 2, len(CLASSES)
+print(f"YOLO for VOC: 7 x 7 x (2*5 + 20) = {7 * 7 * (2 * 5 + 20)} outputs; "
+      f"on our 64x64 scenes with S = {S}, B = {B}, C = {C}: {S}x{S}x{5 * B + C}")
+cell = 64 // S
+fig, ax = plt.subplots(figsize=(3.8, 3.8))
+show_scene(ax, multi.images[0], multi.boxes[0], multi.labels[0])
+for k in range(1, S):
+    ax.axhline(k * cell, color="w", lw=0.8)
+    ax.axvline(k * cell, color="w", lw=0.8)
+for b in multi.boxes[0]:
+    cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+    i, j = int(cy // cell), int(cx // cell)
+    ax.add_patch(Rectangle((j * cell, i * cell), cell, cell, color="w", alpha=0.35))
+    ax.plot(cx, cy, "wo", ms=4, mec="k")
+    print(f"object centred at ({cx:.1f}, {cy:.1f}): cell (row {i}, column {j}), "
+          f"x, y in the cell = ({cx / cell - j:.2f}, {cy / cell - i:.2f}), "
+          f"w, h in the image = ({(b[2] - b[0]) / 64:.2f}, {(b[3] - b[1]) / 64:.2f})")
+ax.set_title(f"{S}x{S} grid: the cell holding the centre is responsible", fontsize=9)
+plt.show()
+
+# %% [markdown]
+# YOLO is trained with one sum of squared errors. Let $\mathbb 1^{\text{obj}}_{ij}$ be 1 when box
+# $j$ of cell $i$ is responsible for an object (the object's centre is in cell $i$, and of the
+# $B$ boxes of the cell, box $j$ has the highest IoU with it), and $\mathbb 1^{\text{obj}}_i$ be 1
+# when any object is centred in cell $i$:
+#
+# $$ \begin{aligned}
+# L ={}& \lambda_{\text{coord}} \sum_{i=1}^{S^2} \sum_{j=1}^{B} \mathbb 1^{\text{obj}}_{ij}
+#   \Big[(x_i - \hat x_{ij})^2 + (y_i - \hat y_{ij})^2\Big]
+#  + \lambda_{\text{coord}} \sum_{i,j} \mathbb 1^{\text{obj}}_{ij}
+#   \Big[\big(\sqrt{w_i} - \sqrt{\hat w_{ij}}\big)^2
+#   + \big(\sqrt{h_i} - \sqrt{\hat h_{ij}}\big)^2\Big] \\
+#  &+ \sum_{i,j} \mathbb 1^{\text{obj}}_{ij} \big(c_{ij} - \hat c_{ij}\big)^2
+#  + \lambda_{\text{noobj}} \sum_{i,j} \big(1 - \mathbb 1^{\text{obj}}_{ij}\big)\, \hat c_{ij}^{\,2}
+#  + \sum_{i=1}^{S^2} \mathbb 1^{\text{obj}}_i \sum_{c=1}^{C} \big(p_i(c) - \hat p_i(c)\big)^2 ,
+# \end{aligned} $$
+#
+# with $\lambda_{\text{coord}} = 5$ and $\lambda_{\text{noobj}} = 0.5$, where the target
+# confidence $c_{ij}$ is the IoU of the predicted box with the truth. The weights fix two
+# imbalances: most of the 98 boxes hold no object, so their confidence terms would swamp the
+# rest ($\lambda_{\text{noobj}}$ shrinks them, $\lambda_{\text{coord}}$ boosts the few box
+# terms). The **square roots** fix a third: a given error in pixels matters more for a small box
+# than for a large one, and the square root makes the loss grow more steeply for small widths:
+
+# %%
+for w_true in (0.05, 0.5):                                      # widths relative to the image
+    w_pred = w_true + 0.03                                      # the same error: 3% of the image
+    err_sqrt = (math.sqrt(w_pred) - math.sqrt(w_true)) ** 2
+    print(f"true width {w_true:.2f}, predicted {w_pred:.2f}: squared error of w "
+          f"{(w_pred - w_true) ** 2:.5f}, of sqrt(w) {err_sqrt:.5f}; "
+          f"IoU (same centre and height) {w_true / w_pred:.2f}")
+
+# %% [markdown]
+# Same error in pixels, same squared error of $w$, but the small box's IoU drops to 0.62 and the
+# large one's only to 0.94; the error of $\sqrt w$ is eight times larger for the small box. The
+# square root is a partial fix; the log-parametrisation of Fast R-CNN makes the loss fully
+# relative.
+#
+# YOLO ran at **45 frames per second** (Faster R-CNN with VGG-16: about 7) with 63.4% mAP on VOC
+# 2007 (trained on 2007 + 2012), below Fast R-CNN's 70.0% on the same data. Its errors are mostly
+# poor localisation, and it struggles with small objects in groups (a cell has only two boxes
+# and one class). It makes far fewer background mistakes than Fast R-CNN, because it sees the
+# whole image at once, and it generalised better to art work.
+#
+# ### YOLOv2: a sequence of small improvements
+#
+# Redmon and Farhadi (2017) improved YOLO step by step and measured each step on VOC 2007:
+#
+# | step | added | mAP |
+# |---|---|---|
+# | YOLO | | 63.4 |
+# | 1 | batch normalisation on every convolution (and no dropout) | 65.8 |
+# | 2 | high-resolution classifier: fine-tune the ImageNet network at $448 \times 448$ | 69.5 |
+# | 3 | fully convolutional, anchor boxes (recall 81% → 88%, mAP about the same) | 69.2 |
+# | 4 | new backbone (Darknet-19) | 69.6 |
+# | 5 | dimension priors from k-means + bounded location prediction | 74.4 |
+# | 6 | passthrough: the $26 \times 26$ features joined to the $13 \times 13$ map | 75.4 |
+# | 7 | multi-scale training: every 10 batches a new input size from 320 to 608 | 76.8 |
+# | 8 | high-resolution detector (544 × 544 at test time) | 78.6 |
+#
+# Two of them are worth writing down. **Dimension priors**: instead of hand-picked anchors
+# (Faster R-CNN's nine), run k-means on the widths and heights of the training boxes, with the
+# distance $d(\text{box}, \text{centroid}) = 1 - \text{IoU}(\text{box}, \text{centroid})$ (both
+# boxes centred at the same point), so that the priors are the shapes the data set actually
+# contains. The Euclidean distance would let large boxes dominate. With $k = 5$ the priors
+# reached an average IoU of 61.0 with the VOC boxes, as much as nine hand-picked anchors (60.9).
+# **Bounded location prediction**: the box centre is predicted relative to its cell,
+#
+# $$ b_x = \sigma(t_x) + c_x, \quad b_y = \sigma(t_y) + c_y, \quad b_w = p_w e^{t_w}, \quad
+#    b_h = p_h e^{t_h}, $$
+#
+# where $(c_x, c_y)$ is the cell's corner, $(p_w, p_h)$ the prior's size and $\sigma$ the
+# logistic sigmoid, so the centre cannot leave its cell. With Faster R-CNN's unbounded offsets
+# $x = x_a + w_a t_x$, any anchor can end up anywhere in the image, which made early training
+# unstable.
+#
+# k-means with $1 - \text{IoU}$ on the box sizes of 500 shapes scenes, and on the same boxes
+# rescaled by random zoom factors and aspect ratios, as if the scenes had been photographed at
+# different distances (sizes from about 5 to 300 pixels), where the distance matters:
+
+# %%
+prior_scenes = make_scenes(500, seed=11)
+all_boxes = np.concatenate(prior_scenes.boxes)                  # (N, 4)
+wh = np.stack([all_boxes[:, 2] - all_boxes[:, 0], all_boxes[:, 3] - all_boxes[:, 1]], axis=1)
+for k in range(1, 6):
+    res = loc.kmeans_iou(wh, k)
+    print(f"k = {k}: mean IoU {res.mean_iou:.3f}, priors (w x h):",
+          ", ".join(f"{w:.1f}x{h:.1f}" for w, h in res.centroids))
+zoom = 2 ** rng.uniform(0, 3, size=len(wh))                     # 1x to 8x
+aspect = 2 ** rng.uniform(-1, 1, size=len(wh))                  # h / w from 1/2 to 2
+wh_wide = wh * zoom[:, None] * np.stack([1 / np.sqrt(aspect), np.sqrt(aspect)], axis=1)
+res_iou = loc.kmeans_iou(wh_wide, 5)
+euclid = KMeans(5, n_init=1, random_state=0).fit(wh_wide).cluster_centers_
+best_iou_e = loc.wh_iou(wh_wide, euclid).max(axis=1)
+best_iou_i = loc.wh_iou(wh_wide, res_iou.centroids).max(axis=1)
+is_small = wh_wide.prod(axis=1) < np.median(wh_wide.prod(axis=1))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+res2 = loc.kmeans_iou(wh, 2)
+axes[0].scatter(wh[:, 0], wh[:, 1], s=4, c=[CLASS_COLORS[i] for i in res2.assign], alpha=0.5)
+axes[0].plot(*res2.centroids.T, "k*", ms=12)
+axes[0].set_title("shapes boxes: 2 priors (stars)", fontsize=10)
+axes[1].scatter(wh_wide[:, 0], wh_wide[:, 1], s=3, color="0.6", alpha=0.5)
+for cents, best_iou, marker, col, name in [
+        (res_iou.centroids, best_iou_i, "*", CLASS_COLORS[5], "1 - IoU"),
+        (euclid, best_iou_e, "P", CLASS_COLORS[0], "Euclidean")]:
+    axes[1].plot(*cents.T, marker, color=col, ms=11,
+                 label=f"{name}: mean IoU {best_iou.mean():.2f} "
+                       f"(small boxes {best_iou[is_small].mean():.2f})")
+axes[1].set_xscale("log")
+axes[1].set_yscale("log")
+axes[1].legend(fontsize=7.5, loc="upper left")
+axes[1].set_title("rescaled boxes, k = 5 (log axes)", fontsize=10)
+for ax in axes:
+    ax.set_xlabel("width (px)")
+    ax.set_ylabel("height (px)")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The shapes are nearly square and come in two sizes, and k-means finds exactly that: two
+# priors already give a mean IoU of 0.82, four give 0.90, and a fifth adds nothing. On the
+# rescaled boxes the Euclidean centroids sit further towards the large boxes, where the
+# distances are large, and serve the small boxes worse than the IoU centroids do. The YOLOv2
+# paper chose $k = 5$ for VOC and COCO as a compromise between recall and the cost of more
+# outputs.
+#
+# Speed and accuracy of YOLOv2 at different input sizes, against other detectors, all trained
+# on VOC 2007 + 2012 and tested on VOC 2007 (from the YOLOv2 paper; one network, evaluated at
+# several sizes thanks to multi-scale training):
+#
+# | detector | mAP | frames per second |
+# |---|---|---|
+# | Fast R-CNN | 70.0 | 0.5 |
+# | Faster R-CNN, VGG-16 | 73.2 | 7 |
+# | Faster R-CNN, ResNet | 76.4 | 5 |
+# | YOLO | 63.4 | 45 |
+# | SSD300 | 74.3 | 46 |
+# | SSD500 | 76.8 | 19 |
+# | YOLOv2 288 × 288 | 69.0 | 91 |
+# | YOLOv2 352 × 352 | 73.7 | 81 |
+# | YOLOv2 416 × 416 | 76.8 | 67 |
+# | YOLOv2 480 × 480 | 77.8 | 59 |
+# | YOLOv2 544 × 544 | 78.6 | 40 |
+#
+# ### SSD: default boxes on several feature maps
+#
+# **SSD**, the single shot multibox detector (Liu et al., 2016), combines YOLO's single pass
+# with Faster R-CNN's anchors, which it calls **default boxes**, and adds one more idea:
+# **predict from several feature maps**. After the VGG-16 backbone come extra convolutional
+# layers that halve the resolution step by step; each of six maps, from $38 \times 38$ down to
+# $1 \times 1$ for a $300 \times 300$ input, has its own $3 \times 3$ convolutional predictors,
+# which output for each of its 4 or 6 default boxes per position $C + 1$ class scores and 4 box
+# offsets. Early, fine maps have small default boxes and handle small objects; late, coarse maps
+# handle large ones. The scale of the default boxes of map $k$ out of $m$ grows linearly,
+# $s_k = s_{\min} + (s_{\max} - s_{\min})\frac{k - 1}{m - 1}$ with $s_{\min} = 0.2$,
+# $s_{\max} = 0.9$ (fractions of the image side), and each scale comes in aspect ratios
+# $\{1, 2, 3, 1/2, 1/3\}$. Training matches default boxes to true boxes by IoU > 0.5, uses
+# smooth L1 for the boxes and keeps the hardest negatives at 3 per positive (**hard negative
+# mining**). Counting the outputs of SSD300:
+
+# %%
+ssd_maps = [(38, 4), (19, 6), (10, 6), (5, 6), (3, 4), (1, 4)]  # (side, default boxes per cell)
+per_map = [side * side * k for side, k in ssd_maps]
+print(" + ".join(f"{s}x{s}x{k}" for s, k in ssd_maps), f"= {sum(per_map):,} default boxes")
+print(f"with 21 VOC scores and 4 offsets each: {sum(per_map) * 25:,} outputs per image")
+m = 6
+print("scales s_k:", [round(0.2 + 0.7 * (k - 1) / (m - 1), 2) for k in range(1, m + 1)])
+
+# %% [markdown]
+# 8732 boxes against YOLO's 98: SSD300 reached 74.3% mAP at 46 frames per second, as accurate as
+# Faster R-CNN and as fast as YOLO. With that many boxes, nearly all of them background, the
+# training of a single-stage detector is dominated by easy negatives; hard negative mining is
+# SSD's answer, and the focal loss (section 14) is a better one.
+#
+# ## 12. Evaluating detectors: mAP
+#
+# Lecture 08 built the evaluation: rank all detections of a class over the whole test set by
+# score; a detection is a true positive when its IoU with a not yet claimed true box of its class
+# reaches a threshold, otherwise a false positive (duplicates included); the precision-recall
+# curve of the ranking gives the **average precision** (AP) of the class, and the mean over
+# classes is the **mAP**.
+#
+# * **PASCAL VOC**: IoU threshold 0.5. VOC 2007 averaged the interpolated precision at 11 recall
+#   levels $0, 0.1, \dots, 1$; from 2010 the area under the whole interpolated curve (all-point).
+#   "Difficult" objects are ignored.
+# * **COCO**: the headline **AP** averages over 10 IoU thresholds $0.50, 0.55, \dots, 0.95$ and
+#   the 80 classes, with 101 recall levels; it also reports AP$_{50}$ (the VOC-style number),
+#   AP$_{75}$, and AP for small, medium and large objects. A detector whose boxes are loose can
+#   have a good AP$_{50}$ and a poor COCO AP.
+#
+# The mAP numbers in the tables of this chapter are VOC 2007 at IoU 0.5. Writing detection AP
+# with the matching is part of assignment a4.
+#
+# ## 13. Feature pyramid networks
+#
+# Objects come in all sizes. The classic answer is an **image pyramid**: run the detector on the
+# image at several scales (OverFeat did), which multiplies the cost. A CNN computes a pyramid
+# anyway: its feature maps halve in resolution from stage to stage. SSD predicts from several of
+# them, but the early, fine maps are semantically weak (few layers have seen them), so SSD does
+# poorly on small objects. **Feature pyramid networks** (FPN; Lin et al., 2017) give every level
+# strong semantics:
+#
+# * the **bottom-up** path is the backbone, with stage outputs $C_2, C_3, C_4, C_5$ at strides
+#   4, 8, 16, 32;
+# * the **top-down** path starts from the coarsest map, $P_5 = \text{conv}_{1\times1}(C_5)$, and
+#   goes up in resolution: upsample $P_{l+1}$ by 2 (nearest neighbour) and add a **lateral
+#   connection**, a $1 \times 1$ convolution of $C_l$ that brings it to the same 256 channels;
+# * a $3 \times 3$ convolution on each sum reduces the aliasing of the upsampling.
+#
+# Each $P_l$ combines the strong semantics of the deep levels with the precise positions of the
+# shallow ones. A detector then predicts from every level with the same head: an RPN with one
+# anchor size per level (areas $32^2$ to $512^2$ on $P_2$ to $P_6$), and a Fast R-CNN head that
+# pools a RoI of size $w \times h$ from level $k = \lfloor 4 + \log_2(\sqrt{wh}/224) \rfloor$.
+# Faster R-CNN with FPN improved COCO AP by a few points, most of it on small objects. The
+# top-down path in a few lines of torch, on random weights, to follow the shapes:
+
+# %%
+class TinyFPN(nn.Module):
+    """Bottom-up: a stride-2 stem and 4 stride-2 stages (C2..C5 at strides 4..32);
+    top-down: upsample x2 + lateral 1x1 conv; a 3x3 conv on each level."""
+
+    def __init__(self, widths=(16, 32, 64, 128), out=32):
+        super().__init__()
+        chans = (8,) + widths
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(chans[i], chans[i + 1], 3, stride=2, padding=1), nn.ReLU())
+            for i in range(4))
+        self.lateral = nn.ModuleList(nn.Conv2d(c, out, 1) for c in widths)
+        self.smooth = nn.ModuleList(nn.Conv2d(out, out, 3, padding=1) for _ in widths)
+
+    def forward(self, x):
+        cs, x = [], self.stem(x)
+        for stage in self.stages:                               # bottom-up: C2 .. C5
+            x = stage(x)
+            cs.append(x)
+        p = self.lateral[-1](cs[-1])                            # P5 from C5
+        ps = [self.smooth[-1](p)]
+        for level in (2, 1, 0):                                 # top-down: P4, P3, P2
+            p = F.interpolate(p, scale_factor=2, mode="nearest") + self.lateral[level](cs[level])
+            ps.insert(0, self.smooth[level](p))
+        return cs, ps
+
+
+with torch.no_grad():
+    cs, ps = TinyFPN()(torch.from_numpy(scene.image.transpose(2, 0, 1).copy())[None])
+for k, (c, p) in enumerate(zip(cs, ps, strict=True)):
+    print(f"stride {2 ** (k + 2):2d}: C{k + 2} {tuple(c.shape)} -> P{k + 2} {tuple(p.shape)}")
+for w, h in [(32, 32), (112, 112), (224, 224), (500, 400)]:
+    level = math.floor(4 + math.log2(math.sqrt(w * h) / 224))
+    print(f"a {w}x{h} RoI: k = {level}, pooled from P{min(5, max(2, level))}")
+
+# %% [markdown]
+# (The level is clamped to the levels that exist, $P_2$ to $P_5$.) Every level has the same
+# number of channels, so one head serves all of them.
+#
+# ## 14. Class imbalance and the focal loss
+#
+# Single-stage detectors were faster but less accurate than two-stage ones, and Lin et al.
+# (2017) found the main reason in training, not in the architecture. A two-stage detector's
+# proposals already remove most background, and its RoI sampling (25% foreground) keeps the
+# classes balanced. A single-stage detector scores about 100 000 anchors per image, of which a
+# few dozen hold objects. Nearly all the rest are **easy negatives**: background that the
+# network already recognises with high confidence. Each contributes a small cross-entropy, but
+# there are so many that together they dominate the loss and its gradient, and the few
+# informative examples drown.
+#
+# Write $p_t$ for the probability the model gives the true class ($p_t = p$ for an object
+# anchor, $1 - p$ for a background one). The **focal loss** multiplies the cross-entropy
+# $-\log p_t$ by a factor that vanishes for well-classified examples:
+#
+# $$ \text{FL}(p_t) = -\alpha_t\,(1 - p_t)^{\gamma} \log p_t . $$
+#
+# The **focusing parameter** $\gamma \geq 0$ sets how fast the factor vanishes ($\gamma = 0$ is
+# the cross-entropy); $\alpha_t$ weights the two classes ($\alpha$ for objects, $1 - \alpha$
+# for background). The paper uses $\gamma = 2$, $\alpha = 0.25$. How much an example is
+# down-weighted relative to the cross-entropy:
+
+# %%
+print("p_t    " + "".join(f"gamma={g:<6g}" for g in (0.5, 1, 2, 5)))
+for p_t in (0.3, 0.5, 0.9, 0.99):
+    factors = [(1 - p_t) ** g for g in (0.5, 1, 2, 5)]
+    print(f"{p_t:<6} " + "".join(f"{1 / f:<12,.0f}" if round(1 / f, 1) >= 10
+                                 else f"{1 / f:<12.1f}" for f in factors))
+p_easy, p_hard = 0.99, 0.3
+print(f"\ngamma = 2: an easy background anchor (p_t = {p_easy}) keeps {(1 - p_easy) ** 2:.0e} of "
+      f"its cross-entropy: {1 / (1 - p_easy) ** 2:,.0f} times less; a hard one (p_t = {p_hard}) "
+      f"keeps {(1 - p_hard) ** 2:.2f}")
+
+# %% [markdown]
+# With $\gamma = 2$, an example classified with $p_t = 0.9$ weighs 100 times less than under
+# the cross-entropy and one with $p_t = 0.99$ **10 000 times less**, while a hard example with
+# $p_t = 0.3$ keeps half its loss. The loss of a batch now comes from the examples the network
+# still gets wrong.
+#
+# ### Play with it: focal loss against cross-entropy
+#
+# **Left**: the cross-entropy (black), the focal loss without $\alpha$ (blue) and with
+# $\alpha_t$ for object (dashed) and background anchors (dash-dot), with an easy background
+# anchor ($p_t = 0.99$) and a hard object ($p_t = 0.3$) marked. **Right**: a batch of 100 000
+# easy background anchors and 100 hard object anchors: which share of the total loss each group
+# makes, under the cross-entropy and under the focal loss.
+#
+# Things to try:
+#
+# 1. Set $\gamma = 0$. Which curve does the focal loss become? Who makes most of the batch's
+#    loss?
+# 2. Raise $\gamma$ slowly from 0. At what $\gamma$ do the easy anchors make less than half of
+#    the focal loss?
+# 3. With $\gamma = 2$, move $\alpha$. Why does RetinaNet give the rare class (objects) the
+#    *smaller* weight, 0.25? (Hint: compare the two groups' shares at $\gamma = 0$ and at
+#    $\gamma = 2$.)
+# 4. Switch on the log axis. Where do the curves differ by a constant factor, and where does the
+#    focal loss fall away?
+
+# %%
+FocalLossView()
+
+# %% [markdown]
+# ### RetinaNet
+#
+# To show that the loss was what held single-stage detectors back, Lin et al. built a plain one,
+# **RetinaNet**: a ResNet backbone with an FPN ($P_3$ to $P_7$), 9 anchors per position (3
+# scales $\times$ 3 aspect ratios) on each level, about 100 000 in all, and two small fully
+# convolutional subnets shared across levels, one for classification (a sigmoid per class, no
+# background class) and one for box regression. Anchors with IoU at least 0.5 are positives,
+# below 0.4 negatives, in between ignored. Two details matter: the focal loss is summed over all
+# anchors and divided by the number of positives, and the last classification layer is
+# initialised so that every anchor starts with an object probability of $\pi = 0.01$ (bias
+# $-\log((1 - \pi)/\pi)$), so that the flood of background does not produce a huge loss in the
+# first iterations. RetinaNet was more accurate than every two-stage detector of its time on COCO
+# (39.1 AP with ResNet-101) while keeping a single stage.
+#
+# ## 15. Mask R-CNN and RoIAlign
+#
+# **Mask R-CNN** (He et al., 2017) turns Faster R-CNN into an instance segmenter by adding a
+# third head in parallel to classification and box regression: a small fully convolutional
+# network that predicts, for each RoI, one $m \times m$ binary mask per class ($28 \times 28$ in
+# the FPN version, from a $14 \times 14$ pooled RoI), trained with a per-pixel sigmoid
+# cross-entropy on the mask of the true class only. The loss is
+# $L = L_{\text{cls}} + L_{\text{box}} + L_{\text{mask}}$. Because masks are predicted per
+# class, the classes do not compete for pixels; the classification head decides which mask is
+# used. The same network also estimates human pose: each of the 17 COCO keypoints becomes a
+# one-hot $56 \times 56$ mask with a softmax over its pixels. Lecture 10 treats segmentation.
+#
+# A mask needs the pooled features to be aligned with the image to within a pixel, and RoI
+# pooling is not. It rounds twice: the RoI's corners to whole cells, and the bins' edges to whole
+# cells. With stride 16, a RoI corner at $x = 13$ pixels lies at cell 0.81, which becomes 1: the
+# features are taken 3 pixels away from where the box is. For classification that hardly
+# matters; for a $28 \times 28$ mask it does. **RoIAlign** rounds nothing: it divides the RoI
+# into bins at its exact, fractional coordinates, places a few regularly spaced sampling points
+# in each bin (2 × 2 here), reads the feature map at each point by **bilinear interpolation**
+# from the four nearest cells, and averages (or takes the maximum of) the samples of each bin.
+# On the feature map and RoI of section 9 (bilinear reads: cell $(i, j)$ has its centre at
+# $(j + 0.5, i + 0.5)$):
+
+# %%
+def bilinear(fmap, x, y):
+    """fmap read at the point (x, y) in cell units, from the four nearest cell centres."""
+    x, y = x - 0.5, y - 0.5                                     # cell centres at integers
+    x0, y0 = math.floor(x), math.floor(y)
+    ax, ay = x - x0, y - y0                                     # weights of the right / lower
+
+    def at(r, c):                                               # clamp to the map's border
+        return fmap[min(max(r, 0), fmap.shape[0] - 1), min(max(c, 0), fmap.shape[1] - 1)]
+
+    return ((1 - ay) * ((1 - ax) * at(y0, x0) + ax * at(y0, x0 + 1))
+            + ay * ((1 - ax) * at(y0 + 1, x0) + ax * at(y0 + 1, x0 + 1)))
+
+
+def roi_align(fmap, roi, out=2, stride=4, samples=2):
+    """RoIAlign of one RoI: no rounding, samples x samples bilinear reads per bin, averaged."""
+    x1, y1, x2, y2 = (v / stride for v in roi)                  # fractional cell coordinates
+    bw, bh = (x2 - x1) / out, (y2 - y1) / out                   # bin size, in cells
+    pooled = np.zeros((out, out))
+    for i in range(out):
+        for j in range(out):
+            pts = [(x1 + (j + (sx + 0.5) / samples) * bw, y1 + (i + (sy + 0.5) / samples) * bh)
+                   for sy in range(samples) for sx in range(samples)]
+            pooled[i, j] = np.mean([bilinear(fmap, px, py) for px, py in pts])
+    return pooled
+
+
+print("RoI pooling:\n", roi_pool(fmap, roi))
+print("RoIAlign:\n", roi_align(fmap, roi).round(3))
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+x1, y1, x2, y2 = (v / 4 for v in roi)
+qx1, qy1, qx2, qy2 = (round(v / 4) for v in roi)
+for ax, title in zip(axes, ["RoI pooling: corners and bins snapped to cells",
+                            "RoIAlign: exact bins, 2x2 bilinear samples each"], strict=True):
+    ax.imshow(fmap, cmap="Greys", vmin=0, vmax=14, extent=(0, 8, 8, 0))
+    for (r, c), v in np.ndenumerate(fmap):
+        ax.text(c + 0.5, r + 0.5, f"{v:.1f}", ha="center", va="center", fontsize=7)
+    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=CLASS_COLORS[0], lw=2.2,
+                           label="the RoI (exact)"))
+    ax.set_xticks(range(9))
+    ax.set_yticks(range(9))
+    ax.grid(color="0.6", lw=0.5)
+    ax.set_title(title, fontsize=10)
+axes[0].add_patch(Rectangle((qx1, qy1), qx2 - qx1, qy2 - qy1, fill=False, ec=CLASS_COLORS[5],
+                            lw=2.2, ls="--", label="snapped RoI"))
+hw, hh = qx2 - qx1, qy2 - qy1
+for k in range(1, 2):
+    axes[0].plot([qx1 + math.floor(k * hw / 2)] * 2, [qy1, qy2], color=CLASS_COLORS[5], lw=1.2)
+    axes[0].plot([qx1 + math.ceil(k * hw / 2)] * 2, [qy1, qy2], color=CLASS_COLORS[5], lw=1.2,
+                 ls=":")
+    axes[0].plot([qx1, qx2], [qy1 + math.floor(k * hh / 2)] * 2, color=CLASS_COLORS[5], lw=1.2)
+    axes[0].plot([qx1, qx2], [qy1 + math.ceil(k * hh / 2)] * 2, color=CLASS_COLORS[5], lw=1.2,
+                 ls=":")
+axes[1].plot([x1 + (x2 - x1) / 2] * 2, [y1, y2], color=CLASS_COLORS[0], lw=1.2)
+axes[1].plot([x1, x2], [y1 + (y2 - y1) / 2] * 2, color=CLASS_COLORS[0], lw=1.2)
+pts = [(x1 + (j + (sx + 0.5) / 2) * (x2 - x1) / 2, y1 + (i + (sy + 0.5) / 2) * (y2 - y1) / 2)
+       for i in range(2) for j in range(2) for sy in range(2) for sx in range(2)]
+axes[1].plot(*np.array(pts).T, "o", color=CLASS_COLORS[5], ms=5, label="sampling points")
+for ax in axes:
+    ax.legend(fontsize=8, loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The snapped RoI (dashed) starts half a cell, 2 image pixels, away from the true one, and its
+# bins overlap (floor and ceiling of the bin edges, solid and dotted lines): the four pooled
+# values come from regions that do not match the RoI's quarters. RoIAlign reads the map exactly
+# where the RoI's quarters are. The difference shows best when the RoI moves: slide it to the
+# right in steps of a fifth of a pixel and follow where each method reads its features and what
+# its top-left bin outputs.
+
+# %%
+shifts = np.linspace(0, 12, 61)                                 # in image pixels, 0.2 apart
+moved = [(roi[0] + sh, roi[1], roi[2] + sh, roi[3]) for sh in shifts]
+pool_out = [roi_pool(fmap, r)[0, 0] for r in moved]
+align_out = [roi_align(fmap, r)[0, 0] for r in moved]
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 3.2))
+left = np.array([r[0] for r in moved])
+ax0.plot(left, left, color=CLASS_COLORS[0], lw=2, label="RoIAlign: the RoI's own edge")
+ax0.plot(left, [round(x / 4) * 4 for x in left], drawstyle="steps-mid", color=CLASS_COLORS[5],
+         lw=2, label="RoI pooling: snapped to a cell")
+ax0.set_xlabel("left edge of the RoI (image pixels)")
+ax0.set_ylabel("left edge of the region read")
+ax0.set_title("where the features are read (stride 4)", fontsize=10)
+ax1.plot(shifts, pool_out, drawstyle="steps-post", color=CLASS_COLORS[5], lw=2,
+         label="RoI pooling (max of the bin)")
+ax1.plot(shifts, align_out, color=CLASS_COLORS[0], lw=2, label="RoIAlign (mean of 4 samples)")
+ax1.set_xlabel("shift of the RoI to the right (image pixels)")
+ax1.set_ylabel("output of the top-left bin")
+ax1.set_title("what the bin outputs", fontsize=10)
+for ax in (ax0, ax1):
+    ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# RoI pooling reads from a region that stays put while the RoI moves and then jumps by a whole
+# cell; its output is a staircase, blind to any shift smaller than a cell (4 pixels here, 16 in
+# VGG-16). (The two outputs sit at different levels because one takes the maximum of the bin and
+# the other the mean of its samples.) RoIAlign's output follows the box continuously, so the
+# mask head can learn where exactly the object's edge lies. In Mask R-CNN this change alone
+# improved mask AP on COCO by about 3 points, and more at strict IoU thresholds; it helps plain
+# box detection too. Mask R-CNN runs at about 5 frames per second.
+#
+# ## 16. Speed against accuracy
+#
+# The chapter in one table: every step above bought speed, accuracy or both (VOC 2007 test; the
+# numbers come from the papers, so hardware and training data differ a little between rows):
+#
+# | detector | year | proposals | VOC 2007 mAP | time per image |
+# |---|---|---|---|---|
+# | R-CNN (VGG-16) | 2014 | selective search, ~2000 | 66.0 | 47 s (+ ~2 s proposals) |
+# | Fast R-CNN (VGG-16) | 2015 | selective search, ~2000 | 66.9 | 0.32 s (+ ~2 s proposals) |
+# | Faster R-CNN (VGG-16) | 2015 | RPN, ~300 | 66.9 (73.2 with VOC 2012 data) | 0.2 s |
+# | YOLO | 2016 | none | 63.4 | 22 ms (45 fps) |
+# | SSD300 | 2016 | none | 74.3 | 22 ms (46 fps) |
+# | YOLOv2 544 | 2017 | none | 78.6 | 25 ms (40 fps) |
+#
+# and as a picture, the YOLOv2 paper's comparison (all trained on VOC 2007 + 2012):
+
+# %%
+detectors = {"Fast R-CNN": (0.5, 70.0), "Faster R-CNN VGG-16": (7, 73.2),
+             "Faster R-CNN ResNet": (5, 76.4), "YOLO": (45, 63.4), "SSD300": (46, 74.3),
+             "SSD500": (19, 76.8)}
+yolo2 = {288: (91, 69.0), 352: (81, 73.7), 416: (67, 76.8), 480: (59, 77.8), 544: (40, 78.6)}
+fig, ax = plt.subplots(figsize=(8, 3.6))
+for k, (name, (fps, m)) in enumerate(detectors.items()):
+    ax.plot(fps, m, "o", color=CLASS_COLORS[k], ms=8)
+    ax.annotate(name, (fps, m), textcoords="offset points", xytext=(6, -3), fontsize=8)
+f2, m2 = np.array(list(yolo2.values())).T
+ax.plot(f2, m2, "s-", color="k", ms=5, label="YOLOv2 at 288 ... 544 px")
+for size, (fps, m) in yolo2.items():
+    ax.annotate(str(size), (fps, m), textcoords="offset points", xytext=(4, 4), fontsize=7)
+ax.axvline(30, color="0.6", ls=":", lw=1)
+ax.text(28, 62.5, "real time (30 fps)", fontsize=8, color="0.4", ha="right")
+ax.set_xscale("log")
+ax.set_xlim(0.3, 200)
+ax.set_ylim(61.5, 80)
+ax.set_xlabel("frames per second (log scale)")
+ax.set_ylabel("VOC 2007 mAP (%)")
+ax.legend(fontsize=8, loc="upper left")
+plt.show()
+
+# %% [markdown]
+# Later detectors (RetinaNet, Mask R-CNN, and many after them) report on COCO, where the
+# differences between methods are larger. Huang et al. (2017) compared the main families with
+# the same backbones and hardware: two-stage detectors with large backbones are the most
+# accurate, single-stage detectors with light backbones the fastest, and the gap depends much on
+# the size of the objects.
+#
+# ## Check yourself
+#
+# **1.** A classification-plus-localisation network for VOC's 20 classes (plus background) has
+# a class-specific box head. How many outputs do its two heads have? Which box is used at test
+# time, and which box gets a loss during training?
+#
+# <details><summary>Answer</summary>
+#
+# 21 scores and $20 \times 4 = 80$ box numbers. At test time the box of the predicted class;
+# during training only the box of the true class gets a loss, and background examples get no
+# box loss at all.
+# </details>
+#
+# **2.** How many $64 \times 64$ windows, at a stride of 8 pixels, fit in a $640 \times 480$
+# image? How many outputs does a fully convolutional network with total stride 8 and a
+# $64 \times 64$ input produce on that image?
+#
+# <details><summary>Answer</summary>
+#
+# $((640 - 64)/8 + 1) \times ((480 - 64)/8 + 1) = 73 \times 53 = 3869$ windows, and the network
+# produces exactly one output per window: a $53 \times 73$ map (rows by columns).
+# </details>
+#
+# **3.** A fully connected layer maps a $256 \times 6 \times 6$ feature map to 4096 units. Which
+# convolution is it? What does it output on a $256 \times 10 \times 8$ map?
+#
+# <details><summary>Answer</summary>
+#
+# `Conv2d(256, 4096, kernel_size=6)` with the weights reshaped to $(4096, 256, 6, 6)$. On a
+# $10 \times 8$ map it outputs $4096 \times 5 \times 3$: the fully connected layer applied to
+# each of the $5 \times 3$ positions of a $6 \times 6$ window.
+# </details>
+#
+# **4.** A proposal has centre $(50, 40)$ and size $80 \times 40$. The targets are
+# $t = (0.25, -0.5, \log 2, 0)$. What is the predicted box? What would $t$ be for the proposal
+# itself?
+#
+# <details><summary>Answer</summary>
+#
+# Centre $(50 + 0.25 \cdot 80,\; 40 - 0.5 \cdot 40) = (70, 20)$, size
+# $80 e^{\log 2} \times 40 e^0 = 160 \times 40$, so the box $(-10, 0, 150, 40)$ (it sticks out
+# of the image on the left and would be clipped). The proposal itself has $t = (0, 0, 0, 0)$.
+# </details>
+#
+# **5.** Why does Fast R-CNN use smooth L1 rather than L2 for the boxes, and why not plain L1?
+#
+# <details><summary>Answer</summary>
+#
+# L2's gradient grows with the error, so a few badly placed RoIs (large errors) produce huge
+# gradients; smooth L1's gradient is bounded by 1. Plain L1 has a gradient of constant size that
+# does not shrink as the error goes to zero and a kink at 0, which makes the end of the
+# optimisation jumpy; smooth L1 is quadratic there.
+# </details>
+#
+# **6.** Run greedy NMS at $\tau = 0.5$ on three boxes of one class: A (score 0.9), B (0.8),
+# C (0.7), with IoU(A, B) = 0.6, IoU(A, C) = 0.3, IoU(B, C) = 0.7. Which survive? And with
+# $\tau = 0.65$?
+#
+# <details><summary>Answer</summary>
+#
+# At 0.5: A is kept and removes B (0.6); C overlaps A by 0.3 only, so C is kept: A and C. B,
+# already removed, no longer suppresses anything. At 0.65: A is kept, B survives (0.6 < 0.65),
+# and C is removed by B (0.7): A and B.
+# </details>
+#
+# **7.** What is the size of YOLO's output for a $5 \times 5$ grid, 3 boxes per cell and 10
+# classes? Why does its loss use $\sqrt w$ and $\sqrt h$?
+#
+# <details><summary>Answer</summary>
+#
+# $5 \times 5 \times (3 \cdot 5 + 10) = 5 \times 5 \times 25$, 625 numbers. The square root
+# makes the same absolute error count more for a small box than for a large one, which better
+# reflects its effect on the IoU.
+# </details>
+#
+# **8.** Why does YOLOv2 cluster box sizes with the distance $1 - \text{IoU}$ instead of the
+# Euclidean distance?
+#
+# <details><summary>Answer</summary>
+#
+# With the Euclidean distance large boxes produce large distances and pull the centroids
+# towards them, while what matters for an anchor is how well it overlaps the boxes it must
+# predict, a relative quantity. $1 - \text{IoU}$ measures that directly and treats small and
+# large boxes alike.
+# </details>
+#
+# **9.** With the focal loss, $\gamma = 2$ and no $\alpha$, by what factor is an example with
+# $p_t = 0.9$ down-weighted relative to the cross-entropy? One with $p_t = 0.5$? Why does this
+# matter more for RetinaNet than for Faster R-CNN's second stage?
+#
+# <details><summary>Answer</summary>
+#
+# $(1 - 0.9)^2 = 0.01$, a factor of 100; $(1 - 0.5)^2 = 0.25$, a factor of 4. A single-stage
+# detector scores some 100 000 anchors per image, nearly all easy background; the second stage
+# of Faster R-CNN sees a few hundred proposals, already filtered by the RPN and sampled at 25%
+# foreground, so it has no flood of easy negatives to tame.
+# </details>
+#
+# **10.** A RoI starts at $x = 37$ pixels on a feature map of stride 16. Where does RoI pooling
+# read its features from, and how far off is that? What does RoIAlign do instead?
+#
+# <details><summary>Answer</summary>
+#
+# $37 / 16 = 2.31$ cells, rounded to cell 2, which starts at pixel 32: 5 pixels away from the
+# RoI's edge. RoIAlign keeps the position 2.31 and reads the map by bilinear interpolation at
+# sampling points placed inside the exact bins.
+# </details>
+#
+# **11.** Fast R-CNN samples RoIs with 25% foreground and background from IoU $[0.1, 0.5)$.
+# What would go wrong with uniformly sampled RoIs? Why not take background with IoU below 0.1?
+#
+# <details><summary>Answer</summary>
+#
+# Most proposals are background, so uniform sampling would give batches with almost no
+# foreground and a classifier that learns to say "background". Background RoIs that overlap an
+# object a little are the hard ones (near misses, parts of objects); those far away are easy and
+# teach little. (The paper treats the lower bound of 0.1 as a heuristic form of hard negative
+# mining.)
+# </details>
+#
+# ## Summary
+#
+# * **Localisation** of one object is regression: a second head outputs the box, trained with
+#   an L2 loss next to the classifier's cross-entropy (a multitask loss, with no box loss for
+#   background). Heads are class-agnostic (4 numbers) or class-specific ($4C$). Regressing
+#   absolute boxes is imprecise; refining a box that is roughly in place works better.
+#   Pose estimation regresses joint coordinates the same way (DeepPose).
+# * **Sliding windows** turn detection into classification of many windows over positions,
+#   scales and shapes: correct, but tens of thousands of windows per image. **OverFeat** computes
+#   them in one pass by writing fully connected layers as convolutions (a fully convolutional
+#   network) and merges the windows' boxes greedily.
+# * Benchmarks: **PASCAL VOC** (20 classes, mAP at IoU 0.5), **ILSVRC** (200 classes), **COCO**
+#   (80 classes, AP averaged over IoU 0.50:0.05:0.95). **IoU** = intersection / union.
+# * **R-CNN**: ~2000 selective-search proposals, each warped and passed through a CNN, scored by
+#   per-class SVMs, refined by box regression: accurate, 47 s per image. **Fast R-CNN**: one CNN
+#   pass per image, **RoI pooling** to a fixed size, softmax and box heads, one multitask loss
+#   with **smooth L1**, RoIs sampled 25% foreground; 0.32 s plus proposals. Boxes are regressed
+#   as $t_x = (x - x_r)/w_r$, $t_y = (y - y_r)/h_r$, $t_w = \log(w/w_r)$, $t_h = \log(h/h_r)$.
+# * **Faster R-CNN**: a region proposal network with **anchors** (3 scales × 3 ratios per
+#   position) on the shared features, four losses, 0.2 s per image.
+# * **Greedy NMS** keeps the best box and removes those overlapping it above a threshold,
+#   per class.
+# * **Single-stage** detectors predict boxes and classes in one pass. **YOLO**: an $S \times S$
+#   grid, $B$ boxes with confidences and $C$ class probabilities per cell ($7 \times 7 \times 30$
+#   for VOC), a weighted sum-of-squares loss; 45 fps. **YOLOv2**: batch norm, high-resolution
+#   classifier, anchors from k-means with $1 - \text{IoU}$, bounded centres
+#   $\sigma(t_x) + c_x$, passthrough, multi-scale training; 78.6 mAP at 40 fps. **SSD**: default
+#   boxes on six feature maps, 8732 boxes.
+# * **FPN** builds a pyramid with strong semantics at every level (top-down path plus lateral
+#   connections). The **focal loss** $-\alpha_t (1 - p_t)^\gamma \log p_t$ down-weights the flood
+#   of easy negatives (10 000 times at $p_t = 0.99$, $\gamma = 2$); **RetinaNet** = FPN + anchors
+#   + focal loss, a single stage as accurate as two.
+# * **Mask R-CNN** adds a per-class mask head to Faster R-CNN; **RoIAlign** replaces RoI
+#   pooling's rounding by bilinear sampling at exact positions.
+#
+# ## Papers and further reading
+#
+# * P. Viola, M. Jones (2001). Rapid object detection using a boosted cascade of simple
+#   features. *CVPR 2001*. Sliding windows made fast with a cascade.
+# * N. Dalal, B. Triggs (2005). Histograms of oriented gradients for human detection.
+#   *CVPR 2005*. The sliding-window pedestrian detector.
+# * P. Sermanet, D. Eigen, X. Zhang, M. Mathieu, R. Fergus, Y. LeCun (2014). OverFeat:
+#   integrated recognition, localization and detection using convolutional networks.
+#   *ICLR 2014*, arXiv:1312.6229.
+# * A. Toshev, C. Szegedy (2014). DeepPose: human pose estimation via deep neural networks.
+#   *CVPR 2014*.
+# * M. Everingham, L. Van Gool, C. K. I. Williams, J. Winn, A. Zisserman (2010). The PASCAL
+#   Visual Object Classes (VOC) challenge. *International Journal of Computer Vision* 88(2),
+#   303–338.
+# * O. Russakovsky, J. Deng, H. Su, et al. (2015). ImageNet large scale visual recognition
+#   challenge. *International Journal of Computer Vision* 115(3), 211–252.
+# * T.-Y. Lin, M. Maire, S. Belongie, J. Hays, P. Perona, D. Ramanan, P. Dollár, C. L. Zitnick
+#   (2014). Microsoft COCO: common objects in context. *ECCV 2014*.
+# * P. F. Felzenszwalb, D. P. Huttenlocher (2004). Efficient graph-based image segmentation.
+#   *International Journal of Computer Vision* 59(2), 167–181.
+# * J. R. R. Uijlings, K. E. A. van de Sande, T. Gevers, A. W. M. Smeulders (2013). Selective
+#   search for object recognition. *International Journal of Computer Vision* 104(2), 154–171.
+# * R. Girshick, J. Donahue, T. Darrell, J. Malik (2014). Rich feature hierarchies for accurate
+#   object detection and semantic segmentation. *CVPR 2014*. R-CNN.
+# * R. Girshick (2015). Fast R-CNN. *ICCV 2015*.
+# * S. Ren, K. He, R. Girshick, J. Sun (2015). Faster R-CNN: towards real-time object detection
+#   with region proposal networks. *NeurIPS 2015*; *IEEE TPAMI* 39(6), 2017.
+# * A. Neubeck, L. Van Gool (2006). Efficient non-maximum suppression. *ICPR 2006*.
+# * J. Redmon, S. Divvala, R. Girshick, A. Farhadi (2016). You only look once: unified,
+#   real-time object detection. *CVPR 2016*.
+# * J. Redmon, A. Farhadi (2017). YOLO9000: better, faster, stronger. *CVPR 2017*. YOLOv2.
+# * J. Redmon, A. Farhadi (2018). YOLOv3: an incremental improvement. arXiv:1804.02767.
+# * W. Liu, D. Anguelov, D. Erhan, C. Szegedy, S. Reed, C.-Y. Fu, A. C. Berg (2016). SSD: single
+#   shot multibox detector. *ECCV 2016*.
+# * T.-Y. Lin, P. Dollár, R. Girshick, K. He, B. Hariharan, S. Belongie (2017). Feature pyramid
+#   networks for object detection. *CVPR 2017*.
+# * T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollár (2017). Focal loss for dense object
+#   detection. *ICCV 2017*. RetinaNet.
+# * K. He, G. Gkioxari, P. Dollár, R. Girshick (2017). Mask R-CNN. *ICCV 2017*.
+# * J. Huang, V. Rathod, C. Sun, et al. (2017). Speed/accuracy trade-offs for modern
+#   convolutional object detectors. *CVPR 2017*.
+# * J. Hosang, R. Benenson, P. Dollár, B. Schiele (2016). What makes for effective detection
+#   proposals? *IEEE TPAMI* 38(4), 814–830.
+# * Stanford CS231n course notes and lecture on detection and segmentation,
+#   https://cs231n.github.io/ .
