@@ -24,6 +24,8 @@
                                           localisation, sliding windows, OverFeat, RoI pooling
     dlcv.segmentation                     lecture 10: encoder-decoder, per-class IoU, unpooling,
                                           transposed convolution as a matrix
+    dlcv.recurrent                        lecture 11: gradient flow through time, a teaching LSTM
+                                          step with gate clamps, the marker task, a char model
     dlcv.widgets    the interactive figures of the lectures
 
 dlcv never contains an assignment's solution: students write those themselves.

@@ -15,6 +15,9 @@ Each widget is a small class around pure functions elsewhere in dlcv; see base.F
     detection.AnchorView                    lecture 09
     detection.FocalLossView                 lecture 09
     segmentation.TransposedConvView         lecture 10
+    recurrent.GradientFlowView              lecture 11
+    recurrent.LSTMGatesView                 lecture 11
+    recurrent.SamplingView                  lecture 11
 """
 
 from dlcv.widgets.base import FigureView, dropdown, slider
