@@ -26,6 +26,10 @@
                                           transposed convolution as a matrix
     dlcv.recurrent                        lecture 11: gradient flow through time, a teaching LSTM
                                           step with gate clamps, the marker task, a char model
+    dlcv.metric, dlcv.tracking, dlcv.noisy, dlcv.gum, dlcv.distillation, dlcv.anytime,
+    dlcv.fabrics                          lecture 13: metric learning, template and siamese
+                                          tracking, noisy labels, robust regression by EM,
+                                          distillation, any-time prediction, neural fabrics
     dlcv.widgets    the interactive figures of the lectures
 
 dlcv never contains an assignment's solution: students write those themselves.

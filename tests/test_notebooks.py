@@ -16,7 +16,7 @@ EXPECTED = ["lectures/01_image_classification.ipynb", "lectures/02_linear_classi
             "lectures/05_training_neural_networks.ipynb", "lectures/06_convolutional_networks.ipynb",
             "lectures/07_cnn_architectures.ipynb", "lectures/08_evaluation.ipynb",
             "lectures/09_object_detection.ipynb", "lectures/10_segmentation.ipynb",
-            "lectures/11_recurrent_networks.ipynb",
+            "lectures/11_recurrent_networks.ipynb", "lectures/13_beyond.ipynb",
             "assignments/a1_knn_linear/a1_knn_linear.ipynb",
             "assignments/a2_neural_networks/a2_neural_networks.ipynb",
             "assignments/a3_cnn/a3_cnn.ipynb", "assignments/a4_detection/a4_detection.ipynb"]
