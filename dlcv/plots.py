@@ -197,3 +197,52 @@ def plot_loss_history(ax, history: Sequence[float], title: str = "training loss"
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_title(title)
+
+
+def show_captioned(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[Sequence[str]],
+                   ncols: int = 4, size: float = 2.3, wrap: int = 40, fontsize: float = 7.5,
+                   bullet: str = "- ", suptitle: str | None = None):
+    """Colour images (H, W, 3) in [0, 1], each with lines of text under it; returns the figure.
+
+    captions: one list of lines per image (e.g. ["LSTM: a red circle ...", "RNN: ..."]). Each line
+    starts with `bullet` and is wrapped at `wrap` characters with a hanging indent, so that
+    one can see where a caption ends. Every row of images leaves room for its longest block.
+    """
+    import textwrap
+
+    images = list(images)
+    if not images:
+        raise ValueError("show_captioned: no images to show")
+    if len(captions) != len(images):
+        raise ValueError(f"show_captioned: {len(images)} images but {len(captions)} caption lists")
+    indent = " " * len(bullet)
+    blocks = ["\n".join(textwrap.fill(f"{bullet}{line}", wrap, subsequent_indent=indent)
+                        for line in lines) for lines in captions]
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    line_h = fontsize * 1.25 / 72  # inches per line of text
+    text_h = [line_h * max((blocks[i].count("\n") + 1) if blocks[i] else 0
+                           for i in range(r * ncols, min(n, (r + 1) * ncols))) + 0.15
+              for r in range(nrows)]
+    gap, title_h = 0.12, 0.35 if suptitle else 0.05
+    width = ncols * size + (ncols + 1) * gap
+    height = title_h + sum(size + t + gap for t in text_h)
+    fig = plt.figure(figsize=(width, height))
+    top = height - title_h
+    for r in range(nrows):
+        for c in range(ncols):
+            i = r * ncols + c
+            if i >= n:
+                continue
+            ax = fig.add_axes(((gap + c * (size + gap)) / width, (top - size) / height,
+                               size / width, size / height))
+            ax.imshow(np.clip(np.asarray(images[i]), 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(0.0, -0.03, blocks[i], transform=ax.transAxes, ha="left", va="top",
+                    fontsize=fontsize)
+        top -= size + text_h[r] + gap
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10, y=1 - 0.08 / height)
+    return fig

@@ -19,7 +19,8 @@ EXPECTED = ["lectures/01_image_classification.ipynb", "lectures/02_linear_classi
             "lectures/11_recurrent_networks.ipynb", "lectures/13_beyond.ipynb",
             "assignments/a1_knn_linear/a1_knn_linear.ipynb",
             "assignments/a2_neural_networks/a2_neural_networks.ipynb",
-            "assignments/a3_cnn/a3_cnn.ipynb", "assignments/a4_detection/a4_detection.ipynb"]
+            "assignments/a3_cnn/a3_cnn.ipynb", "assignments/a4_detection/a4_detection.ipynb",
+            "assignments/a5_captioning/a5_captioning.ipynb"]
 
 
 def test_the_course_has_its_notebooks():

@@ -97,3 +97,18 @@ def test_show_values_writes_every_number():
     assert ax.texts[0].get_color() == "white" and ax.texts[1].get_color() == "black"
     with pytest.raises(ValueError, match="2-D"):
         plots.show_values(ax, np.zeros((2, 2, 3)))
+
+
+def test_show_captioned_writes_the_lines_under_each_image():
+    imgs = np.random.default_rng(0).random((3, 8, 8, 3))
+    fig = plots.show_captioned(imgs, [["a red circle"], ["two squares", "greedy: x"], []], ncols=2)
+    axes = [ax for ax in fig.axes if ax.images]
+    assert len(axes) == 3
+    assert [ax.texts[0].get_text() for ax in axes] == ["- a red circle", "- two squares\n- greedy: x", ""]
+    long = "a large yellow triangle below a small green square on the left"
+    fig = plots.show_captioned(imgs[:1], [[long]], wrap=20)
+    lines = fig.axes[0].texts[0].get_text().split("\n")
+    assert len(lines) >= 3 and lines[0].startswith("- ") and lines[1].startswith("  ")
+    with pytest.raises(ValueError, match="caption lists"):
+        plots.show_captioned(imgs, [["x"]])
+    plt.close("all")

@@ -1,0 +1,2103 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Assignment 5: recurrent networks and image captioning
+#
+# A captioning model looks at an image and writes a sentence about it, one word at a time. Each
+# word depends on the image and on the words before it, so the model needs a memory: a recurrent
+# network (lecture 11) whose hidden state carries what has been said so far, started from what a
+# convolutional network saw in the image (lecture 12). In this assignment you write every piece of
+# such a model in numpy, train it, and measure how well its sentences match what people (here, a
+# grammar) would say.
+#
+# 1. **A vanilla RNN**: one time step forward and backward, then a whole sequence
+#    (back-propagation through time).
+# 2. **Words in, words out**: a word embedding, an affine layer applied at every time step, and a
+#    softmax loss over the words of captions of different lengths (a mask).
+# 3. **An LSTM**: the same two levels for the long short-term memory cell, checked against
+#    `torch.nn.LSTM`.
+# 4. **A captioning model**: the image sets the first hidden state; the loss uses teacher
+#    forcing; greedy sampling writes new captions. It must learn 50 captions by heart.
+# 5. **BLEU**, the classic score of generated text against reference sentences.
+# 6. **Training** your RNN and LSTM captioners on 2000 scenes and scoring them on 300 new ones,
+#    against a baseline that does not look at the image.
+# 7. **Beam search**: keep the best few partial sentences instead of one.
+#
+# The images are the course's shapes scenes, and their captions come from a small grammar in
+# `dlcv.captions` ("a large red circle left of a small blue square", "two circles and a
+# triangle"). Everything is generated from a seed and runs on a laptop CPU.
+#
+# ## How to work
+#
+# - Run the cells from the top. Cells below a function you have not written yet stop with a message.
+# - Every function has a docstring with the shapes of its inputs and outputs. Write your code where
+#   it says `# YOUR CODE HERE` and delete `raise NotImplementedError()`. Keep the function names and
+#   arguments.
+# - Layers follow the contract of assignments 2 and 3: `out, cache = layer_forward(x, ...)` and
+#   `dx, dparams... = layer_backward(dout, cache)`. The captioning model's `loss(features,
+#   captions)` returns `(loss, grads)`, like the models of assignment 2.
+# - Everything a student writes is numpy. PyTorch appears only in the tests, as the reference.
+#   Lecture 11's `dlcv.recurrent` and lecture 12's `dlcv.captioning` hold the lectures' own
+#   versions of some of these computations (in torch); write your own: the grading switches the
+#   lecture versions off while it runs your functions.
+# - A failing test names the function, the case, and what was expected against what came back.
+# - Before you submit: **Kernel > Restart Kernel and Run All Cells** (or **Validate**). Hand in
+#   this notebook with its name unchanged.
+#
+# ## How it is graded
+#
+# 100 points from the test cells; each also runs hidden tests (random cases against PyTorch,
+# numeric gradients, edge cases). Tests only use the functions they are about.
+#
+# | Part | Functions | Points |
+# |---|---|---|
+# | Vanilla RNN | `rnn_step_forward/backward`, `rnn_forward/backward` | 18 |
+# | Words | `word_embedding_forward/backward`, `temporal_affine_forward/backward`, `temporal_softmax_loss` | 14 |
+# | LSTM | `lstm_step_forward/backward`, `lstm_forward/backward` | 22 |
+# | Captioning model | `CaptioningRNN` (loss for both cells, sampling, learning 50 captions) | 20 |
+# | BLEU | `bleu` | 7 |
+# | Trained captioners | your LSTM and RNN on held-out scenes | 11 |
+# | Beam search | `beam_search` | 8 |
+
+# %%
+# %matplotlib inline
+import math
+import time
+from collections import Counter
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
+from torch import nn
+from tqdm.auto import tqdm
+
+from dlcv.captions import make_caption_data
+from dlcv.checks import (
+    CheckFailed,
+    checking,
+    expect_at_least,
+    expect_close,
+    expect_equal,
+    expect_grad_close,
+    expect_shape,
+)
+from dlcv.encoders import encode_scenes, grid_labels, shapes_encoder, show_cell_labels
+from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array
+from dlcv.plots import plot_loss_history, show_captioned
+
+plt.rcParams["figure.figsize"] = (8, 4)
+plt.rcParams["figure.dpi"] = 90
+np.set_printoptions(precision=4, suppress=True)
+# The matrix products of this assignment are small (64 x 128 times 128 x 512). On such sizes a
+# second BLAS thread costs more than it saves, and on a busy machine it can make training ten
+# times slower, so numpy uses one thread here.
+_blas_limit = threadpool_limits(limits=1, user_api="blas")
+
+# %% [markdown]
+# The next cell is part of the grading: inside a `lecture_versions_off()` block, the lecture's
+# torch versions in `dlcv.recurrent` and `dlcv.captioning` raise an error, so a test can tell your
+# code from the lecture's. You do not need to call it yourself.
+
+# %% nbgrader={"grade": false, "grade_id": "lecture_versions_off", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import contextlib
+import importlib
+import types
+
+_LECTURE_VERSIONS = {
+    "dlcv.recurrent": None,  # None: every public function of the module
+    "dlcv.captioning": None,
+}
+
+
+def _lecture_version_called(*args, **kwargs):
+    raise RuntimeError("a5 asks you to write this yourself in numpy; the lecture modules hold the "
+                       "lectures' versions")
+
+
+@contextlib.contextmanager
+def lecture_versions_off():
+    """Inside this block the lecture's versions raise a RuntimeError, however they are reached
+    (through the module, or a name imported from it). Modules that are missing are skipped."""
+    saved = []
+    for module_name, names in _LECTURE_VERSIONS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:  # noqa: BLE001 - a missing or broken lecture module has nothing to switch off
+            continue
+        for name in names or [n for n in vars(module) if not n.startswith("_")]:
+            fn = getattr(module, name, None)
+            if not isinstance(fn, types.FunctionType) or fn.__module__ != module_name:
+                continue
+            saved.append((module, name, fn, fn.__code__))
+            if not fn.__code__.co_freevars:
+                fn.__code__ = _lecture_version_called.__code__
+            setattr(module, name, _lecture_version_called)
+    try:
+        yield
+    finally:
+        for module, name, fn, code in saved:
+            fn.__code__ = code
+            setattr(module, name, fn)
+
+
+# %% [markdown]
+# ## The data: shapes scenes and their captions
+#
+# `make_caption_data(n, seed)` draws `n` scenes with one to four shapes each and writes several
+# captions per scene from a small grammar: a pair of objects and where one is relative to the
+# other, one object and its place in the image, or a count. The words name colours, sizes,
+# classes, relations, places and numbers, so a caption can only be right if the model looks at
+# the image.
+#
+# Captions become integer ids with a vocabulary: `<NULL>` (id 0) pads the short captions,
+# `<START>` and `<END>` open and close every caption, `<UNK>` stands for an unknown word. Each
+# row of `tokens` is one caption, `image_index` says which scene it describes.
+#
+# The 2000 training scenes have 5 captions each. The 300 test scenes come from another seed and
+# keep **every** caption the grammar wrote for them (up to 10): these are the references that a
+# generated caption is compared with.
+
+# %%
+train_data = make_caption_data(2000, seed=0)  # 2000 scenes x 5 captions
+vocab = train_data.vocab
+test_data = make_caption_data(300, seed=1, vocab=vocab, per_image=10)  # held-out scenes
+print(f"vocabulary: {len(vocab)} words")
+print(" ".join(vocab.idx_to_word))
+print(f"training captions: tokens {train_data.tokens.shape}, mask {train_data.mask.shape}, "
+      f"image_index {train_data.image_index.shape}")
+print(f"references per test scene: {np.mean([len(c) for c in test_data.captions]):.1f} on average")
+print("\ncaption 0:", train_data.captions[0][0])
+print("tokens:   ", train_data.tokens[0])
+print("decoded:  ", vocab.decode(train_data.tokens[0]))
+
+show_captioned(train_data.scenes.images[:4], [train_data.captions[i] for i in range(4)], ncols=4,
+               suptitle="four training scenes and their captions")
+plt.show()
+
+# %% [markdown]
+# ## Image features
+#
+# A captioner does not read pixels directly: a convolutional network first turns the image into
+# features. Training that network is lecture 06 and 07 material, so `dlcv.encoders` does it for
+# you. It is a four-layer CNN taught to say, for every cell of an 8 x 8 grid over the image,
+# which object covers it: background, or one of the 24 combinations of size (small, large),
+# colour (red, green, blue, yellow) and class (circle, square, triangle). It trains on its own
+# 1500 scenes the first time you call `encode_scenes` (a few seconds; the result is cached).
+#
+# Each image's feature vector holds the encoder's 25 probabilities for each of the 64 cells,
+# flattened and standardised: $D = 25 \times 64 = 1600$ numbers that say what is where. Below,
+# the encoder's answer for three test scenes (c, s, t for a small circle, square or triangle;
+# C, S, T for a large one, in the object's colour).
+
+# %%
+t0 = time.perf_counter()
+train_features = encode_scenes(train_data.scenes).vectors  # (2000, 1600) float32
+test_features = encode_scenes(test_data.scenes).vectors  # (300, 1600)
+encoder = shapes_encoder(0)
+print(f"image features in {time.perf_counter() - t0:.1f} s: train {train_features.shape}, "
+      f"test {test_features.shape}")
+print(f"encoder: {encoder.cell_accuracy:.1%} of the cells of new scenes labelled right, "
+      f"{encoder.object_cell_accuracy:.1%} of the cells an object covers")
+
+_probs = encode_scenes(test_data.scenes.subset(slice(0, 3))).cell_probs  # (3, 25, 8, 8)
+_truth = grid_labels(test_data.scenes.subset(slice(0, 3)))
+fig, axes = plt.subplots(2, 3, figsize=(8.4, 5.6))
+for i in range(3):
+    show_cell_labels(axes[0, i], test_data.scenes.images[i], _truth[i], title=f"scene {i}: truth")
+    show_cell_labels(axes[1, i], test_data.scenes.images[i], _probs[i].argmax(0),
+                     title=f"scene {i}: what the encoder sees")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# # Part 1: a vanilla recurrent network
+#
+# A recurrent network reads a sequence $x_1, \dots, x_T$ and keeps a hidden state $h_t$ that it
+# updates at every step with the **same** weights:
+#
+# $$ h_t = \tanh\left(x_t W_x + h_{t-1} W_h + b\right). $$
+#
+# With a minibatch of $N$ sequences, $x_t$ is an $(N, D)$ matrix (one row per sequence),
+# $h_t$ is $(N, H)$, $W_x$ is $(D, H)$, $W_h$ is $(H, H)$ and $b$ is $(H,)$.
+#
+# ## One time step
+#
+# For the backward pass, call $a = x W_x + h_{\text{prev}} W_h + b$. Since
+# $\tanh'(a) = 1 - \tanh^2(a)$, the gradient that reaches $a$ is
+# $\,da = dh_{\text{next}} \odot (1 - h_{\text{next}}^2)$; from there it is the backward pass of
+# two affine maps that share one output (assignment 2). Keep what you need in `cache`.
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_step_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    """One time step of a vanilla RNN with a tanh nonlinearity.
+
+    Inputs:
+    - x: (N, D) input at this step.
+    - prev_h: (N, H) hidden state of the previous step.
+    - Wx: (D, H) input-to-hidden weights; Wh: (H, H) hidden-to-hidden weights; b: (H,) bias.
+
+    Returns a tuple:
+    - next_h: (N, H) the new hidden state tanh(x Wx + prev_h Wh + b).
+    - cache: what rnn_step_backward needs.
+    """
+    next_h, cache = None, None
+    ### BEGIN SOLUTION
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    cache = (x, prev_h, Wx, Wh, next_h)
+    ### END SOLUTION
+    return next_h, cache
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_step_forward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward"]}
+with checking("rnn_step_forward", case="N=2, D=3, H=2, by hand"):
+    _x = np.array([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0]])
+    _h = np.array([[0.2, -0.4], [0.0, 1.0]])
+    _Wx = np.array([[0.1, -0.2], [0.3, 0.0], [-0.5, 0.4]])
+    _Wh = np.array([[1.0, 0.5], [-1.0, 0.2]])
+    _b = np.array([0.05, -0.1])
+    _next, _ = rnn_step_forward(_x, _h, _Wx, _Wh, _b)
+    expect_shape(_next, (2, 2), "next_h")
+    # x Wx = [[0.6, -0.6], [0.65, -0.1]], prev_h Wh = [[0.6, 0.02], [-1.0, 0.2]]
+    expect_close(_next, np.tanh([[1.25, -0.68], [-0.3, 0.0]]), "next_h")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(501)
+for _N, _D, _H in ((4, 5, 6), (1, 3, 2), (7, 1, 9)):
+    with checking("rnn_step_forward", case=f"N={_N}, D={_D}, H={_H}, against torch"):
+        _x, _h = _rng.normal(size=(_N, _D)), _rng.normal(size=(_N, _H))
+        _Wx, _Wh, _b = _rng.normal(size=(_D, _H)), 0.5 * _rng.normal(size=(_H, _H)), _rng.normal(size=_H)
+        _ref = torch.tanh(torch.tensor(_x) @ torch.tensor(_Wx) + torch.tensor(_h) @ torch.tensor(_Wh)
+                          + torch.tensor(_b)).numpy()
+        expect_close(rnn_step_forward(_x, _h, _Wx, _Wh, _b)[0], _ref, "next_h", rtol=1e-9, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_step_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_step_backward(dnext_h, cache):
+    """Backward pass of one vanilla RNN step.
+
+    Inputs:
+    - dnext_h: (N, H) gradient of the loss with respect to next_h.
+    - cache: from rnn_step_forward.
+
+    Returns a tuple:
+    - dx: (N, D); dprev_h: (N, H); dWx: (D, H); dWh: (H, H); db: (H,).
+    """
+    dx, dprev_h, dWx, dWh, db = None, None, None, None, None
+    ### BEGIN SOLUTION
+    x, prev_h, Wx, Wh, next_h = cache
+    da = dnext_h * (1 - next_h**2)  # (N, H): back through tanh
+    dx = da @ Wx.T
+    dprev_h = da @ Wh.T
+    dWx = x.T @ da
+    dWh = prev_h.T @ da
+    db = da.sum(axis=0)
+    ### END SOLUTION
+    return dx, dprev_h, dWx, dWh, db
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_step_backward", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_step_backward"]}
+_rng = np.random.default_rng(11)
+_N, _D, _H = 4, 5, 6
+_x, _h = _rng.normal(size=(_N, _D)), _rng.normal(size=(_N, _H))
+_Wx, _Wh, _b = _rng.normal(size=(_D, _H)), _rng.normal(size=(_H, _H)), _rng.normal(size=_H)
+_dnext = _rng.normal(size=(_N, _H))
+with checking("rnn_step_backward", case="N=4, D=5, H=6: numeric gradients"):
+    _grads = rnn_step_backward(_dnext, rnn_step_forward(_x, _h, _Wx, _Wh, _b)[1])
+    _args = [_x, _h, _Wx, _Wh, _b]
+    for _k, _name in enumerate(("dx", "dprev_h", "dWx", "dWh", "db")):
+        def _f(v, _k=_k):
+            return rnn_step_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
+        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dnext), _name,
+                          tol=1e-6)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(502)
+for _N, _D, _H in ((3, 4, 5), (1, 2, 7), (6, 8, 3)):
+    with checking("rnn_step_backward", case=f"N={_N}, D={_D}, H={_H}, against torch autograd"):
+        _arrs = [_rng.normal(size=s) for s in ((_N, _D), (_N, _H), (_D, _H), (_H, _H), (_H,))]
+        _t = [torch.tensor(a, requires_grad=True) for a in _arrs]
+        _out = torch.tanh(_t[0] @ _t[2] + _t[1] @ _t[3] + _t[4])
+        _dnext = _rng.normal(size=(_N, _H))
+        _out.backward(torch.tensor(_dnext))
+        _grads = rnn_step_backward(_dnext, rnn_step_forward(*_arrs)[1])
+        for _g, _tt, _name in zip(_grads, _t, ("dx", "dprev_h", "dWx", "dWh", "db")):
+            expect_close(_g, _tt.grad.numpy(), _name, rtol=1e-8, atol=1e-11)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## A whole sequence
+#
+# `rnn_forward` runs the step over a minibatch of sequences `x` of shape `(N, T, D)`, from a
+# given first hidden state `h0`, and returns every hidden state, `h` of shape `(N, T, H)`.
+#
+# The backward pass receives `dh`, the gradient of the loss with respect to **every** hidden
+# state (the loss reads all of them: one word is predicted from each). Walk backwards through
+# time: the gradient reaching $h_t$ is `dh[:, t]` plus the gradient that flows back from step
+# $t + 1$ through $h_t$'s role as `prev_h`. The weights are shared, so their gradients are the
+# **sums** over all steps. This is back-propagation through time (BPTT).
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_forward(x, h0, Wx, Wh, b):
+    """A vanilla RNN over a sequence.
+
+    Inputs:
+    - x: (N, T, D) inputs; h0: (N, H) initial hidden state.
+    - Wx: (D, H); Wh: (H, H); b: (H,).
+
+    Returns a tuple:
+    - h: (N, T, H) the hidden states of all time steps (h[:, t] is the state after input t).
+    - cache: what rnn_backward needs.
+    """
+    h, cache = None, None
+    ### BEGIN SOLUTION
+    N, T, _ = x.shape
+    h = np.zeros((N, T, h0.shape[1]), dtype=np.result_type(x, h0, Wx))
+    cache = []
+    prev_h = h0
+    for t in range(T):
+        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)
+        h[:, t] = prev_h
+        cache.append(step_cache)
+    ### END SOLUTION
+    return h, cache
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_forward"]}
+with checking("rnn_forward", case="N=2, T=3, D=3, H=2: the hand-made weights of the step test"):
+    _x = np.stack([np.array([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0]]) * (t + 1) for t in range(3)], axis=1)
+    _h0 = np.array([[0.2, -0.4], [0.0, 1.0]])
+    _Wx = np.array([[0.1, -0.2], [0.3, 0.0], [-0.5, 0.4]])
+    _Wh = np.array([[1.0, 0.5], [-1.0, 0.2]])
+    _b = np.array([0.05, -0.1])
+    _h, _ = rnn_forward(_x, _h0, _Wx, _Wh, _b)
+    expect_shape(_h, (2, 3, 2), "h")
+    _expected, _prev = [], _h0
+    for _t in range(3):  # the recurrence, written out
+        _prev = np.tanh(_x[:, _t] @ _Wx + _prev @ _Wh + _b)
+        _expected.append(_prev)
+    expect_close(_h, np.stack(_expected, axis=1), "h")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(503)
+for _N, _T, _D, _H in ((3, 5, 4, 6), (1, 1, 2, 3), (4, 9, 3, 2)):
+    with checking("rnn_forward", case=f"N={_N}, T={_T}, D={_D}, H={_H}, against torch.nn.RNN"):
+        _x, _h0 = _rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H))
+        _Wx, _Wh, _b = _rng.normal(size=(_D, _H)), 0.4 * _rng.normal(size=(_H, _H)), _rng.normal(size=_H)
+        _rnn = nn.RNN(_D, _H, batch_first=True).double()
+        with torch.no_grad():
+            _rnn.weight_ih_l0.copy_(torch.tensor(_Wx.T))
+            _rnn.weight_hh_l0.copy_(torch.tensor(_Wh.T))
+            _rnn.bias_ih_l0.copy_(torch.tensor(_b))
+            _rnn.bias_hh_l0.zero_()
+            _ref = _rnn(torch.tensor(_x), torch.tensor(_h0)[None])[0].numpy()
+        expect_close(rnn_forward(_x, _h0, _Wx, _Wh, _b)[0], _ref, "h", rtol=1e-9, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_backward(dh, cache):
+    """Back-propagation through time for a vanilla RNN.
+
+    Inputs:
+    - dh: (N, T, H) gradient of the loss with respect to every hidden state h[:, t] (the
+      gradient arriving from above, not yet including what flows back through time).
+    - cache: from rnn_forward.
+
+    Returns a tuple:
+    - dx: (N, T, D); dh0: (N, H); dWx: (D, H); dWh: (H, H); db: (H,).
+    """
+    dx, dh0, dWx, dWh, db = None, None, None, None, None
+    ### BEGIN SOLUTION
+    N, T, H = dh.shape
+    D = cache[0][0].shape[1]
+    dx = np.zeros((N, T, D), dtype=dh.dtype)
+    dWx, dWh, db = 0.0, 0.0, 0.0
+    dprev_h = np.zeros((N, H), dtype=dh.dtype)
+    for t in reversed(range(T)):
+        dx[:, t], dprev_h, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t] + dprev_h, cache[t])
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    dh0 = dprev_h
+    ### END SOLUTION
+    return dx, dh0, dWx, dWh, db
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]}
+_rng = np.random.default_rng(12)
+_N, _T, _D, _H = 2, 4, 3, 5
+_args = [_rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H)), _rng.normal(size=(_D, _H)),
+         _rng.normal(size=(_H, _H)), _rng.normal(size=_H)]
+_dh = _rng.normal(size=(_N, _T, _H))
+with checking("rnn_backward", case="N=2, T=4, D=3, H=5: numeric gradients"):
+    _grads = rnn_backward(_dh, rnn_forward(*_args)[1])
+    for _k, _name in enumerate(("dx", "dh0", "dWx", "dWh", "db")):
+        def _f(v, _k=_k):
+            return rnn_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
+        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dh), _name, tol=1e-6)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(504)
+for _N, _T, _D, _H in ((3, 6, 4, 5), (1, 1, 2, 3), (5, 12, 3, 4)):
+    with checking("rnn_backward", case=f"N={_N}, T={_T}, D={_D}, H={_H}, against torch.nn.RNN"):
+        _x, _h0 = _rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H))
+        _Wx, _Wh, _b = _rng.normal(size=(_D, _H)), 0.4 * _rng.normal(size=(_H, _H)), _rng.normal(size=_H)
+        _rnn = nn.RNN(_D, _H, batch_first=True).double()
+        with torch.no_grad():
+            _rnn.weight_ih_l0.copy_(torch.tensor(_Wx.T))
+            _rnn.weight_hh_l0.copy_(torch.tensor(_Wh.T))
+            _rnn.bias_ih_l0.copy_(torch.tensor(_b))
+            _rnn.bias_hh_l0.zero_()
+        _tx, _th0 = torch.tensor(_x, requires_grad=True), torch.tensor(_h0[None], requires_grad=True)
+        _out = _rnn(_tx, _th0)[0]
+        _dh = _rng.normal(size=(_N, _T, _H))
+        _out.backward(torch.tensor(_dh))
+        _dx, _dh0, _dWx, _dWh, _db = rnn_backward(_dh, rnn_forward(_x, _h0, _Wx, _Wh, _b)[1])
+        expect_close(_dx, _tx.grad.numpy(), "dx", rtol=1e-8, atol=1e-11)
+        expect_close(_dh0, _th0.grad.numpy()[0], "dh0", rtol=1e-8, atol=1e-11)
+        expect_close(_dWx, _rnn.weight_ih_l0.grad.numpy().T, "dWx", rtol=1e-8, atol=1e-11)
+        expect_close(_dWh, _rnn.weight_hh_l0.grad.numpy().T, "dWh", rtol=1e-8, atol=1e-11)
+        expect_close(_db, _rnn.bias_ih_l0.grad.numpy(), "db", rtol=1e-8, atol=1e-11)
+with checking("rnn_backward", case="N=1, T=7, D=2, H=3: numeric gradients"):
+    _args = [_rng.normal(size=(1, 7, 2)), _rng.normal(size=(1, 3)), _rng.normal(size=(2, 3)),
+             _rng.normal(size=(3, 3)), _rng.normal(size=3)]
+    _dh = _rng.normal(size=(1, 7, 3))
+    _grads = rnn_backward(_dh, rnn_forward(*_args)[1])
+    for _k, _name in enumerate(("dx", "dh0", "dWx", "dWh", "db")):
+        def _f(v, _k=_k):
+            return rnn_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
+        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dh), _name, tol=1e-6)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Check yourself.** In `rnn_backward`, why must the gradient for `Wh` be summed over the time
+# steps, and what happens to the gradient that reaches $h_0$ when $T$ is large and the largest
+# singular value of $W_h$ is below one?
+#
+# <details><summary>Answer</summary>
+#
+# The same matrix `Wh` is used at every step, so the loss depends on it through $T$ paths; the
+# chain rule adds the contributions of all of them (exactly like a weight shared by several
+# positions in a convolution). The gradient reaching $h_0$ is multiplied at every step by
+# $\operatorname{diag}(1 - h_t^2)\, W_h^\top$. Both factors shrink vectors when the singular
+# values of $W_h$ are below one (the tanh derivative is at most one), so the product over $T$
+# steps shrinks geometrically: the gradient **vanishes**, and the network cannot learn that an
+# early input matters for a late output. With singular values well above one it can explode
+# instead (lecture 11). The LSTM of Part 3 was designed against the vanishing case.
+#
+# </details>
+
+# %% [markdown]
+# # Part 2: words in, words out
+#
+# ## Word embeddings
+#
+# Words enter the network as integer ids. A **word embedding** gives each of the $V$ words of the
+# vocabulary a learned vector of $D$ numbers, the rows of a matrix $W$ of shape $(V, D)$; the
+# layer simply looks them up: `out[n, t] = W[x[n, t]]`. Looking up a row is the same as
+# multiplying a one-hot vector by $W$, so in the backward pass each row of `dW` is the **sum** of
+# the upstream gradients at the positions where that word occurs. A word can occur several times
+# in a minibatch: `dW[x] += dout` would count it once only (numpy's fancy-index assignment), but
+# `np.add.at(dW, x, dout)` adds every occurrence.
+
+# %% nbgrader={"grade": false, "grade_id": "word_embedding", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def word_embedding_forward(x, W):
+    """Look up the vectors of words.
+
+    Inputs:
+    - x: (N, T) integer ids in [0, V).
+    - W: (V, D) word vectors, one row per word.
+
+    Returns a tuple:
+    - out: (N, T, D) with out[n, t] = W[x[n, t]].
+    - cache: what word_embedding_backward needs.
+    """
+    out, cache = None, None
+    ### BEGIN SOLUTION
+    out = W[x]  # (N, T, D)
+    cache = (x, W.shape)
+    ### END SOLUTION
+    return out, cache
+
+
+def word_embedding_backward(dout, cache):
+    """Backward pass of the word embedding.
+
+    Inputs:
+    - dout: (N, T, D) upstream gradient; cache: from word_embedding_forward.
+
+    Returns:
+    - dW: (V, D), row v the sum of dout[n, t] over all positions with x[n, t] == v.
+    """
+    dW = None
+    ### BEGIN SOLUTION
+    x, shape = cache
+    dW = np.zeros(shape, dtype=dout.dtype)
+    np.add.at(dW, x, dout)
+    ### END SOLUTION
+    return dW
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_word_embedding", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["word_embedding"]}
+_W = np.arange(12.0).reshape(4, 3)  # 4 words, vectors of 3 numbers
+_x = np.array([[0, 3, 3], [1, 0, 2]])
+with checking("word_embedding_forward", case="V=4, D=3, x = [[0, 3, 3], [1, 0, 2]]"):
+    _out, _cache = word_embedding_forward(_x, _W)
+    expect_shape(_out, (2, 3, 3), "out")
+    expect_close(_out[0], [[0.0, 1.0, 2.0], [9.0, 10.0, 11.0], [9.0, 10.0, 11.0]], "out[0]")
+    expect_close(_out[1], [[3.0, 4.0, 5.0], [0.0, 1.0, 2.0], [6.0, 7.0, 8.0]], "out[1]")
+with checking("word_embedding_backward", case="the same x, dout = 1 everywhere: each row counts its word"):
+    _dW = word_embedding_backward(np.ones((2, 3, 3)), _cache)
+    expect_shape(_dW, (4, 3), "dW")
+    expect_close(_dW, [[2.0] * 3, [1.0] * 3, [1.0] * 3, [2.0] * 3], "dW (words 0 and 3 occur twice)")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(505)
+for _N, _T, _V, _D in ((4, 6, 10, 5), (1, 1, 3, 2), (8, 3, 2, 7)):
+    with checking("word_embedding", case=f"N={_N}, T={_T}, V={_V}, D={_D}, against torch"):
+        _x, _W = _rng.integers(0, _V, size=(_N, _T)), _rng.normal(size=(_V, _D))
+        _tW = torch.tensor(_W, requires_grad=True)
+        _tout = F.embedding(torch.tensor(_x), _tW)
+        _dout = _rng.normal(size=(_N, _T, _D))
+        _tout.backward(torch.tensor(_dout))
+        _out, _cache = word_embedding_forward(_x, _W)
+        expect_close(_out, _tout.detach().numpy(), "out")
+        expect_close(word_embedding_backward(_dout, _cache), _tW.grad.numpy(), "dW", rtol=1e-9, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## An affine layer at every time step
+#
+# At every time step the network turns its hidden state (an $H$-vector) into scores for the $V$
+# words with the same affine map: `out[n, t] = x[n, t] @ w + b`. Written for `(N, T, D)` arrays
+# this is one matrix product (numpy's `@` broadcasts over the leading axes); in the backward pass
+# reshape to `(N * T, D)` so that `dw` is one product too.
+
+# %% nbgrader={"grade": false, "grade_id": "temporal_affine", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def temporal_affine_forward(x, w, b):
+    """An affine layer applied at every time step.
+
+    Inputs:
+    - x: (N, T, D); w: (D, M); b: (M,).
+
+    Returns a tuple:
+    - out: (N, T, M) with out[n, t] = x[n, t] @ w + b.
+    - cache: what temporal_affine_backward needs.
+    """
+    out, cache = None, None
+    ### BEGIN SOLUTION
+    out = x @ w + b  # (N, T, M)
+    cache = (x, w, b)
+    ### END SOLUTION
+    return out, cache
+
+
+def temporal_affine_backward(dout, cache):
+    """Backward pass of the temporal affine layer.
+
+    Inputs:
+    - dout: (N, T, M) upstream gradient; cache: from temporal_affine_forward.
+
+    Returns a tuple:
+    - dx: (N, T, D); dw: (D, M); db: (M,).
+    """
+    dx, dw, db = None, None, None
+    ### BEGIN SOLUTION
+    x, w, b = cache
+    N, T, D = x.shape
+    dx = dout @ w.T
+    dw = x.reshape(N * T, D).T @ dout.reshape(N * T, -1)
+    db = dout.sum(axis=(0, 1))
+    ### END SOLUTION
+    return dx, dw, db
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_temporal_affine", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["temporal_affine"]}
+_rng = np.random.default_rng(13)
+_x, _w, _b = _rng.normal(size=(2, 3, 4)), _rng.normal(size=(4, 5)), _rng.normal(size=5)
+with checking("temporal_affine_forward", case="x (2, 3, 4), w (4, 5): each step is x[:, t] @ w + b"):
+    _out, _cache = temporal_affine_forward(_x, _w, _b)
+    expect_shape(_out, (2, 3, 5), "out")
+    for _t in range(3):
+        expect_close(_out[:, _t], _x[:, _t] @ _w + _b, f"out[:, {_t}]")
+with checking("temporal_affine_backward", case="x (2, 3, 4), w (4, 5): numeric gradients"):
+    _dout = _rng.normal(size=(2, 3, 5))
+    _dx, _dw, _db = temporal_affine_backward(_dout, _cache)
+    expect_grad_close(_dx, eval_numerical_gradient_array(lambda v: temporal_affine_forward(v, _w, _b)[0],
+                                                         _x.copy(), _dout), "dx", tol=1e-6)
+    expect_grad_close(_dw, eval_numerical_gradient_array(lambda v: temporal_affine_forward(_x, v, _b)[0],
+                                                         _w.copy(), _dout), "dw", tol=1e-6)
+    expect_grad_close(_db, eval_numerical_gradient_array(lambda v: temporal_affine_forward(_x, _w, v)[0],
+                                                         _b.copy(), _dout), "db", tol=1e-6)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(506)
+for _N, _T, _D, _M in ((4, 7, 3, 6), (1, 1, 1, 1), (3, 2, 8, 2)):
+    with checking("temporal_affine", case=f"N={_N}, T={_T}, D={_D}, M={_M}, against torch"):
+        _arrs = [_rng.normal(size=s) for s in ((_N, _T, _D), (_D, _M), (_M,))]
+        _t = [torch.tensor(a, requires_grad=True) for a in _arrs]
+        _tout = _t[0] @ _t[1] + _t[2]
+        _dout = _rng.normal(size=(_N, _T, _M))
+        _tout.backward(torch.tensor(_dout))
+        _out, _cache = temporal_affine_forward(*_arrs)
+        expect_close(_out, _tout.detach().numpy(), "out", rtol=1e-9, atol=1e-12)
+        for _g, _tt, _name in zip(temporal_affine_backward(_dout, _cache), _t, ("dx", "dw", "db")):
+            expect_close(_g, _tt.grad.numpy(), _name, rtol=1e-9, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## A softmax loss over time, with a mask
+#
+# At every step $t$ the model scores the $V$ words, $x_{n,t} \in \mathbb{R}^V$, and the loss is
+# the cross-entropy of the word that really comes next, $y_{n,t}$. Captions have different
+# lengths; the short ones are padded with `<NULL>`, and those positions must not count. The mask
+# $m_{n,t} \in \{0, 1\}$ says which positions are real. The loss **sums over time and averages
+# over the minibatch**:
+#
+# $$ L = -\frac{1}{N} \sum_{n=1}^{N} \sum_{t=1}^{T} m_{n,t}
+#        \log \frac{e^{x_{n,t,y_{n,t}}}}{\sum_{v} e^{x_{n,t,v}}}. $$
+#
+# Its gradient is the softmax of assignment 1 at every real position (minus one at the right
+# word), divided by $N$, and zero at the masked ones. Subtract the largest score of each row
+# before `np.exp`, so that large scores do not overflow.
+
+# %% nbgrader={"grade": false, "grade_id": "temporal_softmax_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def temporal_softmax_loss(x, y, mask):
+    """Softmax cross-entropy at every time step, summed over time, averaged over the minibatch.
+
+    Inputs:
+    - x: (N, T, V) scores.
+    - y: (N, T) integer ids of the right words, in [0, V).
+    - mask: (N, T) bool, True where y is a real word (False on padding).
+
+    Returns a tuple:
+    - loss: float, -(1/N) sum over n, t with mask[n, t] of log softmax(x[n, t])[y[n, t]].
+    - dx: (N, T, V) gradient of the loss with respect to x.
+    """
+    loss, dx = None, None
+    ### BEGIN SOLUTION
+    N, T, V = x.shape
+    xf, yf, mf = x.reshape(N * T, V), y.reshape(N * T), mask.reshape(N * T)
+    shifted = xf - xf.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N T, V)
+    loss = -np.sum(mf * log_probs[np.arange(N * T), yf]) / N
+    dx = np.exp(log_probs)
+    dx[np.arange(N * T), yf] -= 1
+    dx *= mf[:, None] / N
+    dx = dx.reshape(N, T, V)
+    ### END SOLUTION
+    return loss, dx
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_temporal_softmax_loss", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["temporal_softmax_loss"]}
+_mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 0, 0]], dtype=bool)  # 7 real words
+_y = np.array([[1, 2, 3, 0], [4, 0, 0, 0], [2, 2, 0, 0]])
+with checking("temporal_softmax_loss", case="N=3, T=4, V=5, all scores 0: loss = 7 ln(5) / 3"):
+    _loss, _dx = temporal_softmax_loss(np.zeros((3, 4, 5)), _y, _mask)
+    expect_close(_loss, 7 * np.log(5) / 3, "loss")
+    expect_shape(_dx, (3, 4, 5), "dx")
+    expect_close(_dx[0, 3], np.zeros(5), "dx at a masked position")
+    expect_close(_dx[0, 0], np.array([0.2, 0.2 - 1, 0.2, 0.2, 0.2]) / 3, "dx[0, 0]")
+_rng = np.random.default_rng(14)
+_x = _rng.normal(size=(3, 4, 5))
+with checking("temporal_softmax_loss", case="random scores with the same mask: numeric gradient"):
+    _loss, _dx = temporal_softmax_loss(_x, _y, _mask)
+    expect_grad_close(_dx, eval_numerical_gradient(lambda v: temporal_softmax_loss(v, _y, _mask)[0], _x.copy()),
+                      "dx", tol=1e-6)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(507)
+for _N, _T, _V in ((5, 7, 11), (1, 1, 2), (4, 3, 30)):
+    with checking("temporal_softmax_loss", case=f"N={_N}, T={_T}, V={_V}, random mask, against torch"):
+        _x, _y = 3 * _rng.normal(size=(_N, _T, _V)), _rng.integers(0, _V, size=(_N, _T))
+        _mask = _rng.random((_N, _T)) > 0.3
+        _tx = torch.tensor(_x, requires_grad=True)
+        _per = F.cross_entropy(_tx.reshape(-1, _V), torch.tensor(_y.reshape(-1)), reduction="none")
+        _tl = (_per * torch.tensor(_mask.reshape(-1), dtype=torch.float64)).sum() / _N
+        _tl.backward()
+        _loss, _dx = temporal_softmax_loss(_x, _y, _mask)
+        expect_close(_loss, _tl.item(), "loss", rtol=1e-9)
+        expect_close(_dx, _tx.grad.numpy(), "dx", rtol=1e-8, atol=1e-12)
+with checking("temporal_softmax_loss", case="scores around 1000: no overflow"):
+    _x = 1000.0 + _rng.normal(size=(2, 3, 4))
+    _y, _mask = _rng.integers(0, 4, size=(2, 3)), np.ones((2, 3), dtype=bool)
+    _loss, _dx = temporal_softmax_loss(_x, _y, _mask)
+    _ref = F.cross_entropy(torch.tensor(_x).reshape(-1, 4), torch.tensor(_y.reshape(-1)), reduction="sum").item() / 2
+    expect_close(_loss, _ref, "loss", rtol=1e-9)
+    expect_close(_dx.sum(), 0.0, "the sum of dx", atol=1e-9)
+with checking("temporal_softmax_loss", case="everything masked: loss 0 and dx 0"):
+    _loss, _dx = temporal_softmax_loss(_rng.normal(size=(2, 3, 4)), np.zeros((2, 3), dtype=int),
+                                       np.zeros((2, 3), dtype=bool))
+    expect_close(_loss, 0.0, "loss")
+    expect_close(_dx, np.zeros((2, 3, 4)), "dx")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# # Part 3: long short-term memory
+#
+# The LSTM (Hochreiter and Schmidhuber, 1997, with the forget gate of Gers et al., 2000) keeps a
+# second state, the **cell** $c_t$, which is changed only by elementwise multiplications and
+# additions. At every step four vectors of size $H$ are computed from the input and the previous
+# hidden state, in one product with $W_x$ of shape $(D, 4H)$, $W_h$ of shape $(H, 4H)$ and
+# $b$ of shape $(4H,)$:
+#
+# $$ a = x_t W_x + h_{t-1} W_h + b \in \mathbb{R}^{N \times 4H}, \qquad
+#    a = [\,a_i \mid a_f \mid a_o \mid a_g\,] \text{ (four blocks of } H \text{ columns)}, $$
+#
+# $$ i = \sigma(a_i), \quad f = \sigma(a_f), \quad o = \sigma(a_o), \quad g = \tanh(a_g), $$
+#
+# $$ c_t = f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t). $$
+#
+# The **input gate** $i$ says how much of the candidate $g$ to write, the **forget gate** $f$ how
+# much of the old cell to keep, the **output gate** $o$ how much of the cell to show. The order
+# of the blocks in this assignment is **i, f, o, g** (CS231n's). PyTorch's `nn.LSTM` orders them
+# **i, f, g, o**, stores the transposed matrices (`weight_ih_l0` is $(4H, D)$) and has two
+# biases (`bias_ih_l0 + bias_hh_l0`); the tests translate.
+#
+# For the backward pass: $\sigma'(a) = \sigma(a)(1 - \sigma(a))$ and $\tanh'(a) = 1 - \tanh^2(a)$.
+# The gradient reaching $c_t$ comes from two places: from $h_t$ (through $\tanh(c_t)$) and from
+# the next step's cell (`dnext_c`). Write the sigmoid so that it does not overflow for large
+# negative inputs (for $a < 0$ use $e^{a} / (1 + e^{a})$).
+
+# %% nbgrader={"grade": false, "grade_id": "lstm_step_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def sigmoid(x):
+    """The logistic function 1 / (1 + exp(-x)), without overflow for large |x|."""
+    ### BEGIN SOLUTION
+    e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    ### END SOLUTION
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    """One time step of an LSTM (gate order i, f, o, g).
+
+    Inputs:
+    - x: (N, D) input; prev_h: (N, H) hidden state; prev_c: (N, H) cell state.
+    - Wx: (D, 4H); Wh: (H, 4H); b: (4H,).
+
+    Returns a tuple:
+    - next_h: (N, H); next_c: (N, H).
+    - cache: what lstm_step_backward needs.
+    """
+    next_h, next_c, cache = None, None, None
+    ### BEGIN SOLUTION
+    H = prev_h.shape[1]
+    a = x @ Wx + prev_h @ Wh + b  # (N, 4H)
+    i = sigmoid(a[:, :H])
+    f = sigmoid(a[:, H:2 * H])
+    o = sigmoid(a[:, 2 * H:3 * H])
+    g = np.tanh(a[:, 3 * H:])
+    next_c = f * prev_c + i * g
+    tanh_c = np.tanh(next_c)
+    next_h = o * tanh_c
+    cache = (x, prev_h, prev_c, Wx, Wh, i, f, o, g, tanh_c)
+    ### END SOLUTION
+    return next_h, next_c, cache
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_step_forward", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward"]}
+_N, _D, _H = 2, 3, 2
+_x, _h = np.ones((_N, _D)), np.array([[0.5, -1.0], [2.0, 0.0]])
+_c = np.array([[1.0, -2.0], [0.4, 3.0]])
+with checking("lstm_step_forward", case="all weights 0: every gate is 1/2 and g = 0"):
+    _nh, _nc, _ = lstm_step_forward(_x, _h, _c, np.zeros((_D, 4 * _H)), np.zeros((_H, 4 * _H)), np.zeros(4 * _H))
+    expect_shape(_nh, (_N, _H), "next_h")
+    expect_shape(_nc, (_N, _H), "next_c")
+    expect_close(_nc, 0.5 * _c, "next_c (f * prev_c with f = 1/2, i * g = 0)")
+    expect_close(_nh, 0.5 * np.tanh(0.5 * _c), "next_h")
+with checking("lstm_step_forward", case="gate order i, f, o, g: biases (+20, -20, +20, 0.3) open i and o, close f"):
+    _b = np.repeat([20.0, -20.0, 20.0, 0.3], _H)  # [b_i | b_f | b_o | b_g]
+    _nh, _nc, _ = lstm_step_forward(_x, _h, _c, np.zeros((_D, 4 * _H)), np.zeros((_H, 4 * _H)), _b)
+    expect_close(_nc, np.full((_N, _H), np.tanh(0.3)), "next_c (forgets prev_c, writes g = tanh(0.3))")
+    expect_close(_nh, np.full((_N, _H), np.tanh(np.tanh(0.3))), "next_h")
+with checking("sigmoid", case="x = [-1000, 0, 1000]: no overflow"):
+    with np.errstate(over="raise"):
+        expect_close(sigmoid(np.array([-1000.0, 0.0, 1000.0])), [0.0, 0.5, 1.0], "sigmoid")
+### BEGIN HIDDEN TESTS
+def _lstm_perm(H):
+    """Our columns i, f, o, g -> torch's rows i, f, g, o."""
+    return np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+
+
+_rng = np.random.default_rng(508)
+for _N, _D, _H in ((3, 4, 5), (1, 1, 1), (6, 2, 8)):
+    with checking("lstm_step_forward", case=f"N={_N}, D={_D}, H={_H}, against torch.nn.LSTMCell"):
+        _x, _h, _c = _rng.normal(size=(_N, _D)), _rng.normal(size=(_N, _H)), _rng.normal(size=(_N, _H))
+        _Wx, _Wh, _b = _rng.normal(size=(_D, 4 * _H)), _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)
+        _cell = nn.LSTMCell(_D, _H).double()
+        with torch.no_grad():
+            _cell.weight_ih.copy_(torch.tensor(_Wx[:, _lstm_perm(_H)].T))
+            _cell.weight_hh.copy_(torch.tensor(_Wh[:, _lstm_perm(_H)].T))
+            _cell.bias_ih.copy_(torch.tensor(_b[_lstm_perm(_H)]))
+            _cell.bias_hh.zero_()
+            _rh, _rc = _cell(torch.tensor(_x), (torch.tensor(_h), torch.tensor(_c)))
+        with lecture_versions_off():
+            _nh, _nc, _ = lstm_step_forward(_x, _h, _c, _Wx, _Wh, _b)
+        expect_close(_nh, _rh.numpy(), "next_h", rtol=1e-9, atol=1e-12)
+        expect_close(_nc, _rc.numpy(), "next_c", rtol=1e-9, atol=1e-12)
+with checking("lstm_step_forward", case="pre-activations of -1000 and +1000: finite"):
+    with np.errstate(over="raise"):
+        _nh, _nc, _ = lstm_step_forward(np.ones((1, 1)), np.zeros((1, 2)), np.ones((1, 2)),
+                                        np.repeat([-1000.0, 1000.0, -1000.0, 1000.0], 2)[None], np.zeros((2, 8)),
+                                        np.zeros(8))
+    expect_close(_nc, [[1.0, 1.0]], "next_c (i = 0, f = 1)")
+    expect_close(_nh, [[0.0, 0.0]], "next_h (o = 0)")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "lstm_step_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    """Backward pass of one LSTM step.
+
+    Inputs:
+    - dnext_h: (N, H) gradient of the loss with respect to next_h.
+    - dnext_c: (N, H) gradient with respect to next_c (from the next step's cell).
+    - cache: from lstm_step_forward.
+
+    Returns a tuple:
+    - dx: (N, D); dprev_h: (N, H); dprev_c: (N, H); dWx: (D, 4H); dWh: (H, 4H); db: (4H,).
+    """
+    dx, dprev_h, dprev_c, dWx, dWh, db = None, None, None, None, None, None
+    ### BEGIN SOLUTION
+    x, prev_h, prev_c, Wx, Wh, i, f, o, g, tanh_c = cache
+    do = dnext_h * tanh_c
+    dc = dnext_c + dnext_h * o * (1 - tanh_c**2)  # both paths into next_c
+    di, df, dg = dc * g, dc * prev_c, dc * i
+    dprev_c = dc * f
+    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), do * o * (1 - o), dg * (1 - g**2)], axis=1)
+    dx = da @ Wx.T
+    dprev_h = da @ Wh.T
+    dWx = x.T @ da
+    dWh = prev_h.T @ da
+    db = da.sum(axis=0)
+    ### END SOLUTION
+    return dx, dprev_h, dprev_c, dWx, dWh, db
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_step_backward", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward"]}
+_rng = np.random.default_rng(15)
+_N, _D, _H = 3, 4, 5
+_args = [_rng.normal(size=(_N, _D)), _rng.normal(size=(_N, _H)), _rng.normal(size=(_N, _H)),
+         _rng.normal(size=(_D, 4 * _H)), _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)]
+_dnh, _dnc = _rng.normal(size=(_N, _H)), _rng.normal(size=(_N, _H))
+with checking("lstm_step_backward", case="N=3, D=4, H=5: numeric gradients"):
+    _grads = lstm_step_backward(_dnh, _dnc, lstm_step_forward(*_args)[2])
+    for _k, _name in enumerate(("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")):
+        def _f(v, _k=_k):
+            _h, _c, _ = lstm_step_forward(*[v if j == _k else a for j, a in enumerate(_args)])
+            return np.concatenate([_h, _c], axis=1)  # both outputs, with their upstream gradients
+        _num = eval_numerical_gradient_array(_f, _args[_k].copy(), np.concatenate([_dnh, _dnc], axis=1))
+        expect_grad_close(_grads[_k], _num, _name, tol=1e-6)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(509)
+for _N, _D, _H in ((4, 3, 6), (1, 2, 1), (5, 7, 3)):
+    with checking("lstm_step_backward", case=f"N={_N}, D={_D}, H={_H}, against torch autograd"):
+        _arrs = [_rng.normal(size=s) for s in ((_N, _D), (_N, _H), (_N, _H), (_D, 4 * _H), (_H, 4 * _H), (4 * _H,))]
+        _t = [torch.tensor(a, requires_grad=True) for a in _arrs]
+        _a = _t[0] @ _t[3] + _t[1] @ _t[4] + _t[5]
+        _i, _f, _o, _g = (torch.sigmoid(_a[:, :_H]), torch.sigmoid(_a[:, _H:2 * _H]),
+                          torch.sigmoid(_a[:, 2 * _H:3 * _H]), torch.tanh(_a[:, 3 * _H:]))
+        _tc = _f * _t[2] + _i * _g
+        _th = _o * torch.tanh(_tc)
+        _dnh, _dnc = _rng.normal(size=(_N, _H)), _rng.normal(size=(_N, _H))
+        torch.autograd.backward([_th, _tc], [torch.tensor(_dnh), torch.tensor(_dnc)])
+        with lecture_versions_off():
+            _grads = lstm_step_backward(_dnh, _dnc, lstm_step_forward(*_arrs)[2])
+        for _gr, _tt, _name in zip(_grads, _t, ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")):
+            expect_close(_gr, _tt.grad.numpy(), _name, rtol=1e-8, atol=1e-11)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## An LSTM over a sequence
+#
+# As for the vanilla RNN: `h0` is given, the first cell state is zero, and `lstm_forward` returns
+# the hidden states of all steps. The cell states are internal: the loss only reads `h`, so the
+# gradient arriving at the last cell state is zero, and at every earlier step the cell gradient
+# comes only from the step after it.
+
+# %% nbgrader={"grade": false, "grade_id": "lstm_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def lstm_forward(x, h0, Wx, Wh, b):
+    """An LSTM over a sequence (gate order i, f, o, g), starting from h0 and a zero cell state.
+
+    Inputs:
+    - x: (N, T, D); h0: (N, H); Wx: (D, 4H); Wh: (H, 4H); b: (4H,).
+
+    Returns a tuple:
+    - h: (N, T, H) the hidden states of all time steps.
+    - cache: what lstm_backward needs.
+    """
+    h, cache = None, None
+    ### BEGIN SOLUTION
+    N, T, _ = x.shape
+    h = np.zeros((N, T, h0.shape[1]), dtype=np.result_type(x, h0, Wx))
+    prev_h, prev_c = h0, np.zeros_like(h0)
+    cache = []
+    for t in range(T):
+        prev_h, prev_c, step_cache = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
+        h[:, t] = prev_h
+        cache.append(step_cache)
+    ### END SOLUTION
+    return h, cache
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_forward", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_forward"]}
+_rng = np.random.default_rng(16)
+_N, _T, _D, _H = 2, 3, 4, 5
+_x, _h0 = _rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H))
+_Wx, _Wh, _b = _rng.normal(size=(_D, 4 * _H)), _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)
+with checking("lstm_forward", case="N=2, T=3, D=4, H=5: the same as three calls of lstm_step_forward"):
+    _h, _ = lstm_forward(_x, _h0, _Wx, _Wh, _b)
+    expect_shape(_h, (_N, _T, _H), "h")
+    _ph, _pc = _h0, np.zeros((_N, _H))
+    for _t in range(_T):
+        _ph, _pc, _ = lstm_step_forward(_x[:, _t], _ph, _pc, _Wx, _Wh, _b)
+        expect_close(_h[:, _t], _ph, f"h[:, {_t}]")
+### BEGIN HIDDEN TESTS
+def _torch_lstm(Wx, Wh, b):
+    """An nn.LSTM with our weights (columns i, f, o, g) copied into torch's layout (rows i, f, g, o)."""
+    D, H = Wx.shape[0], Wh.shape[0]
+    perm = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+    lstm = nn.LSTM(D, H, batch_first=True).double()
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.tensor(Wx[:, perm].T))
+        lstm.weight_hh_l0.copy_(torch.tensor(Wh[:, perm].T))
+        lstm.bias_ih_l0.copy_(torch.tensor(b[perm]))
+        lstm.bias_hh_l0.zero_()
+    return lstm, perm
+
+
+_rng = np.random.default_rng(510)
+for _N, _T, _D, _H in ((3, 6, 4, 5), (1, 1, 2, 3), (4, 15, 3, 2)):
+    with checking("lstm_forward", case=f"N={_N}, T={_T}, D={_D}, H={_H}, against torch.nn.LSTM"):
+        _x, _h0 = _rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H))
+        _Wx, _Wh, _b = _rng.normal(size=(_D, 4 * _H)), _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)
+        _lstm, _ = _torch_lstm(_Wx, _Wh, _b)
+        with torch.no_grad():
+            _ref = _lstm(torch.tensor(_x), (torch.tensor(_h0)[None], torch.zeros(1, _N, _H, dtype=torch.float64)))[0]
+        with lecture_versions_off():
+            _h, _ = lstm_forward(_x, _h0, _Wx, _Wh, _b)
+        expect_close(_h, _ref.numpy(), "h", rtol=1e-9, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "lstm_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def lstm_backward(dh, cache):
+    """Back-propagation through time for an LSTM.
+
+    Inputs:
+    - dh: (N, T, H) gradient of the loss with respect to every hidden state (from above).
+    - cache: from lstm_forward.
+
+    Returns a tuple:
+    - dx: (N, T, D); dh0: (N, H); dWx: (D, 4H); dWh: (H, 4H); db: (4H,).
+    """
+    dx, dh0, dWx, dWh, db = None, None, None, None, None
+    ### BEGIN SOLUTION
+    N, T, H = dh.shape
+    D = cache[0][0].shape[1]
+    dx = np.zeros((N, T, D), dtype=dh.dtype)
+    dWx, dWh, db = 0.0, 0.0, 0.0
+    dprev_h = np.zeros((N, H), dtype=dh.dtype)
+    dprev_c = np.zeros((N, H), dtype=dh.dtype)
+    for t in reversed(range(T)):
+        dx[:, t], dprev_h, dprev_c, dWx_t, dWh_t, db_t = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, cache[t])
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    dh0 = dprev_h
+    ### END SOLUTION
+    return dx, dh0, dWx, dWh, db
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_backward", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]}
+_rng = np.random.default_rng(17)
+_N, _T, _D, _H = 2, 3, 4, 3
+_args = [_rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H)), _rng.normal(size=(_D, 4 * _H)),
+         _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)]
+_dh = _rng.normal(size=(_N, _T, _H))
+with checking("lstm_backward", case="N=2, T=3, D=4, H=3: numeric gradients"):
+    _grads = lstm_backward(_dh, lstm_forward(*_args)[1])
+    for _k, _name in enumerate(("dx", "dh0", "dWx", "dWh", "db")):
+        def _f(v, _k=_k):
+            return lstm_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
+        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dh), _name, tol=1e-6)
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(511)
+for _N, _T, _D, _H in ((3, 7, 4, 5), (1, 1, 2, 3), (5, 14, 3, 2)):
+    with checking("lstm_backward", case=f"N={_N}, T={_T}, D={_D}, H={_H}, against torch.nn.LSTM"):
+        _x, _h0 = _rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H))
+        _Wx, _Wh, _b = _rng.normal(size=(_D, 4 * _H)), _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)
+        _lstm, _perm = _torch_lstm(_Wx, _Wh, _b)
+        _tx, _th0 = torch.tensor(_x, requires_grad=True), torch.tensor(_h0[None], requires_grad=True)
+        _out = _lstm(_tx, (_th0, torch.zeros(1, _N, _H, dtype=torch.float64)))[0]
+        _dh = _rng.normal(size=(_N, _T, _H))
+        _out.backward(torch.tensor(_dh))
+        with lecture_versions_off():
+            _dx, _dh0, _dWx, _dWh, _db = lstm_backward(_dh, lstm_forward(_x, _h0, _Wx, _Wh, _b)[1])
+        expect_close(_dx, _tx.grad.numpy(), "dx", rtol=1e-8, atol=1e-11)
+        expect_close(_dh0, _th0.grad.numpy()[0], "dh0", rtol=1e-8, atol=1e-11)
+        expect_close(_dWx, _lstm.weight_ih_l0.grad.numpy().T[:, _perm], "dWx", rtol=1e-8, atol=1e-11)
+        expect_close(_dWh, _lstm.weight_hh_l0.grad.numpy().T[:, _perm], "dWh", rtol=1e-8, atol=1e-11)
+        expect_close(_db, _lstm.bias_ih_l0.grad.numpy()[_perm], "db", rtol=1e-8, atol=1e-11)
+with checking("lstm_backward", case="N=1, T=6, D=2, H=2: numeric gradients"):
+    _args = [_rng.normal(size=(1, 6, 2)), _rng.normal(size=(1, 2)), _rng.normal(size=(2, 8)),
+             _rng.normal(size=(2, 8)), _rng.normal(size=8)]
+    _dh = _rng.normal(size=(1, 6, 2))
+    with lecture_versions_off():
+        _grads = lstm_backward(_dh, lstm_forward(*_args)[1])
+    for _k, _name in enumerate(("dx", "dh0", "dWx", "dWh", "db")):
+        def _f(v, _k=_k):
+            return lstm_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
+        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dh), _name, tol=1e-6)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Check yourself.** Follow the gradient of the loss with respect to $c_{t-1}$ along the cell
+# path only. Why does it vanish far less easily than in a vanilla RNN? And why do many
+# implementations start the forget gate's bias at 1 or more?
+#
+# <details><summary>Answer</summary>
+#
+# Along the cell path, $\partial c_t / \partial c_{t-1} = \operatorname{diag}(f_t)$: an
+# elementwise product with the forget gate, with no weight matrix and no squashing derivative in
+# between. Over many steps the gradient is multiplied by $f_t \odot f_{t-1} \odot \cdots$, which
+# stays close to one for as long as the network chooses to keep the memory ($f \approx 1$). In a
+# vanilla RNN every step multiplies by $W_h^\top$ and by the tanh derivative, whether or not the
+# network "wants" to remember. A forget bias of 1 makes $f = \sigma(1) \approx 0.73$ at the start
+# instead of $0.5$, so before anything is learned the memory (and the gradient along it) fades
+# over tens of steps rather than a handful (Gers et al., 2000; Jozefowicz et al., 2015).
+#
+# </details>
+
+# %% [markdown]
+# # Part 4: the captioning model
+#
+# Now put the layers together into a captioner in the style of Vinyals et al. (2015) and
+# Karpathy and Fei-Fei (2015):
+#
+# 1. The image's feature vector (`features`, $D$ numbers) goes through an affine layer to the
+#    **initial hidden state**: $h_0 = \text{features}\, W_{\text{proj}} + b_{\text{proj}}$.
+#    (Show and Tell instead feeds the image to the LSTM as an input at time $t = -1$, before the
+#    first word; both let the image set the state that the words start from.)
+# 2. The words are embedded with `W_embed`, and the RNN or LSTM runs over them.
+# 3. At every step a temporal affine layer scores the $V$ words (`W_vocab`, `b_vocab`), and the
+#    temporal softmax loss compares them with the next word.
+#
+# **Teacher forcing.** During training the network always reads the *true* previous word, not
+# its own guess. A caption `<START> a red circle <END> <NULL>` is split into the input
+# `captions[:, :-1]` = `<START> a red circle <END>` and the target `captions[:, 1:]` =
+# `a red circle <END> <NULL>`; the mask is `target != <NULL>`. So the word at input position
+# $t$ is trained to predict the word at $t + 1$, and `<END>` is a word the model learns to say.
+#
+# **Sampling** (test time) has no true words: start from `<START>`, and at every step feed the
+# word the model scored highest at the previous step (greedy decoding), for at most `max_length`
+# words. Once a caption has produced `<END>`, its remaining positions stay `<NULL>`.
+#
+# The parameters must have these names and shapes ($V$ words, $D$ feature dimension, $W$ word
+# vector size, $H$ hidden size; `4H` instead of `H` for the LSTM's gates):
+#
+# | name | shape | initial value |
+# |---|---|---|
+# | `W_proj`, `b_proj` | $(D, H)$, $(H,)$ | normal / $\sqrt{D}$, zeros |
+# | `W_embed` | $(V, W)$ | normal / 100 |
+# | `Wx`, `Wh`, `b` | $(W, H)$, $(H, H)$, $(H,)$ or $(W, 4H)$, $(H, 4H)$, $(4H,)$ | normal / $\sqrt{W}$, normal / $\sqrt{H}$, zeros |
+# | `W_vocab`, `b_vocab` | $(H, V)$, $(V,)$ | normal / $\sqrt{H}$, zeros |
+
+# %% nbgrader={"grade": false, "grade_id": "captioning_rnn", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class CaptioningRNN:
+    """An image captioner: image features -> h0 -> RNN or LSTM over words -> word scores.
+
+    The parameters are in self.params (see the table above); all have the dtype given.
+    """
+
+    def __init__(self, word_to_idx, input_dim=1600, wordvec_dim=64, hidden_dim=128, cell_type="rnn",
+                 dtype=np.float32, seed=None):
+        """
+        Inputs:
+        - word_to_idx: dict word -> id, with "<NULL>", "<START>" and "<END>" among its words.
+        - input_dim: D, the size of an image feature vector.
+        - wordvec_dim: W, the size of a word vector; hidden_dim: H.
+        - cell_type: "rnn" or "lstm" (anything else is a ValueError).
+        - dtype: np.float32 to train fast, np.float64 for gradient checks.
+        - seed: seeds np.random.default_rng for the initial weights.
+        """
+        if cell_type not in ("rnn", "lstm"):
+            raise ValueError(f'CaptioningRNN: cell_type must be "rnn" or "lstm", got {cell_type!r}')
+        self.cell_type = cell_type
+        self.dtype = dtype
+        self.word_to_idx = word_to_idx
+        self.idx_to_word = {i: w for w, i in word_to_idx.items()}
+        self._null = word_to_idx["<NULL>"]
+        self._start = word_to_idx["<START>"]
+        self._end = word_to_idx["<END>"]
+        self.params = {}
+        rng = np.random.default_rng(seed)
+        V = len(word_to_idx)
+        ### BEGIN SOLUTION
+        D, W, H = input_dim, wordvec_dim, hidden_dim
+        gates = 4 if cell_type == "lstm" else 1
+        self.params["W_proj"] = rng.standard_normal((D, H)) / np.sqrt(D)
+        self.params["b_proj"] = np.zeros(H)
+        self.params["W_embed"] = rng.standard_normal((V, W)) / 100
+        self.params["Wx"] = rng.standard_normal((W, gates * H)) / np.sqrt(W)
+        self.params["Wh"] = rng.standard_normal((H, gates * H)) / np.sqrt(H)
+        self.params["b"] = np.zeros(gates * H)
+        self.params["W_vocab"] = rng.standard_normal((H, V)) / np.sqrt(H)
+        self.params["b_vocab"] = np.zeros(V)
+        ### END SOLUTION
+        for k, v in self.params.items():
+            self.params[k] = v.astype(self.dtype)
+
+    def loss(self, features, captions):
+        """The training loss with teacher forcing, and its gradients.
+
+        Inputs:
+        - features: (N, D) image features.
+        - captions: (N, T) integer ids: <START>, the words, <END>, then <NULL> padding.
+
+        Returns a tuple:
+        - loss: float, the temporal softmax loss of predicting captions[:, 1:] from
+          captions[:, :-1] and the image (summed over time, averaged over N; <NULL> targets
+          masked).
+        - grads: dict with the same keys as self.params, each gradient of the same shape.
+        """
+        features = np.asarray(features, dtype=self.dtype)
+        captions_in, captions_out = captions[:, :-1], captions[:, 1:]
+        mask = captions_out != self._null
+        loss, grads = 0.0, {}
+        ### BEGIN SOLUTION
+        p = self.params
+        h0 = features @ p["W_proj"] + p["b_proj"]  # (N, H)
+        x, embed_cache = word_embedding_forward(captions_in, p["W_embed"])  # (N, T-1, W)
+        if self.cell_type == "rnn":
+            h, rnn_cache = rnn_forward(x, h0, p["Wx"], p["Wh"], p["b"])
+        else:
+            h, rnn_cache = lstm_forward(x, h0, p["Wx"], p["Wh"], p["b"])  # (N, T-1, H)
+        scores, vocab_cache = temporal_affine_forward(h, p["W_vocab"], p["b_vocab"])  # (N, T-1, V)
+        loss, dscores = temporal_softmax_loss(scores, captions_out, mask)
+        dh, grads["W_vocab"], grads["b_vocab"] = temporal_affine_backward(dscores, vocab_cache)
+        backward = rnn_backward if self.cell_type == "rnn" else lstm_backward
+        dx, dh0, grads["Wx"], grads["Wh"], grads["b"] = backward(dh, rnn_cache)
+        grads["W_embed"] = word_embedding_backward(dx, embed_cache)
+        grads["W_proj"] = features.T @ dh0
+        grads["b_proj"] = dh0.sum(axis=0)
+        ### END SOLUTION
+        return loss, grads
+
+    def sample(self, features, max_length=16):
+        """Greedy decoding: at every step feed the best-scored word of the previous step.
+
+        Inputs:
+        - features: (N, D) image features; max_length: the number of words to generate.
+
+        Returns:
+        - captions: (N, max_length) int64; captions[n, t] is the word generated at step t + 1
+          (<START> is not included). After a caption's first <END> (which is included), its
+          positions are <NULL>.
+        """
+        features = np.asarray(features, dtype=self.dtype)
+        N = features.shape[0]
+        captions = np.full((N, max_length), self._null, dtype=np.int64)
+        ### BEGIN SOLUTION
+        p = self.params
+        h = features @ p["W_proj"] + p["b_proj"]  # (N, H)
+        c = np.zeros_like(h)
+        word = np.full(N, self._start, dtype=np.int64)
+        done = np.zeros(N, dtype=bool)
+        for t in range(max_length):
+            x = p["W_embed"][word]  # (N, W)
+            if self.cell_type == "rnn":
+                h, _ = rnn_step_forward(x, h, p["Wx"], p["Wh"], p["b"])
+            else:
+                h, c, _ = lstm_step_forward(x, h, c, p["Wx"], p["Wh"], p["b"])
+            word = np.argmax(h @ p["W_vocab"] + p["b_vocab"], axis=1)
+            captions[~done, t] = word[~done]
+            done |= word == self._end
+            if done.all():
+                break
+        ### END SOLUTION
+        return captions
+
+
+# %% [markdown]
+# The tests use a small vocabulary of seven words and tiny sizes. First the loss and its
+# gradients, with the vanilla RNN and with the LSTM (in float64, for the numeric gradients).
+
+# %%
+TINY_WORDS = {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "red": 4, "circle": 5, "square": 6}
+TINY_CAPTIONS = np.array([[1, 4, 5, 2, 0], [1, 6, 2, 0, 0], [1, 4, 6, 5, 2]])  # <START> ... <END> <NULL>
+TINY_FEATURES = np.random.default_rng(18).normal(size=(3, 4))
+
+
+def tiny_model(cell_type, seed=0, dtype=np.float64):
+    """A CaptioningRNN with D=4, W=3, H=5 on the seven tiny words."""
+    return CaptioningRNN(TINY_WORDS, input_dim=4, wordvec_dim=3, hidden_dim=5, cell_type=cell_type,
+                         dtype=dtype, seed=seed)
+
+
+def expected_param_shapes(cell_type, V=7, D=4, W=3, H=5):
+    g = 4 if cell_type == "lstm" else 1
+    return {"W_proj": (D, H), "b_proj": (H,), "W_embed": (V, W), "Wx": (W, g * H), "Wh": (H, g * H),
+            "b": (g * H,), "W_vocab": (H, V), "b_vocab": (V,)}
+
+
+def check_captioning_loss(cell_type):
+    """The checks of the two test cells below: parameters, a hand-checkable loss, numeric gradients."""
+    model = tiny_model(cell_type)
+    shapes = expected_param_shapes(cell_type)
+    if set(model.params) != set(shapes):
+        raise CheckFailed(f"params should have the keys {sorted(shapes)}, got {sorted(model.params)}")
+    for k, s in shapes.items():
+        expect_shape(model.params[k], s, f'params["{k}"]')
+    # With W_vocab = 0 and b_vocab = 0 every word scores the same: each of the 3 + 2 + 4 = 9 real
+    # target words (<END> included, <NULL> not) costs ln(7), and the loss averages over 3 captions.
+    model.params["W_vocab"][:] = 0
+    model.params["b_vocab"][:] = 0
+    loss, grads = model.loss(TINY_FEATURES, TINY_CAPTIONS)
+    expect_close(loss, 9 * np.log(7) / 3, "the loss with uniform word scores (9 target words, 3 captions)")
+    model = tiny_model(cell_type)
+    rng = np.random.default_rng(1)
+    for k in model.params:  # weights large enough for every gradient to be far from zero
+        model.params[k] = 0.5 * rng.normal(size=model.params[k].shape)
+    loss, grads = model.loss(TINY_FEATURES, TINY_CAPTIONS)
+    for k in sorted(model.params):
+        num = eval_numerical_gradient(lambda _: model.loss(TINY_FEATURES, TINY_CAPTIONS)[0], model.params[k])
+        expect_grad_close(grads.get(k), num, f'grads["{k}"]', tol=1e-5)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_captioning_loss_rnn", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn"]}
+with checking("CaptioningRNN.loss (rnn)", case="parameters, uniform scores, numeric gradients"):
+    check_captioning_loss("rnn")
+### BEGIN HIDDEN TESTS
+def _torch_caption_loss(params, cell_type, features, captions, null=0):
+    """The captioning loss written in torch, from the model's parameters (a dict of arrays)."""
+    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    h = torch.tensor(features) @ t["W_proj"] + t["b_proj"]
+    c = torch.zeros_like(h)
+    H = h.shape[1]
+    loss = 0.0
+    for s in range(captions.shape[1] - 1):
+        a = t["W_embed"][torch.tensor(captions[:, s])] @ t["Wx"] + h @ t["Wh"] + t["b"]
+        if cell_type == "rnn":
+            h = torch.tanh(a)
+        else:
+            i, f, o, g = (torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H]), torch.sigmoid(a[:, 2 * H:3 * H]),
+                          torch.tanh(a[:, 3 * H:]))
+            c = f * c + i * g
+            h = o * torch.tanh(c)
+        target = torch.tensor(captions[:, s + 1])
+        per = F.cross_entropy(h @ t["W_vocab"] + t["b_vocab"], target, reduction="none")
+        loss = loss + (per * (target != null).double()).sum()
+    loss = loss / captions.shape[0]
+    loss.backward()
+    return loss.item(), {k: v.grad.numpy() for k, v in t.items()}
+
+
+def _check_captioning_against_torch(cell_type):
+    rng = np.random.default_rng(512 if cell_type == "rnn" else 513)
+    words = {"<NULL>": 0, "<START>": 1, "<END>": 2, **{f"w{i}": i + 3 for i in range(9)}}
+    model = CaptioningRNN(words, input_dim=6, wordvec_dim=4, hidden_dim=7, cell_type=cell_type, dtype=np.float64)
+    for k in model.params:
+        model.params[k] = 0.5 * rng.normal(size=model.params[k].shape)
+    caps = np.zeros((5, 9), dtype=np.int64)
+    for n, length in enumerate((7, 3, 1, 5, 6)):  # words between <START> and <END>
+        caps[n, 0], caps[n, 1:length + 1], caps[n, length + 1] = 1, rng.integers(3, 12, size=length), 2
+    feats = rng.normal(size=(5, 6))
+    ref_loss, ref_grads = _torch_caption_loss(model.params, cell_type, feats, caps)
+    loss, grads = model.loss(feats, caps)
+    expect_close(loss, ref_loss, "loss", rtol=1e-8)
+    for k in ref_grads:
+        expect_close(grads[k], ref_grads[k], f'grads["{k}"]', rtol=1e-7, atol=1e-10)
+
+
+with checking("CaptioningRNN.loss (rnn)", case="5 captions of 1 to 7 words, against torch"):
+    with lecture_versions_off():
+        _check_captioning_against_torch("rnn")
+with checking("CaptioningRNN", case='cell_type="gru" is a ValueError'):
+    try:
+        tiny_model("gru")
+    except ValueError:
+        pass
+    else:
+        raise CheckFailed('CaptioningRNN(..., cell_type="gru") should raise a ValueError')
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_captioning_loss_lstm", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn"]}
+with checking("CaptioningRNN.loss (lstm)", case="parameters, uniform scores, numeric gradients"):
+    check_captioning_loss("lstm")
+### BEGIN HIDDEN TESTS
+with checking("CaptioningRNN.loss (lstm)", case="5 captions of 1 to 7 words, against torch"):
+    with lecture_versions_off():
+        _check_captioning_against_torch("lstm")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Then greedy sampling, with random weights and a bias that makes `<END>` likely, so that
+# captions end at different steps.
+
+# %% nbgrader={"grade": true, "grade_id": "test_captioning_sample", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "lstm_step_forward", "captioning_rnn"]}
+def sampling_model(cell_type, seed):
+    """A tiny model with large random weights whose captions end at different steps."""
+    model = tiny_model(cell_type, seed=seed)
+    rng = np.random.default_rng(seed)
+    for k in model.params:
+        model.params[k] = 1.5 * rng.normal(size=model.params[k].shape)
+    model.params["b_vocab"][[0, 1, 3]] = -20.0  # never <NULL>, <START> or <UNK>
+    model.params["b_vocab"][2] = 1.0  # <END> is likely
+    return model
+
+
+for _cell in ("rnn", "lstm"):
+    with checking("CaptioningRNN.sample", case=f'cell_type="{_cell}", 6 images, max_length=7'):
+        _m = sampling_model(_cell, seed=3)
+        _feats = np.random.default_rng(19).normal(size=(6, 4))
+        _caps = _m.sample(_feats, max_length=7)
+        expect_shape(_caps, (6, 7), "captions")
+        if not np.issubdtype(np.asarray(_caps).dtype, np.integer):
+            raise CheckFailed(f"captions should hold integer ids, got dtype {np.asarray(_caps).dtype}")
+        for _n, _row in enumerate(_caps):
+            _ends = np.flatnonzero(_row == 2)
+            if len(_ends) and np.any(_row[_ends[0] + 1:] != 0):
+                raise CheckFailed(f"caption {_n} is {_row}: after its first <END> (2) it should hold only <NULL> (0)")
+        # The first word is the best-scored word after <START>, from h0 = features W_proj + b_proj.
+        _p = _m.params
+        _h0 = _feats @ _p["W_proj"] + _p["b_proj"]
+        _x0 = np.repeat(_p["W_embed"][1:2], 6, axis=0)
+        _h1 = (rnn_step_forward(_x0, _h0, _p["Wx"], _p["Wh"], _p["b"])[0] if _cell == "rnn" else
+               lstm_step_forward(_x0, _h0, np.zeros_like(_h0), _p["Wx"], _p["Wh"], _p["b"])[0])
+        expect_equal(_caps[:, 0], np.argmax(_h1 @ _p["W_vocab"] + _p["b_vocab"], axis=1), "captions[:, 0]")
+### BEGIN HIDDEN TESTS
+def _reference_greedy(model, feats, max_length):
+    p = {k: torch.tensor(v, dtype=torch.float64) for k, v in model.params.items()}
+    h = torch.tensor(feats, dtype=torch.float64) @ p["W_proj"] + p["b_proj"]
+    c, H = torch.zeros_like(h), h.shape[1]
+    word = torch.full((len(feats),), 1, dtype=torch.long)
+    out = np.zeros((len(feats), max_length), dtype=np.int64)
+    done = np.zeros(len(feats), dtype=bool)
+    for s in range(max_length):
+        a = p["W_embed"][word] @ p["Wx"] + h @ p["Wh"] + p["b"]
+        if model.cell_type == "rnn":
+            h = torch.tanh(a)
+        else:
+            c = torch.sigmoid(a[:, H:2 * H]) * c + torch.sigmoid(a[:, :H]) * torch.tanh(a[:, 3 * H:])
+            h = torch.sigmoid(a[:, 2 * H:3 * H]) * torch.tanh(c)
+        word = (h @ p["W_vocab"] + p["b_vocab"]).argmax(dim=1)
+        out[~done, s] = word.numpy()[~done]
+        done |= word.numpy() == 2
+    return out
+
+
+for _cell in ("rnn", "lstm"):
+    for _seed in (4, 5, 6):
+        with checking("CaptioningRNN.sample", case=f'cell_type="{_cell}", seed {_seed}, against a reference'):
+            _m = sampling_model(_cell, seed=_seed)
+            _feats = np.random.default_rng(_seed + 100).normal(size=(9, 4))
+            with lecture_versions_off():
+                _caps = _m.sample(_feats, max_length=8)
+            expect_equal(_caps, _reference_greedy(_m, _feats, 8), "captions")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Training: given code
+#
+# The training loop is given (read it: it is short). `init_captioner_weights` draws the initial
+# weights from a seeded generator, so every correct solution starts from the same numbers and
+# trains the same way; the scales are those of the table above, except that the word vectors
+# start at 0.1 times a normal draw (a little larger than 1/100, which makes the first steps
+# faster). `train_captioner` runs Adam (the update rule of assignment 2, copied here) on random
+# minibatches of captions, cuts each minibatch to its longest caption, and lowers the learning
+# rate along a cosine (lecture 03).
+
+# %% nbgrader={"grade": false, "grade_id": "given_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def adam(w, dw, config):
+    """Adam update rule (assignment 2)."""
+    for k, v in (("learning_rate", 1e-3), ("beta1", 0.9), ("beta2", 0.999), ("epsilon", 1e-8)):
+        config.setdefault(k, v)
+    m, v, t = config.get("m", np.zeros_like(w)), config.get("v", np.zeros_like(w)), config.get("t", 0) + 1
+    m = config["beta1"] * m + (1 - config["beta1"]) * dw
+    v = config["beta2"] * v + (1 - config["beta2"]) * dw**2
+    m_hat, v_hat = m / (1 - config["beta1"] ** t), v / (1 - config["beta2"] ** t)
+    config.update(m=m, v=v, t=t)
+    return w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"]), config
+
+
+def init_captioner_weights(model, seed):
+    """Draw every parameter of a CaptioningRNN from np.random.default_rng(seed): biases 0,
+    W_embed 0.1 * normal, every other matrix normal / sqrt(number of rows)."""
+    rng = np.random.default_rng(seed)
+    for name in sorted(model.params):
+        shape = model.params[name].shape
+        if len(shape) == 1:
+            w = np.zeros(shape)
+        elif name == "W_embed":
+            w = 0.1 * rng.standard_normal(shape)
+        else:
+            w = rng.standard_normal(shape) / np.sqrt(shape[0])
+        model.params[name] = w.astype(model.dtype)
+
+
+def train_captioner(model, features, tokens, image_index, steps, batch_size=64, learning_rate=5e-3,
+                    seed=0, progress=True):
+    """Adam on model.loss over random minibatches of captions, with a cosine learning rate.
+
+    Inputs:
+    - features: (N_images, D) image features; tokens: (M, T) captions (<START> ... <END> <NULL>...);
+      image_index: (M,) the image of each caption.
+    - steps: number of minibatches; batch_size; learning_rate: the first (largest) rate.
+    - seed: seeds the minibatch draws.
+
+    Returns the list of the minibatch losses.
+    """
+    rng = np.random.default_rng(seed)
+    null = model.word_to_idx["<NULL>"]
+    configs = {name: {} for name in model.params}
+    losses = []
+    for it in tqdm(range(steps), desc=f"training the {model.cell_type}", disable=not progress, leave=False):
+        batch = rng.integers(0, len(tokens), size=batch_size)
+        captions = tokens[batch]
+        length = int((captions != null).sum(axis=1).max())  # the longest caption of the batch
+        loss, grads = model.loss(features[image_index[batch]], captions[:, :length])
+        lr = learning_rate * 0.5 * (1 + math.cos(math.pi * it / steps))
+        for name, w in model.params.items():
+            configs[name]["learning_rate"] = lr
+            model.params[name], configs[name] = adam(w, np.asarray(grads[name], dtype=w.dtype), configs[name])
+        losses.append(float(loss))
+    return losses
+
+
+# %% [markdown]
+# ## Sanity check: learn 50 captions by heart
+#
+# A model that can fit anything at all must be able to memorise a handful of examples. Here are
+# 50 captions of 50 different training scenes (one each, so every caption has its own image):
+# both captioners should drive the training loss close to zero in 200 steps.
+
+# %%
+small_index = np.arange(50) * 5  # the first caption of scenes 0..49
+small_tokens = train_data.tokens[small_index]
+small_image = train_data.image_index[small_index]
+OVERFIT = dict(steps=200, batch_size=25, learning_rate=1e-2, seed=0, progress=False)
+fig, ax = plt.subplots(figsize=(7, 3))
+for _cell in ("rnn", "lstm"):
+    _m = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], 64, 128, cell_type=_cell, seed=0)
+    init_captioner_weights(_m, seed=5)
+    _losses = train_captioner(_m, train_features, small_tokens, small_image, **OVERFIT)
+    print(f"{_cell}: loss on the 50 captions after training "
+          f"{_m.loss(train_features[small_image], small_tokens)[0]:.4f}")
+    ax.semilogy(_losses, label=_cell)
+ax.set_xlabel("step")
+ax.set_ylabel("loss (per caption)")
+ax.set_title("memorising 50 captions")
+ax.legend()
+plt.show()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_overfit_rnn", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn"]}
+def check_overfit(cell_type):
+    model = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], 64, 128, cell_type=cell_type, seed=0)
+    init_captioner_weights(model, seed=5)  # the same initial weights for everyone
+    train_captioner(model, train_features, small_tokens, small_image, **OVERFIT)
+    loss = float(model.loss(train_features[small_image], small_tokens)[0])
+    print(f"{cell_type}: training loss on the 50 captions {loss:.4f}")
+    if not loss < 0.1:
+        raise CheckFailed(f"the loss on the 50 captions is {loss:.4f} after training; it should be below 0.1")
+
+
+with checking("CaptioningRNN (rnn) trained by train_captioner", case="memorising 50 captions"):
+    check_overfit("rnn")
+
+# %% nbgrader={"grade": true, "grade_id": "test_overfit_lstm", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn"]}
+with checking("CaptioningRNN (lstm) trained by train_captioner", case="memorising 50 captions"):
+    check_overfit("lstm")
+
+# %% [markdown]
+# # Part 5: BLEU
+#
+# How good is a generated caption? BLEU (Papineni et al., 2002) counts how many of its word
+# sequences also occur in reference sentences. For $n = 1, \dots, 4$ and a **corpus** of
+# candidates $c$, each with its references $R_c$:
+#
+# $$ p_n = \frac{\sum_{c} \sum_{g \in \text{n-grams}(c)} \min\bigl(\text{count}_c(g),\
+#          \max_{r \in R_c} \text{count}_r(g)\bigr)}
+#         {\sum_{c} \sum_{g \in \text{n-grams}(c)} \text{count}_c(g)}. $$
+#
+# The **clipping** by the largest count in a single reference stops "the the the the" from
+# scoring: an n-gram is only credited as many times as one reference uses it. Precision alone
+# rewards short candidates, so a **brevity penalty** compares the total candidate length $C$ with
+# the total length $R$ of the references whose length is closest to each candidate's (the
+# shorter one on a tie):
+#
+# $$ \text{BP} = \begin{cases} 1 & C > R \\ e^{\,1 - R / C} & C \le R \end{cases}, \qquad
+#    \text{BLEU-4} = \text{BP} \cdot \exp\Bigl(\tfrac14 \sum_{n=1}^{4} \log p_n\Bigr). $$
+#
+# Write the **corpus-level** BLEU: add the clipped matches and the n-gram counts of all
+# candidates first, then divide (this is how BLEU is defined and reported; averaging per-sentence
+# scores gives a different number). If no n-gram of some order matches anywhere, $\log p_n$ would
+# be $-\infty$; use **smoothing** method 1 of Chen and Cherry (2014) instead: replace a zero match
+# count by $\epsilon = 0.1$, i.e. $p_n = \max(m_n, 0.1) / \max(c_n, 1)$ with $m_n$ the clipped
+# matches and $c_n$ the number of n-grams of order $n$. An empty corpus (all candidates empty)
+# scores 0. Sentences are strings of words separated by spaces.
+
+# %% nbgrader={"grade": false, "grade_id": "bleu", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def bleu(candidates, references, n=4):
+    """Corpus-level BLEU with the brevity penalty and smoothing method 1 (epsilon 0.1).
+
+    Inputs:
+    - candidates: list of M strings (generated sentences, words separated by spaces).
+    - references: list of M lists of strings; references[m] are the references of candidates[m].
+    - n: the largest n-gram order (4 for BLEU-4).
+
+    Returns:
+    - score: float in [0, 1].
+    """
+    if len(candidates) != len(references):
+        raise ValueError(f"bleu: {len(candidates)} candidates but {len(references)} lists of references")
+    score = 0.0
+    ### BEGIN SOLUTION
+    def ngram_counts(words, k):
+        return Counter(tuple(words[i:i + k]) for i in range(len(words) - k + 1))
+
+    matches, totals = np.zeros(n), np.zeros(n)
+    cand_len = ref_len = 0
+    for cand, refs in zip(candidates, references):
+        c = cand.split()
+        rs = [r.split() for r in refs]
+        cand_len += len(c)
+        ref_len += len(min(rs, key=lambda r: (abs(len(r) - len(c)), len(r))))
+        for k in range(1, n + 1):
+            best = Counter()
+            for r in rs:
+                best |= ngram_counts(r, k)  # elementwise max over the references
+            counts = ngram_counts(c, k)
+            matches[k - 1] += sum(min(m, best[g]) for g, m in counts.items())
+            totals[k - 1] += max(len(c) - k + 1, 0)
+    if cand_len == 0:
+        return 0.0
+    p = np.maximum(matches, 0.1) / np.maximum(totals, 1)
+    bp = 1.0 if cand_len > ref_len else math.exp(1 - ref_len / cand_len)
+    score = float(bp * math.exp(np.mean(np.log(p))))
+    ### END SOLUTION
+    return score
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_bleu", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["bleu"]}
+with checking("bleu", case="a candidate equal to one of its references"):
+    expect_close(bleu(["a large red circle left of a small blue square"],
+                      [["two circles", "a large red circle left of a small blue square"]]), 1.0, "BLEU-4")
+with checking("bleu", case="clipping: 'the the the the the the the' (Papineni et al.'s example), BLEU-1"):
+    # 'the' occurs at most twice in one reference: p1 = 2/7; the second reference has 7 words, as
+    # many as the candidate, so there is no brevity penalty.
+    expect_close(bleu(["the the the the the the the"], [["the cat is on the mat", "there is a cat on the mat"]],
+                      n=1), 2 / 7, "BLEU-1")
+with checking("bleu", case="'a red circle' against 'a red circle left of a square': brevity and smoothing"):
+    # p1 = p2 = p3 = 1; no 4-gram: p4 = 0.1 / 1; C = 3 <= R = 7: BP = exp(1 - 7/3).
+    expect_close(bleu(["a red circle"], [["a red circle left of a square"]]),
+                 math.exp(1 - 7 / 3) * 0.1 ** 0.25, "BLEU-4")
+with checking("bleu", case="corpus level: the counts of two candidates are added before dividing"):
+    # 1-grams: 3 of 3 and 2 of 4 words match: p1 = 5/7 (the mean of the two sentences'
+    # precisions would be 0.75); C = 7 = R: BP = 1.
+    expect_close(bleu(["a red circle", "two big green squares"], [["a red circle"], ["two squares and more"]], n=1),
+                 5 / 7, "BLEU-1")
+### BEGIN HIDDEN TESTS
+def _bleu_reference(cands, refs, n=4):
+    """An independent corpus BLEU: Counter intersections for clipping, lengths by sorting."""
+    num, den = [0] * n, [0] * n
+    c_total = r_total = 0
+    for cand, rs in zip(cands, refs):
+        cw, rws = cand.split(), [r.split() for r in rs]
+        c_total += len(cw)
+        r_total += sorted(rws, key=lambda r: (abs(len(r) - len(cw)), len(r)))[0].__len__()
+        for k in range(n):
+            grams = Counter(zip(*[cw[j:] for j in range(k + 1)]))
+            most = Counter()
+            for r in rws:
+                for g, m in Counter(zip(*[r[j:] for j in range(k + 1)])).items():
+                    most[g] = max(most[g], m)
+            num[k] += sum((grams & most).values())
+            den[k] += sum(grams.values())
+    if c_total == 0:
+        return 0.0
+    logs = [math.log((num[k] if num[k] else 0.1) / (den[k] if den[k] else 1)) for k in range(n)]
+    return (1.0 if c_total > r_total else math.exp(1 - r_total / c_total)) * math.exp(sum(logs) / n)
+
+
+_rng = np.random.default_rng(514)
+_words = "a red green circle square left of above the two and".split()
+for _trial in range(6):
+    with checking("bleu", case=f"random corpus {_trial} of 40 candidates, against a reference"):
+        _sent = lambda: " ".join(_rng.choice(_words, size=_rng.integers(1, 10)))  # noqa: E731
+        _cands = [_sent() for _ in range(40)]
+        _refs = [[_sent() for _ in range(_rng.integers(1, 6))] for _ in range(40)]
+        _n = (1, 2, 3, 4, 4, 4)[_trial]
+        with lecture_versions_off():
+            _got = bleu(_cands, _refs, n=_n)
+        expect_close(_got, _bleu_reference(_cands, _refs, _n), f"BLEU-{_n}", rtol=1e-10)
+with checking("bleu", case="nothing matches: smoothed, not zero, not an error"):
+    expect_close(bleu(["x y z w v"], [["a b c d e"]]), 0.1 / 120 ** 0.25, "BLEU-4 (p_n = 0.1 / (6 - n))")
+with checking("bleu", case="an empty candidate corpus"):
+    expect_close(bleu([""], [["a red circle"]]), 0.0, "BLEU-4")
+with checking("bleu", case="a tie between two reference lengths counts the shorter one"):
+    # candidate of 4 words, references of 3 and 5 words: R = 3 < C = 4, no penalty.
+    expect_close(bleu(["a b c d"], [["a b c", "a b c d e"]], n=1), 1.0, "BLEU-1")
+with checking("bleu", case="the brevity penalty uses the closest reference, not the longest"):
+    expect_close(bleu(["a b c"], [["a b c d e f g h", "a b c d"]], n=1), math.exp(1 - 4 / 3), "BLEU-1")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Check yourself.** A model that answers every image with the same sentence, "there is a small
+# green triangle at the top", gets a BLEU-4 of about 0.4 on these test scenes. How can a caption
+# that is wrong for most images score so much, and what does that say about reading a BLEU
+# number on its own?
+#
+# <details><summary>Answer</summary>
+#
+# The grammar reuses the same phrases for every scene: "there is a", "a small", "at the top",
+# "at the" appear in the references of most images, and the sentence has the typical length, so
+# its n-gram precisions are far from zero and there is no brevity penalty. Only the words that
+# carry the content (the colour, the class, the place) fail to match, and they are a minority of
+# the 4-grams. A BLEU score therefore means little without a **baseline** that shows what a
+# model earns without looking at the image; on real captions (COCO) the same effect makes
+# "a man riding a horse"-style generic sentences score well. That is why the next part reports
+# a language-only baseline next to your models.
+#
+# </details>
+
+# %% [markdown]
+# # Part 6: training the captioners
+#
+# Both captioners train on the 9407 captions of the 2000 training scenes (scenes with a single
+# object have only four different captions) with the given loop: the LSTM for 600 minibatches
+# of 64, the vanilla RNN, about three times cheaper per step, for 900. The next two cells are
+# given; they use your `CaptioningRNN` and draw the initial weights themselves, so that every
+# correct solution trains the same way. Each takes 5 to 15 seconds on a laptop (more if your
+# layers are slower than they need to be: the grader allows three minutes per cell).
+
+# %% nbgrader={"grade": false, "grade_id": "train_lstm", "locked": true, "schema_version": 3, "solution": false, "task": false}
+CAPTIONER = dict(wordvec_dim=64, hidden_dim=128)
+TRAINING = dict(batch_size=64, learning_rate=5e-3, seed=0)
+lstm_model = None  # set below once training has finished
+_model = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], cell_type="lstm", **CAPTIONER)
+init_captioner_weights(_model, seed=1)
+_t0 = time.perf_counter()
+lstm_losses = train_captioner(_model, train_features, train_data.tokens, train_data.image_index, steps=600,
+                              **TRAINING)
+caption_train_seconds = time.perf_counter() - _t0
+lstm_model = _model
+print(f"LSTM captioner trained in {caption_train_seconds:.1f} s")
+
+# %% nbgrader={"grade": false, "grade_id": "train_rnn", "locked": true, "schema_version": 3, "solution": false, "task": false}
+rnn_model = None
+_model = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], cell_type="rnn", **CAPTIONER)
+init_captioner_weights(_model, seed=1)
+_t0 = time.perf_counter()
+rnn_losses = train_captioner(_model, train_features, train_data.tokens, train_data.image_index, steps=900,
+                             **TRAINING)
+rnn_train_seconds = time.perf_counter() - _t0
+rnn_model = _model
+print(f"RNN captioner trained in {rnn_train_seconds:.1f} s")
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
+plot_loss_history(axes[0], lstm_losses, title="LSTM captioner: training loss", smooth=25)
+plot_loss_history(axes[1], rnn_losses, title="RNN captioner: training loss", smooth=25)
+axes[0].set_ylim(4, 12)  # the first steps start near 31 = (about 8.6 words per caption) x ln(36 words)
+axes[0].set_ylabel("loss (per caption)")
+axes[1].set_ylabel("")
+plt.show()
+
+# %% [markdown]
+# ## How good are the captions?
+#
+# Every test scene has all the captions the grammar wrote for it as references, and each model
+# writes one caption per scene by greedy decoding. Next to the two models, three baselines show
+# what a model earns **without** the right image:
+#
+# - **language only**: the trained LSTM given an all-zero feature vector (the average image,
+#   since the features are standardised). It can only say the sentence that is likely for any
+#   scene.
+# - **wrong image**: the trained LSTM given the features of another test scene.
+# - **most frequent caption**: the training set's most common caption, for every scene.
+#
+# The last line scores the LSTM's captions against only the first 5 references of each scene.
+# BLEU depends on how many references there are: with fewer of them, a correct caption that
+# happens to say something else than the references loses its credit.
+
+# %%
+def describe(tokens):
+    """(N, T) ids -> list of N sentences."""
+    return [vocab.decode(row) for row in tokens]
+
+
+test_refs = test_data.captions
+if lstm_model is None or rnn_model is None:
+    raise RuntimeError("train both captioners first: the two training cells above did not finish")
+lstm_captions = describe(lstm_model.sample(test_features))
+rnn_captions = describe(rnn_model.sample(test_features))
+bleu4_lstm = bleu(lstm_captions, test_refs)
+bleu4_rnn = bleu(rnn_captions, test_refs)
+bleu4_baseline = bleu(describe(lstm_model.sample(np.zeros_like(test_features))), test_refs)
+_other = np.roll(np.arange(len(test_features)), 1)  # scene i gets the features of scene i - 1
+bleu4_wrong_image = bleu(describe(lstm_model.sample(test_features[_other])), test_refs)
+most_frequent = Counter(c for cs in train_data.captions for c in cs).most_common(1)[0][0]
+bleu4_most_frequent = bleu([most_frequent] * len(test_refs), test_refs)
+print(f"BLEU-4 on {len(test_refs)} held-out scenes (all references):")
+print(f"  LSTM captioner                   {bleu4_lstm:.3f}")
+print(f"  RNN captioner                    {bleu4_rnn:.3f}")
+print(f"  language only (features zeroed)  {bleu4_baseline:.3f}   "
+      f"'{describe(lstm_model.sample(np.zeros_like(test_features[:1])))[0]}'")
+print(f"  wrong image                      {bleu4_wrong_image:.3f}")
+print(f"  most frequent caption            {bleu4_most_frequent:.3f}   '{most_frequent}'")
+print(f"  LSTM, first 5 references only    {bleu(lstm_captions, [r[:5] for r in test_refs]):.3f}")
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_bleu", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn", "bleu"]}
+def check_trained_captioner(model, cell_type, target, reference_bleu=None):
+    """BLEU-4 of a trained captioner's greedy captions on the test scenes, and of the same model
+    without the image. The grader also recomputes the score with its own BLEU (reference_bleu)."""
+    if model is None:
+        # Find the function that stopped the training cell (its NotImplementedError becomes the message).
+        _m = tiny_model(cell_type)
+        _m.loss(TINY_FEATURES, TINY_CAPTIONS)
+        _m.sample(TINY_FEATURES, 3)
+        bleu(["a red circle"], [["a red circle"]])
+        raise CheckFailed(f"the {cell_type} model is None: run the training cell above to its end (Run > Run All "
+                          "Above), then this test again.")
+    if model.cell_type != cell_type:
+        raise CheckFailed(f"the model's cell_type is {model.cell_type!r}, expected {cell_type!r}")
+    score = bleu(describe(model.sample(test_features)), test_refs)
+    without = bleu(describe(model.sample(np.zeros_like(test_features))), test_refs)
+    print(f"{cell_type}: BLEU-4 {score:.3f}, language only {without:.3f}")
+    expect_at_least(score, target, f"the BLEU-4 of the {cell_type} captioner on the test scenes")
+    expect_at_least(score - without, 0.15, "how much the image adds (BLEU-4 minus that of the language-only model)")
+    if reference_bleu is not None:
+        expect_at_least(reference_bleu(describe(model.sample(test_features)), test_refs), target,
+                        "the BLEU-4 computed by the grader's own BLEU")
+
+
+### BEGIN HIDDEN TESTS
+def _grader_bleu(cands, refs, n=4):
+    """Corpus BLEU written independently of the student's (Counter intersections clip)."""
+    num, den, c_total, r_total = [0] * n, [0] * n, 0, 0
+    for cand, rs in zip(cands, refs):
+        cw, rws = cand.split(), [r.split() for r in rs]
+        c_total += len(cw)
+        r_total += len(sorted(rws, key=lambda r: (abs(len(r) - len(cw)), len(r)))[0])
+        for k in range(n):
+            grams = Counter(zip(*[cw[j:] for j in range(k + 1)]))
+            most = Counter()
+            for r in rws:
+                most |= Counter(zip(*[r[j:] for j in range(k + 1)]))
+            num[k] += sum((grams & most).values())
+            den[k] += sum(grams.values())
+    if c_total == 0:
+        return 0.0
+    logs = [math.log((num[k] or 0.1) / (den[k] or 1)) for k in range(n)]
+    return (1.0 if c_total > r_total else math.exp(1 - r_total / c_total)) * math.exp(sum(logs) / n)
+
+
+### END HIDDEN TESTS
+with checking("CaptioningRNN (lstm) trained on the shapes captions", case="BLEU-4 on 300 held-out scenes"):
+    check_trained_captioner(lstm_model, "lstm", 0.5, globals().get("_grader_bleu"))
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_bleu", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn", "bleu"]}
+with checking("CaptioningRNN (rnn) trained on the shapes captions", case="BLEU-4 on 300 held-out scenes"):
+    check_trained_captioner(rnn_model, "rnn", 0.5, globals().get("_grader_bleu"))
+
+# %% [markdown]
+# Your captioners on eight test scenes they have never seen. Compare each sentence with the
+# picture. Many are right; the mistakes are instructive: the colours of two overlapping objects
+# swapped, an object that is not there, a relation that points the wrong way. The features
+# come from an 8 x 8 grid that the encoder gets right on about four object cells out of five,
+# and a relation such as "left of" needs two objects seen correctly at once.
+
+# %%
+_show = np.arange(8)
+show_captioned(test_data.scenes.images[_show],
+               [[f"LSTM: {lstm_captions[i]}", f"RNN: {rnn_captions[i]}"] for i in _show], ncols=4,
+               suptitle="greedy captions of held-out scenes")
+plt.show()
+
+# %% [markdown]
+# # Part 7: beam search
+#
+# Greedy decoding commits to the best word at every step, but the most probable *sentence* need
+# not start with the most probable word. **Beam search** keeps the `beam_width` best partial
+# captions (hypotheses) instead of one. A hypothesis's score is the sum of the log-probabilities
+# of its words, $\sum_t \log p(w_t \mid w_{<t}, \text{image})$, `<END>` included.
+#
+# 1. Start with one hypothesis: just `<START>`, score 0, from the image's $h_0$.
+# 2. At every step, extend every **unfinished** hypothesis by every word of the vocabulary
+#    (score plus that word's log-probability, from a log-softmax of the scores). A
+#    **finished** hypothesis (its last word is `<END>`) stays as it is, with its score, as one
+#    candidate. Of all candidates keep the `beam_width` with the highest scores.
+# 3. Stop when every kept hypothesis is finished, or after `max_length` words.
+# 4. Return the best kept hypothesis. Scores are sums of negative numbers, so long captions score
+#    lower; with `length_normalize=True`, rank the final hypotheses by score divided by their
+#    number of words (`<END>` counted; an unfinished one has `max_length`) instead. During the
+#    search (step 2) the ranking is always by the plain score.
+#
+# Each hypothesis needs its own hidden (and cell) state: keep them as the rows of `(k, H)`
+# arrays, and reorder the rows when the beam changes. A loop over the images is fine. With
+# `beam_width=1` the search is greedy decoding; a test checks that it gives the same captions as
+# your `sample`. (The tests never make `<NULL>` or `<START>` likely as next words, so your search
+# may consider them or not.)
+
+# %% nbgrader={"grade": false, "grade_id": "beam_search", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def beam_search(model, features, beam_width=3, max_length=16, length_normalize=True):
+    """Beam search decoding with a trained CaptioningRNN.
+
+    Inputs:
+    - model: a CaptioningRNN (cell_type "rnn" or "lstm"), used through model.params,
+      model.cell_type and its <START>, <END>, <NULL> ids.
+    - features: (N, D) image features.
+    - beam_width: k, the number of hypotheses kept; max_length: the most words per caption.
+    - length_normalize: rank the final hypotheses by score / length instead of score.
+
+    Returns:
+    - captions: (N, max_length) int64 in the format of model.sample: the words after <START>,
+      the first <END> included, <NULL> after it.
+    """
+    features = np.asarray(features, dtype=model.dtype)
+    N = features.shape[0]
+    null, start, end = model.word_to_idx["<NULL>"], model.word_to_idx["<START>"], model.word_to_idx["<END>"]
+    captions = np.full((N, max_length), null, dtype=np.int64)
+    ### BEGIN SOLUTION
+    p = model.params
+    H0 = features @ p["W_proj"] + p["b_proj"]  # (N, H)
+    for n in range(N):
+        h = H0[n:n + 1]  # (k, H), one row per hypothesis
+        c = np.zeros_like(h)
+        seqs = np.zeros((1, 0), dtype=np.int64)  # (k, t) words so far
+        scores = np.zeros(1)
+        done = np.zeros(1, dtype=bool)
+        last = np.array([start])
+        for _ in range(max_length):
+            x = p["W_embed"][last]
+            if model.cell_type == "rnn":
+                h, _ = rnn_step_forward(x, h, p["Wx"], p["Wh"], p["b"])
+            else:
+                h, c, _ = lstm_step_forward(x, h, c, p["Wx"], p["Wh"], p["b"])
+            s = (h @ p["W_vocab"] + p["b_vocab"]).astype(np.float64)  # (k, V)
+            logp = s - s.max(axis=1, keepdims=True)
+            logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+            cand = scores[:, None] + logp  # (k, V) every extension
+            cand[done] = -np.inf
+            cand[done, null] = scores[done]  # a finished hypothesis is one candidate, unchanged
+            flat = cand.ravel()
+            top = np.argsort(-flat, kind="stable")[:min(beam_width, int(np.isfinite(flat).sum()))]
+            rows, words = np.divmod(top, cand.shape[1])
+            words = np.where(done[rows], null, words)
+            seqs = np.concatenate([seqs[rows], words[:, None]], axis=1)
+            scores, done = flat[top], done[rows] | (words == end)
+            h, c, last = h[rows], c[rows], words
+            if done.all():
+                break
+        lengths = np.array([np.flatnonzero(r == end)[0] + 1 if (r == end).any() else max_length for r in seqs])
+        best = seqs[np.argmax(scores / lengths if length_normalize else scores)]
+        captions[n, :len(best)] = best
+    ### END SOLUTION
+    return captions
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_beam_search", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "lstm_step_forward", "captioning_rnn", "beam_search"]}
+def caption_log_prob(model, feature, words):
+    """log p(words | image) of one caption (a list of ids, <END> included if it ended)."""
+    p = model.params
+    h = (feature @ p["W_proj"] + p["b_proj"])[None]  # (1, H)
+    c, total, prev = np.zeros_like(h), 0.0, model.word_to_idx["<START>"]
+    for w in words:
+        x = p["W_embed"][prev][None]  # (1, W)
+        if model.cell_type == "rnn":
+            h, _ = rnn_step_forward(x, h, p["Wx"], p["Wh"], p["b"])
+        else:
+            h, c, _ = lstm_step_forward(x, h, c, p["Wx"], p["Wh"], p["b"])
+        s = (h @ p["W_vocab"] + p["b_vocab"])[0].astype(np.float64)
+        total += s[w] - s.max() - np.log(np.exp(s - s.max()).sum())
+        prev = w
+    return total
+
+
+def best_by_enumeration(model, feature, max_length, length_normalize):
+    """The best caption over ALL captions of up to max_length words (tiny vocabularies only)."""
+    words = [w for w in model.word_to_idx.values() if w not in (0, 1)]
+    end = model.word_to_idx["<END>"]
+    best, best_score, frontier = None, -np.inf, [[]]
+    for t in range(max_length):
+        frontier = [seq + [w] for seq in frontier for w in words]
+        for seq in frontier:
+            if seq[-1] == end or t == max_length - 1:
+                score = caption_log_prob(model, feature, seq)
+                score = score / len(seq) if length_normalize else score
+                if score > best_score:
+                    best, best_score = seq, score
+        frontier = [seq for seq in frontier if seq[-1] != end]
+    return best
+
+
+for _cell in ("rnn", "lstm"):
+    with checking("beam_search", case=f'cell_type="{_cell}", beam_width=1 gives the greedy captions'):
+        _m = sampling_model(_cell, seed=7)
+        _feats = np.random.default_rng(20).normal(size=(5, 4))
+        _got = beam_search(_m, _feats, beam_width=1, max_length=6)
+        expect_shape(_got, (5, 6), "captions")
+        expect_equal(_got, _m.sample(_feats, max_length=6), "beam_search(beam_width=1) against sample")
+    for _norm in (False, True):
+        with checking("beam_search", case=f'cell_type="{_cell}", a beam wider than all captions of 3 words '
+                                           f'finds the best one (length_normalize={_norm})'):
+            _m = sampling_model(_cell, seed=8)
+            _m.params["b_vocab"][2] = 0.0
+            _feats = np.random.default_rng(21).normal(size=(3, 4))
+            _got = beam_search(_m, _feats, beam_width=200, max_length=3, length_normalize=_norm)
+            for _n in range(3):
+                _best = best_by_enumeration(_m, _feats[_n], 3, _norm)
+                _row = list(_got[_n][:len(_best)])
+                if _row != _best:
+                    raise CheckFailed(f"image {_n}: the best caption is {_best} (log-prob "
+                                      f"{caption_log_prob(_m, _feats[_n], _best):.4f}), beam_search returned "
+                                      f"{list(_got[_n])}")
+### BEGIN HIDDEN TESTS
+def _reference_beam(model, feats, k, max_length, length_normalize):
+    """The beam search of the text above, written independently (lists of hypotheses)."""
+    p, end = model.params, 2
+    out = np.zeros((len(feats), max_length), dtype=np.int64)
+    for n, feat in enumerate(feats):
+        h0 = feat @ p["W_proj"] + p["b_proj"]
+        beams = [([], 0.0, h0, np.zeros_like(h0), False)]
+        for _ in range(max_length):
+            cands = []
+            for words, score, h, c, done in beams:
+                if done:
+                    cands.append((words, score, h, c, True))
+                    continue
+                prev = words[-1] if words else 1
+                a = p["W_embed"][prev] @ p["Wx"] + h @ p["Wh"] + p["b"]
+                if model.cell_type == "rnn":
+                    h2, c2 = np.tanh(a), c
+                else:
+                    H = len(h)
+                    sg = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+                    c2 = sg(a[H:2 * H]) * c + sg(a[:H]) * np.tanh(a[3 * H:])
+                    h2 = sg(a[2 * H:3 * H]) * np.tanh(c2)
+                s = (h2 @ p["W_vocab"] + p["b_vocab"]).astype(np.float64)
+                logp = s - s.max() - np.log(np.exp(s - s.max()).sum())
+                for w in range(len(s)):
+                    cands.append((words + [w], score + logp[w], h2, c2, w == end))
+            cands.sort(key=lambda b: -b[1])
+            beams = cands[:k]
+            if all(b[4] for b in beams):
+                break
+        rank = (lambda b: b[1] / len(b[0])) if length_normalize else (lambda b: b[1])
+        best = max(beams, key=rank)[0]
+        out[n, :len(best)] = best
+    return out
+
+
+for _cell in ("rnn", "lstm"):
+    for _k, _norm, _seed in ((2, True, 30), (3, False, 31), (4, True, 32), (5, False, 33)):
+        with checking("beam_search", case=f'cell_type="{_cell}", beam_width={_k}, length_normalize={_norm}, '
+                                          "against a reference"):
+            _m = sampling_model(_cell, seed=_seed)
+            _m.params["b_vocab"][2] = 0.5
+            _feats = np.random.default_rng(_seed).normal(size=(6, 4))
+            with lecture_versions_off():
+                _got = beam_search(_m, _feats, beam_width=_k, max_length=7, length_normalize=_norm)
+            expect_equal(_got, _reference_beam(_m, _feats, _k, 7, _norm), "captions")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Greedy against beam
+#
+# The trained LSTM with beams of 3 and 5, with and without length normalisation, on all test
+# scenes, and the captions of six scenes side by side.
+
+# %%
+_t0 = time.perf_counter()
+beam_captions = {}
+for _k, _norm in ((3, True), (3, False), (5, True)):
+    beam_captions[_k, _norm] = describe(beam_search(lstm_model, test_features, beam_width=_k,
+                                                    length_normalize=_norm))
+print(f"beam searches in {time.perf_counter() - _t0:.1f} s")
+print(f"BLEU-4 of the LSTM captioner:   greedy {bleu4_lstm:.3f}   "
+      f"({np.mean([len(c.split()) for c in lstm_captions]):.1f} words per caption)")
+for (_k, _norm), _caps in beam_captions.items():
+    _words = np.mean([len(c.split()) for c in _caps])
+    print(f"  beam {_k}, {'length-normalised' if _norm else 'plain score      '}  {bleu(_caps, test_refs):.3f}"
+          f"   ({_words:.1f} words per caption)")
+bleu4_lstm_beam = bleu(beam_captions[3, True], test_refs)
+
+_show = np.arange(8, 14)
+show_captioned(test_data.scenes.images[_show],
+               [[f"greedy: {lstm_captions[i]}", f"beam 3: {beam_captions[3, True][i]}",
+                 f"beam 3, plain: {beam_captions[3, False][i]}"] for i in _show], ncols=3,
+               suptitle="the LSTM captioner: greedy against beam search")
+plt.show()
+
+# %% [markdown]
+# **Check yourself.** Without length normalisation the beam prefers shorter captions than
+# greedy decoding does; with it, longer ones. Why, and which of the two does BLEU reward here?
+#
+# <details><summary>Answer</summary>
+#
+# Every word multiplies the caption's probability by a number below one, so a sum of
+# log-probabilities only goes down as a caption grows. A wide beam finds short complete
+# captions ("a square") whose few words are each likely, and their total beats any longer
+# description: the plain score is biased towards brevity. Dividing by the length compares the
+# *average* log-probability per word instead, which removes most of that bias. BLEU punishes
+# short captions twice (fewer matching n-grams, and the brevity penalty), so here the
+# normalised beam scores best; the plain one finds more probable captions than greedy decoding
+# too, but shorter ones, and gains less (with wider beams it can fall below greedy). Neural machine
+# translation systems use a softer normalisation, $\text{score} / ((5 + |Y|)/6)^{\alpha}$ (Wu et
+# al., 2016), to tune the trade-off.
+#
+# </details>
+#
+# **Check yourself.** Teacher forcing trains the model on true previous words, but at test time
+# it reads its own. What can go wrong, and what is one remedy?
+#
+# <details><summary>Answer</summary>
+#
+# This mismatch is called **exposure bias**: the model never saw its own mistakes during
+# training, so after one wrong word it finds itself in a state it has not learned to recover
+# from, and errors compound along the sentence. Scheduled sampling (Bengio et al., 2015) feeds
+# the model's own sampled word instead of the true one with a probability that grows during
+# training, so it learns to continue from imperfect prefixes (lecture 12). Beam search also
+# softens the problem at test time by not committing to one early word.
+#
+# </details>
+#
+# ## Summary
+#
+# - A recurrent network applies the same step to every element of a sequence, carrying a
+#   hidden state; its backward pass walks back through time and **adds** the gradients of the
+#   shared weights.
+# - The vanilla RNN multiplies its gradient by $W_h^\top$ and a tanh derivative at every step,
+#   so it vanishes or explodes over long spans; the LSTM's cell is updated additively, gated by
+#   $f$, which lets gradients travel far.
+# - Words enter as embeddings (a lookup whose backward pass adds with `np.add.at`) and leave as
+#   scores over the vocabulary; a masked softmax loss handles captions of different lengths.
+# - A captioner starts its recurrent state from the image, learns with teacher forcing, and
+#   writes by greedy decoding or beam search; beam search with length normalisation finds more
+#   probable, longer sentences.
+# - BLEU-4 counts clipped matching n-grams with a brevity penalty; read it next to a
+#   language-only baseline and with a known number of references.
+#
+# ## Further reading
+#
+# - J. L. Elman, "Finding structure in time", *Cognitive Science*, 1990 (the simple recurrent network).
+# - S. Hochreiter and J. Schmidhuber, "Long short-term memory", *Neural Computation*, 1997;
+#   F. A. Gers, J. Schmidhuber and F. Cummins, "Learning to forget: continual prediction with
+#   LSTM", *Neural Computation*, 2000.
+# - R. Pascanu, T. Mikolov and Y. Bengio, "On the difficulty of training recurrent neural
+#   networks", ICML 2013.
+# - O. Vinyals, A. Toshev, S. Bengio and D. Erhan, "Show and tell: a neural image caption
+#   generator", CVPR 2015; A. Karpathy and L. Fei-Fei, "Deep visual-semantic alignments for
+#   generating image descriptions", CVPR 2015.
+# - K. Xu et al., "Show, attend and tell: neural image caption generation with visual
+#   attention", ICML 2015 (lecture 12).
+# - K. Papineni, S. Roukos, T. Ward and W.-J. Zhu, "BLEU: a method for automatic evaluation of
+#   machine translation", ACL 2002; B. Chen and C. Cherry, "A systematic comparison of smoothing
+#   techniques for sentence-level BLEU", WMT 2014.
+# - S. Bengio, O. Vinyals, N. Jaitly and N. Shazeer, "Scheduled sampling for sequence prediction
+#   with recurrent neural networks", NeurIPS 2015; Y. Wu et al., "Google's neural machine
+#   translation system", 2016 (length normalisation in beam search).
+# - Stanford CS231n, assignment 3 (RNN and LSTM captioning): the assignment this one is modelled on.
