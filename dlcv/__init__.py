@@ -26,6 +26,8 @@
                                           transposed convolution as a matrix
     dlcv.recurrent                        lecture 11: gradient flow through time, a teaching LSTM
                                           step with gate clamps, the marker task, a char model
+    dlcv.encoders, dlcv.captioning        lectures 12, a5: a CNN encoder of the shapes scenes; the
+                                          lecture's Show-and-Tell and attention captioners
     dlcv.metric, dlcv.tracking, dlcv.noisy, dlcv.gum, dlcv.distillation, dlcv.anytime,
     dlcv.fabrics                          lecture 13: metric learning, template and siamese
                                           tracking, noisy labels, robust regression by EM,

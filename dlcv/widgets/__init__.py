@@ -18,6 +18,7 @@ Each widget is a small class around pure functions elsewhere in dlcv; see base.F
     recurrent.GradientFlowView              lecture 11
     recurrent.LSTMGatesView                 lecture 11
     recurrent.SamplingView                  lecture 11
+    captioning.AttentionView                lecture 12
     beyond.GUMEMView                        lecture 13
     beyond.TrackerView                      lecture 13
 """
