@@ -4,8 +4,8 @@
    in a fresh kernel, timed; the course's budget is 90 s per notebook on 2 CPU cores.
    The accuracy lines the assignments print (test / validation accuracy of the reference
    solutions) are collected into a second table, with the figures an assignment leaves in
-   named variables (BENCH_FIGURES: a4's detector mAP and training time), read by one extra cell
-   appended after the notebook's own.
+   named variables (BENCH_FIGURES: a4's detector mAP and training time, a5's BLEU-4 scores and
+   training times), read by one extra cell appended after the notebook's own.
 2. a1's reference kNN distances (taken from the assignment's source notebook, so the figure is
    that of the code students are compared against): two loops, one loop and no loops on a
    500 x 5000 problem (CS231n's) of the digits' dimension (D = 64) and of CIFAR-10's (D = 3072),
@@ -54,6 +54,13 @@ QUALITY_MARKERS = ("test accuracy", "validation accuracy")
 BENCH_FIGURES = {
     "test_map50": ("detector mAP@0.5 on held-out shapes scenes", "{:.3f}"),
     "train_seconds": ("detector training time", "{:.1f} s"),
+    "bleu4_lstm": ("LSTM captioner BLEU-4 on held-out scenes", "{:.3f}"),
+    "bleu4_rnn": ("RNN captioner BLEU-4 on held-out scenes", "{:.3f}"),
+    "bleu4_baseline": ("language-only baseline BLEU-4 (the LSTM with its image features zeroed)",
+                       "{:.3f}"),
+    "caption_train_seconds": ("LSTM captioner training time", "{:.1f} s"),
+    "rnn_train_seconds": ("RNN captioner training time", "{:.1f} s"),
+    "bleu4_lstm_beam": ("LSTM captioner BLEU-4, beam search (k = 3)", "{:.3f}"),
 }
 FIGURES_CELL = (
     "import json as _bench_json\n"

@@ -144,3 +144,70 @@ def expect_grad_close(analytic, numeric, name: str, tol: float = 1e-6) -> None:
             f"{name} does not match the numeric gradient: largest relative error {err:.2e} "
             f"(should be below {tol:.0e}).\n  numeric  {_fmt(numeric)}\n  yours    {_fmt(analytic)}"
         )
+
+
+def expect_numeric_grads(f, args, dout, grads, names, tol: float = 1e-6) -> None:
+    """Every analytic gradient of a layer against the numeric one.
+
+    f(*args) -> the layer's output (an array); dout: the upstream gradient of that output;
+    grads[k]: the analytic gradient of sum(f(*args) * dout) with respect to args[k], named
+    names[k] in the message. The args are float64 arrays; each is perturbed in a copy.
+    """
+    from dlcv.gradcheck import eval_numerical_gradient_array
+
+    if not len(args) == len(grads) == len(names):
+        raise ValueError(f"expect_numeric_grads: {len(args)} args, {len(grads)} gradients and "
+                         f"{len(names)} names; expected one of each per input")
+    for k, name in enumerate(names):
+        def f_k(v, k=k):
+            return f(*[v if j == k else a for j, a in enumerate(args)])
+
+        expect_grad_close(grads[k], eval_numerical_gradient_array(f_k, np.array(args[k], copy=True), dout),
+                          name, tol=tol)
+
+
+# --------------------------------------------------------------------------------------------
+# Telling a student's code from the lecture's
+# --------------------------------------------------------------------------------------------
+def _raiser(message: str):
+    """A function without free variables that raises RuntimeError(message); its __code__ can be
+    put into any plain function."""
+    namespace: dict = {}
+    exec(f"def _switched_off(*args, **kwargs):\n    raise RuntimeError({message!r})", namespace)  # noqa: S102
+    return namespace["_switched_off"]
+
+
+@contextlib.contextmanager
+def functions_switched_off(modules, message: str):
+    """Inside this block the named functions of lecture modules raise RuntimeError(message).
+
+    modules: {module name: function names, or None for every public function of the module}.
+    The functions' code is swapped, so a name a student imported from the module is caught too
+    (not only `module.function`). A module that is missing or fails to import is skipped. Used by
+    the hidden tests of assignments whose lectures hold teaching versions of the answers
+    (a4: dlcv.detection; a5: dlcv.recurrent, dlcv.captioning).
+    """
+    import importlib
+    import types
+
+    off = _raiser(message)
+    saved = []
+    try:
+        for module_name, names in modules.items():
+            try:
+                module = importlib.import_module(module_name)
+            except Exception:  # noqa: BLE001 - a missing or broken module has nothing to switch off
+                continue
+            for name in names or [n for n in vars(module) if not n.startswith("_")]:
+                fn = getattr(module, name, None)
+                if not isinstance(fn, types.FunctionType) or fn.__module__ != module_name:
+                    continue
+                saved.append((module, name, fn, fn.__code__))
+                if not fn.__code__.co_freevars:
+                    fn.__code__ = off.__code__
+                setattr(module, name, off)
+        yield
+    finally:
+        for module, name, fn, code in saved:
+            fn.__code__ = code
+            setattr(module, name, fn)

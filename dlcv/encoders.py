@@ -24,7 +24,6 @@ assignment task: nothing here is a solution of a5 (no RNN, LSTM, loss layer or B
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,27 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlcv.shapes import CLASSES, COLOR_NAMES, COLORS, SIZE_NAMES, ShapesScenes, make_scenes
+from dlcv.timing import torch_threads
 
 GRID = 8
 NUM_CELL_LABELS = 1 + len(COLOR_NAMES) * 3 * len(SIZE_NAMES)  # background + 24 objects
 ENCODER_SCENE_SEED = 7_000  # the encoder's own training scenes: make_scenes(n, 7000 + seed)
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """Run torch on one thread inside the block (the previous count is restored after it).
-
-    The encoder's convolutions are small (a minibatch of 64 images of 64 x 64): a second
-    thread saves little on an idle machine, and when other processes keep the cores busy the
-    threads wait for each other; on a loaded 2-core machine one training step took 0.5 s with
-    two threads against 0.04 s with one.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,9 +172,9 @@ def train_shapes_encoder(seed: int = 0, num_scenes: int = 1500, steps: int = 300
     Scenes: make_scenes(num_scenes, seed=ENCODER_SCENE_SEED + seed); 200 more, with the next
     seed, measure the cell accuracy. Adam with a one-cycle learning rate (peak lr),
     cross-entropy over the cells, minibatches drawn by a generator seeded with seed. Torch runs
-    on one thread meanwhile (see one_torch_thread).
+    on one thread meanwhile (see dlcv.timing.torch_threads).
     """
-    with one_torch_thread():
+    with torch_threads(1):
         return _train_shapes_encoder(seed, num_scenes, steps, batch_size, lr, channels, progress)
 
 
@@ -298,7 +281,7 @@ def encode_scenes(scenes, seed: int = 0, encoder: EncoderResult | None = None,
     res = encoder or shapes_encoder(seed)
     enc = res.encoder
     maps, probs = [], []
-    with torch.no_grad(), one_torch_thread():
+    with torch.no_grad(), torch_threads(1):
         for s in range(0, len(x), batch_size):
             m = enc.features(x[s:s + batch_size])  # (B, C, h, w)
             maps.append(m)

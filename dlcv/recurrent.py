@@ -53,6 +53,8 @@ import torch.nn.functional as F
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import nn
 
+from dlcv.timing import torch_threads
+
 NONLINEARITIES = ("linear", "tanh", "relu")
 MATRIX_KINDS = ("random", "orthogonal")
 IN_COLOR, HID_COLOR, OUT_COLOR = "#F4B6B6", "#B8E0C8", "#B7D3EE"  # input, hidden, output boxes
@@ -548,13 +550,9 @@ def marker_lstm(hidden: int = 8, steps: int = 150, seed: int = 0) -> MarkerNet:
     """The LSTMGatesView's network: MarkerNet("lstm", hidden) trained with train_marker_net on
     10 000 sequences of length 20 (seed 1000). Under a second; cached. Do not modify the
     returned network."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest and reproducible
-    try:
+    with torch_threads(1):  # tiny matrices: one thread is fastest and reproducible
         net = MarkerNet("lstm", hidden, seed=seed)
         train_marker_net(net, make_marker_task(10_000, seed=1000), steps=steps, seed=seed)
-    finally:
-        torch.set_num_threads(threads)
     return net
 
 

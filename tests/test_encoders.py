@@ -77,13 +77,6 @@ def test_encoder_shapes_and_errors():
         encoders.ShapesEncoder(channels=0)
 
 
-def test_one_torch_thread_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with encoders.one_torch_thread():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-
-
 @pytest.fixture(scope="module")
 def small_encoder():
     return encoders.train_shapes_encoder(seed=3, num_scenes=60, steps=40, batch_size=16)

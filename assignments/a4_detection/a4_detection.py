@@ -91,6 +91,7 @@ from dlcv.checks import CheckFailed, checking, expect_close, expect_equal, expec
 from dlcv.data import load_photo
 from dlcv.plots import CLASS_COLORS, plot_loss_history
 from dlcv.shapes import CLASSES, draw_boxes, make_scenes, show_scene
+from dlcv.timing import torch_threads
 
 plt.rcParams["figure.figsize"] = (8, 4)
 plt.rcParams["figure.dpi"] = 90
@@ -103,9 +104,7 @@ np.set_printoptions(precision=4, suppress=True)
 # need to call it yourself.
 
 # %% nbgrader={"grade": false, "grade_id": "lecture_versions_off", "locked": true, "schema_version": 3, "solution": false, "task": false}
-import contextlib
-import importlib
-import types
+from dlcv import checks
 
 _LECTURE_VERSIONS = {
     "dlcv.detection": None,  # None: every public function of the module
@@ -114,34 +113,12 @@ _LECTURE_VERSIONS = {
 }
 
 
-def _lecture_version_called(*args, **kwargs):
-    raise RuntimeError("a4 asks you to write this yourself; dlcv.detection is the lecture's version")
-
-
-@contextlib.contextmanager
 def lecture_versions_off():
-    """Inside this block the lecture's teaching versions raise a RuntimeError, however they are
-    reached (through the module, or a name imported from it). Modules that are missing are skipped."""
-    saved = []
-    for module_name, names in _LECTURE_VERSIONS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for name in names or [n for n in vars(module) if not n.startswith("_")]:
-            fn = getattr(module, name, None)
-            if not isinstance(fn, types.FunctionType) or fn.__module__ != module_name:
-                continue
-            saved.append((module, name, fn, fn.__code__))
-            if not fn.__code__.co_freevars:
-                fn.__code__ = _lecture_version_called.__code__
-            setattr(module, name, _lecture_version_called)
-    try:
-        yield
-    finally:
-        for module, name, fn, code in saved:
-            fn.__code__ = code
-            setattr(module, name, fn)
+    """Inside this block the lecture's versions raise a RuntimeError, however they are reached
+    (through the module, or a name imported from it)."""
+    return checks.functions_switched_off(
+        _LECTURE_VERSIONS, 'a4 asks you to write this yourself; '
+        "dlcv.detection is the lecture's version")
 
 
 # %% [markdown]
@@ -1751,18 +1728,6 @@ for size, name in enumerate(("small", "large")):
 # anchors per image would produce a huge loss in the first steps and destabilise training.
 
 # %% nbgrader={"grade": false, "grade_id": "given_detector", "locked": true, "schema_version": 3, "solution": false, "task": false}
-@contextlib.contextmanager
-def torch_threads(n):
-    """Run the block with n torch threads, then restore the setting (n = None: leave it alone)."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class ShapesDetector(nn.Module):
     """A RetinaNet-style single-stage detector for the 64x64 shapes scenes.
 

@@ -94,10 +94,11 @@ from dlcv.checks import (
     expect_close,
     expect_equal,
     expect_grad_close,
+    expect_numeric_grads,
     expect_shape,
 )
 from dlcv.encoders import encode_scenes, grid_labels, shapes_encoder, show_cell_labels
-from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array
+from dlcv.gradcheck import eval_numerical_gradient
 from dlcv.plots import plot_loss_history, show_captioned
 
 plt.rcParams["figure.figsize"] = (8, 4)
@@ -114,9 +115,7 @@ _blas_limit = threadpool_limits(limits=1, user_api="blas")
 # code from the lecture's. You do not need to call it yourself.
 
 # %% nbgrader={"grade": false, "grade_id": "lecture_versions_off", "locked": true, "schema_version": 3, "solution": false, "task": false}
-import contextlib
-import importlib
-import types
+from dlcv import checks
 
 _LECTURE_VERSIONS = {
     "dlcv.recurrent": None,  # None: every public function of the module
@@ -124,35 +123,12 @@ _LECTURE_VERSIONS = {
 }
 
 
-def _lecture_version_called(*args, **kwargs):
-    raise RuntimeError("a5 asks you to write this yourself in numpy; the lecture modules hold the "
-                       "lectures' versions")
-
-
-@contextlib.contextmanager
 def lecture_versions_off():
     """Inside this block the lecture's versions raise a RuntimeError, however they are reached
-    (through the module, or a name imported from it). Modules that are missing are skipped."""
-    saved = []
-    for module_name, names in _LECTURE_VERSIONS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except Exception:  # noqa: BLE001 - a missing or broken lecture module has nothing to switch off
-            continue
-        for name in names or [n for n in vars(module) if not n.startswith("_")]:
-            fn = getattr(module, name, None)
-            if not isinstance(fn, types.FunctionType) or fn.__module__ != module_name:
-                continue
-            saved.append((module, name, fn, fn.__code__))
-            if not fn.__code__.co_freevars:
-                fn.__code__ = _lecture_version_called.__code__
-            setattr(module, name, _lecture_version_called)
-    try:
-        yield
-    finally:
-        for module, name, fn, code in saved:
-            fn.__code__ = code
-            setattr(module, name, fn)
+    (through the module, or a name imported from it)."""
+    return checks.functions_switched_off(
+        _LECTURE_VERSIONS, 'a5 asks you to write this yourself in numpy; '
+        "the lecture modules hold the lectures' versions")
 
 
 # %% [markdown]
@@ -317,12 +293,8 @@ _Wx, _Wh, _b = _rng.normal(size=(_D, _H)), _rng.normal(size=(_H, _H)), _rng.norm
 _dnext = _rng.normal(size=(_N, _H))
 with checking("rnn_step_backward", case="N=4, D=5, H=6: numeric gradients"):
     _grads = rnn_step_backward(_dnext, rnn_step_forward(_x, _h, _Wx, _Wh, _b)[1])
-    _args = [_x, _h, _Wx, _Wh, _b]
-    for _k, _name in enumerate(("dx", "dprev_h", "dWx", "dWh", "db")):
-        def _f(v, _k=_k):
-            return rnn_step_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
-        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dnext), _name,
-                          tol=1e-6)
+    expect_numeric_grads(lambda *a: rnn_step_forward(*a)[0], [_x, _h, _Wx, _Wh, _b], _dnext, _grads,
+                         ("dx", "dprev_h", "dWx", "dWh", "db"))
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng(502)
 for _N, _D, _H in ((3, 4, 5), (1, 2, 7), (6, 8, 3)):
@@ -440,10 +412,7 @@ _args = [_rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H)), _rng.normal
 _dh = _rng.normal(size=(_N, _T, _H))
 with checking("rnn_backward", case="N=2, T=4, D=3, H=5: numeric gradients"):
     _grads = rnn_backward(_dh, rnn_forward(*_args)[1])
-    for _k, _name in enumerate(("dx", "dh0", "dWx", "dWh", "db")):
-        def _f(v, _k=_k):
-            return rnn_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
-        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dh), _name, tol=1e-6)
+    expect_numeric_grads(lambda *a: rnn_forward(*a)[0], _args, _dh, _grads, ("dx", "dh0", "dWx", "dWh", "db"))
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng(504)
 for _N, _T, _D, _H in ((3, 6, 4, 5), (1, 1, 2, 3), (5, 12, 3, 4)):
@@ -471,10 +440,7 @@ with checking("rnn_backward", case="N=1, T=7, D=2, H=3: numeric gradients"):
              _rng.normal(size=(3, 3)), _rng.normal(size=3)]
     _dh = _rng.normal(size=(1, 7, 3))
     _grads = rnn_backward(_dh, rnn_forward(*_args)[1])
-    for _k, _name in enumerate(("dx", "dh0", "dWx", "dWh", "db")):
-        def _f(v, _k=_k):
-            return rnn_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
-        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dh), _name, tol=1e-6)
+    expect_numeric_grads(lambda *a: rnn_forward(*a)[0], _args, _dh, _grads, ("dx", "dh0", "dWx", "dWh", "db"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -630,12 +596,8 @@ with checking("temporal_affine_forward", case="x (2, 3, 4), w (4, 5): each step 
 with checking("temporal_affine_backward", case="x (2, 3, 4), w (4, 5): numeric gradients"):
     _dout = _rng.normal(size=(2, 3, 5))
     _dx, _dw, _db = temporal_affine_backward(_dout, _cache)
-    expect_grad_close(_dx, eval_numerical_gradient_array(lambda v: temporal_affine_forward(v, _w, _b)[0],
-                                                         _x.copy(), _dout), "dx", tol=1e-6)
-    expect_grad_close(_dw, eval_numerical_gradient_array(lambda v: temporal_affine_forward(_x, v, _b)[0],
-                                                         _w.copy(), _dout), "dw", tol=1e-6)
-    expect_grad_close(_db, eval_numerical_gradient_array(lambda v: temporal_affine_forward(_x, _w, v)[0],
-                                                         _b.copy(), _dout), "db", tol=1e-6)
+    expect_numeric_grads(lambda *a: temporal_affine_forward(*a)[0], [_x, _w, _b], _dout,
+                         [_dx, _dw, _db], ("dx", "dw", "db"))
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng(506)
 for _N, _T, _D, _M in ((4, 7, 3, 6), (1, 1, 1, 1), (3, 2, 8, 2)):
@@ -886,12 +848,10 @@ _args = [_rng.normal(size=(_N, _D)), _rng.normal(size=(_N, _H)), _rng.normal(siz
 _dnh, _dnc = _rng.normal(size=(_N, _H)), _rng.normal(size=(_N, _H))
 with checking("lstm_step_backward", case="N=3, D=4, H=5: numeric gradients"):
     _grads = lstm_step_backward(_dnh, _dnc, lstm_step_forward(*_args)[2])
-    for _k, _name in enumerate(("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")):
-        def _f(v, _k=_k):
-            _h, _c, _ = lstm_step_forward(*[v if j == _k else a for j, a in enumerate(_args)])
-            return np.concatenate([_h, _c], axis=1)  # both outputs, with their upstream gradients
-        _num = eval_numerical_gradient_array(_f, _args[_k].copy(), np.concatenate([_dnh, _dnc], axis=1))
-        expect_grad_close(_grads[_k], _num, _name, tol=1e-6)
+    # both outputs (next_h, next_c) side by side, with their upstream gradients
+    expect_numeric_grads(lambda *a: np.concatenate(lstm_step_forward(*a)[:2], axis=1), _args,
+                         np.concatenate([_dnh, _dnc], axis=1), _grads,
+                         ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"))
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng(509)
 for _N, _D, _H in ((4, 3, 6), (1, 2, 1), (5, 7, 3)):
@@ -1018,10 +978,7 @@ _args = [_rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H)), _rng.normal
 _dh = _rng.normal(size=(_N, _T, _H))
 with checking("lstm_backward", case="N=2, T=3, D=4, H=3: numeric gradients"):
     _grads = lstm_backward(_dh, lstm_forward(*_args)[1])
-    for _k, _name in enumerate(("dx", "dh0", "dWx", "dWh", "db")):
-        def _f(v, _k=_k):
-            return lstm_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
-        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dh), _name, tol=1e-6)
+    expect_numeric_grads(lambda *a: lstm_forward(*a)[0], _args, _dh, _grads, ("dx", "dh0", "dWx", "dWh", "db"))
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng(511)
 for _N, _T, _D, _H in ((3, 7, 4, 5), (1, 1, 2, 3), (5, 14, 3, 2)):
@@ -1046,10 +1003,7 @@ with checking("lstm_backward", case="N=1, T=6, D=2, H=2: numeric gradients"):
     _dh = _rng.normal(size=(1, 6, 2))
     with lecture_versions_off():
         _grads = lstm_backward(_dh, lstm_forward(*_args)[1])
-    for _k, _name in enumerate(("dx", "dh0", "dWx", "dWh", "db")):
-        def _f(v, _k=_k):
-            return lstm_forward(*[v if j == _k else a for j, a in enumerate(_args)])[0]
-        expect_grad_close(_grads[_k], eval_numerical_gradient_array(_f, _args[_k].copy(), _dh), _name, tol=1e-6)
+    expect_numeric_grads(lambda *a: lstm_forward(*a)[0], _args, _dh, _grads, ("dx", "dh0", "dWx", "dWh", "db"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
