@@ -2,6 +2,7 @@
 
     python -m autograder release   A            student edition in release/A/ and release/A.zip
     python -m autograder collect   A PATH       a folder or zip of submissions -> submitted/
+                                                (what it did: exports/A/collect_log.csv)
     python -m autograder autograde A [PATH]     (collect PATH, then) grade every submission
     python -m autograder feedback  A            feedback/<student>/A/*.html
     python -m autograder export    A            exports/A/grades.csv, report.md, histogram.png
@@ -12,7 +13,8 @@ autograde and grade take --workers N (N sandboxed executions at a time) or --sch
 
 Every step can be run again: it redoes its work from the inputs (nbgrader's --force). One bad
 submission never stops a batch: each one ends graded or with its reason recorded in
-exports/A/autograde_log.csv.
+exports/A/autograde_log.csv (and each notebook or student folder found by collect ends collected
+or skipped with its reason, in exports/A/collect_log.csv); the report shows both.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 import shutil
 import sys
 import tempfile
+import unicodedata
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ from functools import partial
 from pathlib import Path
 
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+STUDENT_ID = re.compile(r"^[^\W_][\w.-]{0,63}$")  # Unicode letters and digits, ._-
 # Default: the student id is the file name without ".ipynb", or the name of the folder holding it.
 DEFAULT_PATTERN = r"^(?P<student>[^/]+?)(?:\.ipynb)?$"
 
@@ -142,21 +145,73 @@ class Collected:
     student: str
     source: str
     status: str  # "collected" or "skipped: <reason>"
+    note: str = ""  # for a collected notebook: renamed, extra files left out
 
 
-def _candidates(folder: Path) -> list[tuple[str, Path]]:
-    """(name used for the student id, notebook path) for every notebook under folder.
+_JUNK = ("__MACOSX", ".ipynb_checkpoints")  # never a student's, never a submission
+_JUNK_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
+def _candidates(folder: Path) -> tuple[list[tuple[str, Path, Path | None]], list[tuple[str, Path]]]:
+    """What a folder of submissions holds: (name used for the student id, notebook path, the
+    student's folder or None) for every notebook, and (name, folder) for every top-level folder
+    without a notebook.
 
     A notebook directly in the folder is named by its file name; a notebook inside a
     sub-folder is named by the sub-folder (nbgrader's own submitted/<student>/ layout, and the
     layout of most LMS downloads once unzipped)."""
     found = []
     for p in sorted(folder.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in p.parts or "__MACOSX" in p.parts:
-            continue
         rel = p.relative_to(folder)
-        found.append((rel.parts[0] if len(rel.parts) > 1 else p.name, p))
-    return found
+        if any(part in _JUNK for part in rel.parts) or p.name.startswith("."):
+            continue
+        found.append((rel.parts[0], p, folder / rel.parts[0]) if len(rel.parts) > 1 else (p.name, p, None))
+    with_notebooks = {f for _, _, f in found if f is not None}
+    empty = [(d.name, d) for d in sorted(folder.iterdir())
+             if d.is_dir() and d not in with_notebooks and d.name not in _JUNK and not d.name.startswith(".")]
+    return found, empty
+
+
+def _unwrap(folder: Path) -> Path:
+    """The folder that holds the submissions: a zip (or folder) whose only content is one folder
+    holding no notebook itself but several notebooks or folders ("all-submissions/jane/...") is
+    looked into, so that the students are its sub-folders, not the wrapper."""
+    while True:
+        inside = [p for p in folder.iterdir() if p.name not in _JUNK and not p.name.startswith(".")]
+        if len(inside) != 1 or not inside[0].is_dir():
+            return folder
+        below = [p for p in inside[0].iterdir() if p.name not in _JUNK and not p.name.startswith(".")]
+        if any(p.suffix == ".ipynb" for p in below) or \
+                sum(p.is_dir() or p.suffix == ".ipynb" for p in below) < 2:
+            return folder
+        folder = inside[0]
+
+
+def _files(folder: Path, skip: set[Path] = frozenset()) -> list[str]:
+    """The files in a student's folder (relative names), without junk and without `skip`."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and p not in skip and p.name not in _JUNK_FILES
+                  and not any(part in _JUNK for part in p.relative_to(folder).parts))
+
+
+def _listing(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def student_id(regex: re.Pattern, name: str) -> tuple[str | None, str | None]:
+    """(student id, None) read from a file or folder name, or (what was read, why it cannot be
+    used). Ids are Unicode, NFC-normalised (the same name typed on macOS and on Linux is the same
+    student): letters and digits of any script, '.', '_' and '-', at most 64 characters."""
+    m = regex.search(name)
+    raw = m.group("student") if m else None
+    if not raw:
+        return None, f"cannot read a student id from {name!r}"
+    sid = unicodedata.normalize("NFC", raw)
+    if not STUDENT_ID.match(sid):
+        return sid, (f"cannot read a student id from {name!r}: {sid!r} is not usable as one "
+                     "(letters, digits, '.', '_' and '-' only, at most 64, not starting with '.' "
+                     "or '-'); give --pattern to read the id")
+    return sid, None
 
 
 def collect(course: Course, a: str, path: str | Path, pattern: str = DEFAULT_PATTERN) -> list[Collected]:
@@ -166,6 +221,12 @@ def collect(course: Course, a: str, path: str | Path, pattern: str = DEFAULT_PAT
     `pattern` is a regular expression with a named group `student`, matched against the file
     name (or the sub-folder name); e.g. for Moodle-style names "Jane Doe_12345_assignsubmission_
     file_a1.ipynb" use r"^[^_]+_(?P<student>\\d+)_".
+
+    Every notebook and every student folder ends collected or skipped with its reason; a
+    collected one may carry a note (renamed to the assignment's notebook name, extra files left
+    out). All of it is printed, and written to exports/A/collect_log.csv for the report (a folder
+    without a notebook is not added to the class: it may be no student's; a student of the class
+    list whose folder holds no notebook is "missing" in the grades, with the reason).
     """
     course.check_assignment(a)
     path = Path(path)
@@ -191,39 +252,102 @@ def collect(course: Course, a: str, path: str | Path, pattern: str = DEFAULT_PAT
                     if target.is_file():
                         os.utime(target, (ts, ts))
             folder = Path(tmp)
-        by_student: dict[str, list[Path]] = {}
-        for name, nb in _candidates(folder):
-            m = regex.search(name)
-            student = m.group("student") if m else None
-            if not student or not STUDENT_ID.match(student):
-                results.append(Collected(str(student or name), str(nb.relative_to(folder)),
-                                         f"skipped: cannot read a student id from {name!r}"))
+        top, folder = folder, _unwrap(folder)
+        rel = lambda p: str(p.relative_to(top))  # noqa: E731
+        found, empty = _candidates(folder)
+        by_student: dict[str, list[tuple[Path, Path | None]]] = {}
+        for name, nb, sfolder in found:
+            student, why = student_id(regex, name)
+            if why:
+                results.append(Collected(student or name, rel(nb), f"skipped: {why}"))
                 continue
-            by_student.setdefault(student, []).append(nb)
-        for student, found in sorted(by_student.items()):
-            # Several notebooks from one student (re-submissions): the newest one counts.
-            found.sort(key=lambda p: (p.stat().st_mtime, p.name))
-            nb = found[-1]
-            for older in found[:-1]:
-                results.append(Collected(student, str(older.relative_to(folder)),
-                                         f"skipped: older than {nb.name}, which was collected"))
-            # The submitted notebook must carry the source notebook's name for nbgrader.
-            target_name = nb.name if nb.name in source_nbs else source_nbs[0]
-            dest = course.dir("submitted", student, a)
-            if dest.exists():
-                shutil.rmtree(dest)
-            dest.mkdir(parents=True)
-            shutil.copyfile(nb, dest / target_name)
-            stamp = dt.datetime.fromtimestamp(nb.stat().st_mtime, tz=dt.UTC)
-            (dest / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
-            results.append(Collected(student, str(nb.relative_to(folder)), "collected"))
-    ok = sum(r.status == "collected" for r in results)
-    print(f"collected {ok} submission(s) of {a}" +
-          (f", skipped {len(results) - ok}" if len(results) > ok else ""))
+            by_student.setdefault(student, []).append((nb, sfolder))
+        for name, sfolder in empty:
+            student, why = student_id(regex, name)
+            files = _files(sfolder)
+            holds = f" (it holds {_listing(files)})" if files else " (it is empty)"
+            results.append(Collected(student or name, rel(sfolder) + "/",
+                                     f"skipped: no notebook in {name}/{holds}" + (f"; {why}" if why else "")))
+        for student, entries in sorted(by_student.items()):
+            results += _collect_student(course, a, student, entries, source_nbs, rel)
+    write_collect_log(course, a, results)
+    ok = [r for r in results if r.status == "collected"]
+    skipped = [r for r in results if r.status != "collected"]
+    no_nb = sum("no notebook" in r.status for r in skipped)
+    print(f"collected {len(ok)} submission(s) of {a}" +
+          (f", skipped {len(skipped)}" + (f" ({no_nb} folder(s) without a notebook)" if no_nb else "")
+           if skipped else "") +
+          (f", {sum(bool(r.note) for r in ok)} with a note" if any(r.note for r in ok) else ""))
     for r in results:
         if r.status != "collected":
             print(f"  {r.source}: {r.status}")
+        elif r.note:
+            print(f"  {r.source}: collected for {r.student}; {r.note}")
     return results
+
+
+def _collect_student(course: Course, a: str, student: str, entries: list[tuple[Path, Path | None]],
+                     source_nbs: list[str], rel) -> list[Collected]:
+    """Copy one student's notebooks: the newest one per notebook of the assignment (an assignment
+    with one notebook takes it whatever its name, and says so)."""
+    out: list[Collected] = []
+    # Several notebooks from one student (re-submissions): the newest one counts.
+    entries = sorted(entries, key=lambda e: (e[0].stat().st_mtime, e[0].name))
+    chosen: dict[str, tuple[Path, Path | None]] = {}  # the assignment's notebook -> what is graded
+    superseded: list[tuple[Path, str]] = []
+    for nb, sfolder in entries:
+        if nb.name in source_nbs:
+            target = nb.name
+        elif len(source_nbs) == 1:
+            target = source_nbs[0]
+        else:
+            out.append(Collected(student, rel(nb), f"skipped: {nb.name} is none of the assignment's "
+                                                   f"notebooks ({', '.join(source_nbs)})"))
+            continue
+        if target in chosen:
+            superseded.append((chosen[target][0], target))
+        chosen[target] = (nb, sfolder)
+    for older, target in superseded:
+        out.append(Collected(student, rel(older),
+                             f"skipped: older than {chosen[target][0].name}, which was collected"))
+    dest = course.dir("submitted", student, a)
+    if chosen:
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+    newest = 0.0
+    for target, (nb, sfolder) in sorted(chosen.items()):
+        shutil.copyfile(nb, dest / target)
+        newest = max(newest, nb.stat().st_mtime)
+        notes = []
+        if nb.name != target and sfolder is not None:  # the student named it: say so
+            notes.append(f"renamed: {nb.name} was graded as {target}")
+        if sfolder is not None and target == min(chosen):  # extra files: once per student
+            extra = _files(sfolder, {n for n, _ in entries})
+            if extra:
+                notes.append(f"extra files not graded: {_listing(extra)}")
+        out.append(Collected(student, rel(nb), "collected", "; ".join(notes)))
+    if chosen:
+        stamp = dt.datetime.fromtimestamp(newest, tz=dt.UTC)
+        (dest / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+    return out
+
+
+COLLECT_COLUMNS = ["student_id", "source", "status", "note"]
+
+
+def _collect_log_path(course: Course, a: str) -> Path:
+    return course.root / "exports" / a / "collect_log.csv"
+
+
+def write_collect_log(course: Course, a: str, results: list[Collected]) -> Path:
+    path = _collect_log_path(course, a)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLLECT_COLUMNS)
+        w.writerows([r.student, r.source, r.status, r.note] for r in results)
+    return path
 
 
 # ------------------------------------------------------------------------------------------
@@ -370,31 +494,37 @@ def scores(course: Course, a: str) -> list[dict]:
 
 
 def export(course: Course, a: str, out: Path | None = None) -> Path:
-    """Grades as CSV (student_id, score, max_score, percent, status, seconds, timestamp) and the
-    report next to it (report.md, histogram.png: autograder/report.py)."""
+    """Grades as CSV (student_id, score, max_score, percent, status, seconds, timestamp, notes) and
+    the report next to it (report.md, histogram.png: autograder/report.py). `notes`: what the
+    sandbox recorded (limits, integrity) and what collect noted (a renamed notebook, extra files,
+    a folder without a notebook)."""
     from autograder import report
 
     course.check_assignment(a)
     out = out or course.root / "exports" / a / "grades.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     log = report.read_log(_log_path(course, a))
+    collected = report.read_collect_log(_collect_log_path(course, a))
     rows = scores(course, a)
     for r in rows:
         entry = log.get(r["student_id"], {})
         r["status"] = entry.get("status") or r["status"]
         r["notes"] = entry.get("notes") or ""
+        r["collect"] = report.collect_notes(collected.get(r["student_id"], []), r["status"])
         r["seconds"] = float(entry["seconds"]) if entry.get("seconds") else None
         r["percent"] = 100.0 * r["score"] / r["max_score"] if r["max_score"] else 0.0
     with open(out, "w", newline="", encoding="utf-8") as f:
         # QUOTE_MINIMAL quotes any field holding a comma, a quote or a line break (RFC 4180)
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
-        w.writerow(["student_id", "score", "max_score", "percent", "status", "seconds", "timestamp"])
+        w.writerow(["student_id", "score", "max_score", "percent", "status", "seconds", "timestamp", "notes"])
         for r in rows:
             w.writerow([r["student_id"], f"{r['score']:g}", f"{r['max_score']:g}", f"{r['percent']:.1f}",
-                        r["status"], "" if r["seconds"] is None else f"{r['seconds']:.2f}", r["timestamp"]])
+                        r["status"], "" if r["seconds"] is None else f"{r['seconds']:.2f}", r["timestamp"],
+                        "; ".join(x for x in (r["notes"], r["collect"]) if x)])
     with course.gradebook() as gb:
         data = report.Gathered(max_score=float(gb.find_assignment(a).max_score), rows=rows,
-                               tests=report.test_stats(gb, a))
+                               tests=report.test_stats(gb, a),
+                               collected=[c for cs in collected.values() for c in cs])
     rep = report.write_report(a, data, out.parent)
     print(f"grades of {a} ({len(rows)} students) written to {out}; report: {rep}")
     return out

@@ -18,7 +18,10 @@ Two halves:
    Right after the kernel starts, before any student code, a hidden probe records fingerprints
    of those objects (identity, code object, defaults, closure cells, class dictionaries); the
    fingerprints are kept *outside* the kernel, in the client. Before and after every test cell
-   the probe runs again (with a fresh random nonce) and the client compares. It also checks that
+   the probe runs again (with a fresh random nonce) and the client compares: a digest per
+   group of fingerprints (numpy, builtins, IPython, ...), and, when one differs, every
+   fingerprint of a second probe, to name what was replaced. (A test cell that directly
+   follows another one is probed once in between, for the names of both.) It also checks that
    the names a test cell uses (`expect_close`, `np`, ...) are the real objects, not look-alikes
    defined by the student, and, from outside, that a test cell whose execute_reply says "error"
    did show its error (a hidden traceback would otherwise earn the test's points).
@@ -43,10 +46,11 @@ META_KEY = "dlcv_integrity"  # notebook metadata: structural findings, sanitize 
 MARK = "DLCV-INTEGRITY-PROBE"
 
 # ------------------------------------------------------------------------------------------
-# the probe (runs inside the kernel, in its own globals: NONCE, BASE, NAMES)
+# the probe (runs inside the kernel, in its own globals: NONCE, BASE, DETAIL, NAMES)
 # ------------------------------------------------------------------------------------------
 WATCH_MODULES = ["builtins", "math", "numpy", "numpy.testing", "numpy._core.numeric",
-                 "numpy._core.fromnumeric", "dlcv.checks", "dlcv.gradcheck"]
+                 "numpy._core.fromnumeric", "dlcv.checks", "dlcv.gradcheck",
+                 "hashlib", "json"]  # the last two: what the probe itself uses to report
 SHELL_METHODS = ["run_cell", "run_cell_async", "run_code", "run_ast_nodes", "showtraceback",
                  "_showtraceback", "showsyntaxerror", "showindentationerror", "get_exception_only",
                  "transform_cell", "transform_ast", "should_run_async", "set_custom_exc",
@@ -179,15 +183,24 @@ def _dlcv_probe():
                                       and not isinstance(real, types.FunctionType)):
                 problems.append(f"`{name}` pretends to be {mod}.{qual}")
     out["names"] = problems
+    groups = {}
+    for k in sorted(watch):  # a digest per group: numpy, builtins, IPython, ipykernel, sys, ...
+        groups.setdefault(k.split(".", 1)[0].split(" ", 1)[0], hashlib.sha1()).update(
+            f"{k}={watch[k]}\n".encode())
+    out["groups"] = {g: h.hexdigest() for g, h in groups.items()}
+    if not DETAIL:
+        del out["watch"]
     print(MARK, NONCE, json.dumps(out))
 
 _dlcv_probe()
 '''
 
 
-def probe_code(nonce: str, base: bool, names: list[str]) -> str:
-    """The cell the client runs in the kernel: the probe in its own globals."""
-    glb = dict(NONCE=nonce, BASE=base, NAMES=sorted(names), MARK=MARK, WATCH_MODULES=WATCH_MODULES,
+def probe_code(nonce: str, base: bool, names: list[str], detail: bool = True) -> str:
+    """The cell the client runs in the kernel: the probe in its own globals. It prints the group
+    digests, and with `detail` every fingerprint ("watch")."""
+    glb = dict(NONCE=nonce, BASE=base, DETAIL=detail or base, NAMES=sorted(names), MARK=MARK,
+               WATCH_MODULES=WATCH_MODULES,
                SHELL_METHODS=SHELL_METHODS, KERNEL_METHODS=KERNEL_METHODS, SESSION_METHODS=SESSION_METHODS)
     return (f"exec({PROBE_SRC!r}, {{'__name__': '_dlcv_probe', **{glb!r}}})")
 
@@ -225,7 +238,9 @@ class Guard:
     probe_timeout = 30.0
 
     def __init__(self, log=None):
-        self.base: dict | None = None
+        self.base: dict | None = None  # fingerprints of the untouched kernel
+        self.groups: dict | None = None  # the digests expected from a probe
+        self.probes = 0
         self.reasons: list[str] = []
         self.cell: int | None = None  # the cell after which tampering was first seen
         self.log = log
@@ -235,11 +250,16 @@ class Guard:
     def tampered(self) -> bool:
         return bool(self.reasons)
 
-    def _run(self, runner, base: bool, names) -> tuple[str, dict | None]:
+    def _run(self, runner, base: bool, names, detail: bool = False) -> tuple[str, dict | None]:
         nonce = secrets.token_hex(8)
-        status, outputs, _ = runner.execute(probe_code(nonce, base, list(names)), self.probe_timeout,
-                                            keep=True, history=False, wall=False)
-        return status, _parse_probe(outputs, nonce)
+        status, outputs, _ = runner.execute(probe_code(nonce, base, list(names), detail),
+                                            self.probe_timeout, keep=True, history=False, wall=False)
+        self.probes += 1
+        out = _parse_probe(outputs, nonce)
+        ok = (isinstance(out, dict) and isinstance(out.get("groups"), dict)
+              and isinstance(out.get("names"), list)
+              and (not (detail or base) or isinstance(out.get("watch"), dict)))
+        return status, out if ok else None
 
     def baseline(self, runner) -> None:
         """Record the fingerprints in a kernel no student code has touched yet."""
@@ -250,17 +270,26 @@ class Guard:
             if self.log:
                 self.log.warning("integrity: %s", self.unavailable)
             return
-        self.base = out["watch"]
+        self.base, self.groups = out["watch"], out["groups"]
 
     def check(self, runner, names, cell: int) -> bool:
         """Probe now; True (and the reasons recorded) when something was tampered with."""
         if self.base is None or self.tampered:
             return self.tampered
         status, out = self._run(runner, False, names)
+        if out is not None and out["groups"] == self.groups:
+            return self.flag(cell, "; ".join(out["names"])) if out["names"] else False
+        if out is not None:
+            # a group differs: every fingerprint, to name what was replaced (or to see that only
+            # something new was added to a module, which changes nothing the tests rely on; the
+            # reference stays the untouched kernel's, so every later probe looks in detail too)
+            status, out = self._run(runner, False, names, detail=True)
         if out is None:
             return self.flag(cell, "the integrity probe was suppressed or did not finish "
                                    f"({status}): the notebook tampered with the kernel")
         changed = [k for k, v in self.base.items() if out["watch"].get(k) != v]
+        # the probe's own tools first: replacing them changes the fingerprints of much else
+        changed.sort(key=lambda k: not k.startswith(("hashlib.", "json.")))
         reasons = [f"{_pretty(k)} was replaced" for k in changed[:5]]
         if len(changed) > 5:
             reasons.append(f"and {len(changed) - 5} more")

@@ -36,26 +36,27 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
                             AssignLatePenalties,
-                            CheckCellMetadata,
                             ClearOutput,
                             DeduplicateIds,
                             IgnorePattern,
                             LimitOutput,
                             OverwriteCells,
                             OverwriteKernelspec,
-                            SaveAutoGrades,
 )
 
 from autograder.integrity import IntegrityCheck  # noqa: E402
+from autograder.nbgrader_steps import CheckCellMetadataOnce, SaveAutoGradesOnce  # noqa: E402
 from autograder.sandbox import SandboxedExecute  # noqa: E402
 
 # Sanitize (before the run): nbgrader's own steps restore locked and test cells from the gradebook;
 # IntegrityCheck first records what they will repair (edited, deleted, duplicated, renamed cells).
+# nbgrader's SaveAutoGrades and CheckCellMetadata, with the same results, cheaper
+# (autograder/nbgrader_steps.py: one gradebook commit per notebook, a schema validator built once).
 c.Autograde.sanitize_preprocessors = [ClearOutput, IntegrityCheck, DeduplicateIds, OverwriteKernelspec,
-                                      OverwriteCells, CheckCellMetadata]
+                                      OverwriteCells, CheckCellMetadataOnce]
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                       LimitOutput, SaveAutoGrades, AssignLatePenalties,
-                                       CheckCellMetadata]
+                                       LimitOutput, SaveAutoGradesOnce, AssignLatePenalties,
+                                       CheckCellMetadataOnce]
 # Only on a trusted developer machine without bubblewrap: DLCV_SANDBOX=0 runs kernels unsandboxed
 # (same limits). With the sandbox on and bwrap unable to run, grading stops with an error.
 c.SandboxedExecute.sandbox = os.environ.get("DLCV_SANDBOX", "1") != "0"

@@ -5,7 +5,10 @@
   points, some points, nothing);
 - the slowest submissions (the sandbox's execution time, recorded in autograde_log.csv);
 - the failing submissions with their reasons: not graded (nbgrader's error), a cell that hit a
-  limit or an integrity flag (the log's notes), no submission at all.
+  limit or an integrity flag (the log's notes), no submission at all (and why, when collect
+  knows: a folder without a notebook);
+- what collect skipped or noted (exports/A/collect_log.csv): notebooks without a usable student
+  id, folders without a notebook, older re-submissions, renamed notebooks, extra files.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ class TestStats:
 @dataclass
 class Gathered:
     max_score: float
-    rows: list[dict]  # cli.scores() rows, with status/notes/seconds from the log
+    rows: list[dict]  # cli.scores() rows, with status/notes/seconds from the log, collect notes
     tests: list[TestStats] = field(default_factory=list)
+    collected: list[dict] = field(default_factory=list)  # collect_log.csv rows
 
 
 def read_log(path: Path) -> dict[str, dict]:
@@ -46,6 +50,25 @@ def read_log(path: Path) -> dict[str, dict]:
         return {}
     with open(path, newline="") as f:
         return {r["student_id"]: r for r in csv.DictReader(f)}
+
+
+def read_collect_log(path: Path) -> dict[str, list[dict]]:
+    """student_id -> the collect_log.csv rows about that student (source, status, note)."""
+    out: dict[str, list[dict]] = {}
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                out.setdefault(r["student_id"], []).append(r)
+    return out
+
+
+def collect_notes(entries: list[dict], status: str) -> str:
+    """What collect said about one student, for the grades: its notes on the collected notebook
+    and, for a student without a submission, why nothing was collected."""
+    notes = [e["note"] for e in entries if e["status"] == "collected" and e.get("note")]
+    if status == "missing":
+        notes += [e["status"].removeprefix("skipped: ") for e in entries if e["status"] != "collected"]
+    return "; ".join(notes)
 
 
 def test_stats(gb, a: str) -> list[TestStats]:
@@ -159,13 +182,26 @@ def write_report(a: str, data: Gathered, out_dir: Path) -> Path:
         order = {"missing": 2, "graded": 1}
         for r in sorted(failing, key=lambda r: (-order.get(r["status"], 3), r["student_id"])):
             if r["status"] == "missing":
-                reason = "no submission"
+                reason = r.get("collect") or "no submission"
             else:
                 reason = r["notes"] or r["status"].removeprefix("failed: ")
             lines.append(f"| {_md(r['student_id'])} | {r['score']:g} | {_md(r['status'].split(':')[0])} | "
                          f"{_md(reason)} |")
     else:
         lines.append("None: every submission was graded without incident.")
+
+    lines += ["", f"## Collection (exports/{a}/collect_log.csv)", ""]
+    if data.collected:
+        got = [c for c in data.collected if c["status"] == "collected"]
+        told = [c for c in data.collected if c["status"] != "collected" or c.get("note")]
+        lines.append(f"{len(got)} notebook(s) collected, {len(data.collected) - len(got)} skipped, "
+                     f"{sum(bool(c.get('note')) for c in got)} collected with a note.")
+        if told:
+            lines += ["", "| source | student | outcome |", "|---|---|---|"]
+            lines += [f"| {_md(c['source'])} | {_md(c['student_id'])} | "
+                      f"{_md(c['status'] + ('; ' + c['note'] if c.get('note') else ''))} |" for c in told]
+    else:
+        lines.append("No collect log (the submissions were put in submitted/ by other means).")
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -146,9 +146,15 @@ def limits_command(limits: Limits) -> list[str]:
     return cmd + ["--"]
 
 
+_BWRAP_OK: set[str] = set()  # bwrap executables that started a sandbox in this process
+
+
 def check_bwrap(bwrap: str = "bwrap") -> None:
-    """Raise SandboxError with a clear message unless bwrap can start a sandbox here."""
+    """Raise SandboxError with a clear message unless bwrap can start a sandbox here (checked
+    once per process and executable: a later failure shows when the kernel does not start)."""
     exe = shutil.which(bwrap)
+    if exe in _BWRAP_OK:
+        return
     if not exe:
         raise SandboxError(
             f"bubblewrap ({bwrap}) is not installed: run `make setup-sandbox` (apt-get install "
@@ -159,6 +165,7 @@ def check_bwrap(bwrap: str = "bwrap") -> None:
     if r.returncode != 0:
         raise SandboxError(f"bubblewrap cannot create a sandbox here: {r.stderr.strip()} "
                            "(it needs root or unprivileged user namespaces)")
+    _BWRAP_OK.add(exe)
 
 
 class SandboxedExecute(NbGraderPreprocessor):

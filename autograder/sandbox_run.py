@@ -7,9 +7,12 @@ notebook as error outputs, so nbgrader's grade of the cell is 0, and in the retu
 
 - a cell that runs past its limit is interrupted: "cell timed out after 60 s";
 - a cell that hits the memory or file-size limit: "memory limit of 4 GB exceeded" etc.;
-- a kernel that dies (segfault, os._exit, CPU-time limit, a stuck interrupt) is restarted and
-  the cells that ran before (answer and set-up cells, not tests, not the cell that killed it)
-  are run again, silently, so the rest of the notebook runs in the state it expects;
+- a kernel that dies (segfault, os._exit, CPU-time limit, a stuck interrupt), or that hit the
+  memory or process limit (what the cell allocated or started may still be held: a list
+  filling the memory, the traceback's frames, forked processes, and every later cell would fail
+  too), is restarted and the cells that ran before (answer and set-up cells, not tests, not
+  the offending cell) are run again, silently, so the rest of the notebook runs in the state it
+  expects and later independent tests still earn their points;
 - past the wall-clock limit, nothing more runs: "the notebook was stopped after the
   wall-clock limit of 1800 s"; every code cell left gets a "not run" error (a test cell with
   no error would earn its points).
@@ -39,6 +42,8 @@ from queue import Empty
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
+from autograder.integrity import names_used
+
 
 @dataclass
 class Limits:
@@ -51,6 +56,11 @@ class Limits:
     max_output: int = 2**20
     startup_timeout: float = 60
     interrupt_grace: float = 5
+
+
+# Limits after which the kernel is restarted even though it is still alive: what the cell took
+# may still be held (by the student's variables, or by the frames of the traceback IPython keeps).
+RESTART_AFTER = ("MemoryLimit", "ProcessLimit")
 
 
 def _size(n: int) -> str:
@@ -71,6 +81,12 @@ def _kind(cell) -> str:
     if m.get("grade"):
         return "test"
     return "other"
+
+
+def _next_code_cell(cells, i: int) -> int | None:
+    """The index of the first code cell after i that has code (what runs next), or None."""
+    return next((j for j in range(i + 1, len(cells))
+                 if cells[j].cell_type == "code" and cells[j].source.strip()), None)
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -165,6 +181,7 @@ class _Runner:
         self.incidents: list[dict] = []
         self.kernel: _Kernel | None = None
         self.restarts = 0
+        self.covered: int | None = None  # a test cell the last probe covered (see _probe)
 
     def start(self):
         self.kernel = _Kernel(self.argv, self.conndir, self.limits, self.cwd, self.uid, self.log)
@@ -173,9 +190,12 @@ class _Runner:
             self.guard.baseline(self)
             self.deadline += time.monotonic() - t  # the grader's time, not the notebook's
 
-    def _probe(self, cell: int, names) -> str | None:
-        """Run the integrity probe; a reason to stop the notebook when the probe itself failed."""
+    def _probe(self, cell: int, names, covers: int | None = None) -> str | None:
+        """Run the integrity probe; a reason to stop the notebook when the probe itself failed.
+        `covers`: the next cell to run, a test whose names are among `names`: when nothing runs
+        in between, that test needs no probe of its own before it runs."""
         g = self.guard
+        self.covered = None
         if g is None or g.tampered or not self.kernel.alive():
             return None
         n, t = len(g.reasons), time.monotonic()
@@ -183,6 +203,7 @@ class _Runner:
         self.deadline += time.monotonic() - t  # the grader's time, not the notebook's
         if len(g.reasons) > n and "probe was suppressed" in g.reasons[-1]:
             return f"the notebook was stopped at cell {cell}: {g.reasons[-1]}"
+        self.covered = covers
         return None
 
     # ---- one cell ------------------------------------------------------------------------
@@ -297,6 +318,7 @@ class _Runner:
     def restart(self, replay: list[int]) -> str | None:
         """A fresh kernel in the state the notebook had: None, or why that failed."""
         self.restarts += 1
+        self.covered = None
         self.kernel.shutdown()
         if self.restarts > 3:
             return "the kernel died or hung more than 3 times"
@@ -341,14 +363,14 @@ class _Runner:
                 cell.outputs = []
                 continue
             if kind == "test" and self.guard is not None:
-                from autograder.integrity import names_used
-
                 names = names_used(cell.source)
-                halt = self._probe(i, names)
+                if self.covered != i:  # something ran since the last probe
+                    halt = self._probe(i, names)
                 if halt:
                     cell.outputs = [_error("NotRun", f"not run: {halt}")]
                     cell.execution_count = None
                     continue
+            self.covered = None
             status, outputs, count = self.execute(cell.source, self.limits.cell_timeout)
             hit = self.limit_hit(status, outputs)
             cell.outputs, cell.execution_count = outputs, count
@@ -356,7 +378,11 @@ class _Runner:
                 # From outside: a test whose reply says "error" must show its error.
                 if self.reply_status == "error" and not any(o.output_type == "error" for o in outputs):
                     self.guard.flag(i, f"test cell {gid!r} failed but its error was hidden")
-                halt = self._probe(i, names)
+                j = _next_code_cell(cells, i)
+                if j is not None and _kind(cells[j]) == "test":  # probed once, for both
+                    halt = self._probe(i, names | names_used(cells[j].source), covers=j)
+                else:
+                    halt = self._probe(i, names)
             if hit is None:
                 if kind != "test":
                     replay.append(i)
@@ -372,7 +398,7 @@ class _Runner:
             elif kind != "test":
                 halt = f"the notebook was stopped in cell {i}: {message}"
                 continue
-            if status in ("dead", "stuck"):
+            if status in ("dead", "stuck") or ename in RESTART_AFTER:
                 why = self.restart(replay)
                 if why:
                     halt = f"the notebook was stopped after cell {i}: {why}"

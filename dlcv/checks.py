@@ -11,18 +11,93 @@ function failed, on which case, and what was expected against what came back:
 An unimplemented function (the student edition raises NotImplementedError) becomes
 "compute_distances_two_loops is not implemented yet"; any other exception is reported with the
 function's name and the error, and the test fails with an AssertionError that nbgrader records.
+A MemoryError is not turned into a message: it is a resource limit, for the grader to see.
+
+In Jupyter a failed check shows its message, not the frames of this module and of contextlib
+(`CheckFailed._render_traceback_`); when the student's own code raised the error behind it, the
+traceback of that error (the test's line and the student's functions) comes first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import numbers
+import os
 
 import numpy as np
 
+_HIDDEN_FILES = {os.path.normcase(os.path.abspath(__file__)).removesuffix("c"),
+                 os.path.normcase(os.path.abspath(contextlib.__file__)).removesuffix("c")}
+
 
 class CheckFailed(AssertionError):
-    """A test found a wrong answer; the message is written for the student."""
+    """A test found a wrong answer; the message is written for the student.
+
+    `student_error`: the exception the student's code raised, when that is what the check
+    reports (its traceback is shown above the message in Jupyter)."""
+
+    student_error: BaseException | None = None
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook for the traceback it shows: the message (after the student's error)."""
+        return _render(self)
+
+
+def _student_frames(tb) -> list:
+    """The frames of a traceback (traceback.FrameSummary) without those of this module and of
+    contextlib: the test's own line, then the student's functions."""
+    import traceback
+
+    return [fs for fs in traceback.extract_tb(tb)
+            if os.path.normcase(os.path.abspath(fs.filename)) not in _HIDDEN_FILES]
+
+
+_RED, _GREEN, _RESET = "\x1b[0;31m", "\x1b[0;32m", "\x1b[0m"
+
+
+def _render(failed: CheckFailed) -> list[str]:
+    lines: list[str] = []
+    err = failed.student_error
+    if err is not None:
+        lines += [*_format_error(err), ""]
+    lines.append(f"{_RED}CheckFailed{_RESET}: {failed}")
+    return lines
+
+
+def _format_error(err: BaseException) -> list[str]:
+    """A short traceback: for each frame where it is ("Cell In[4], line 2, in g") and its line.
+
+    (IPython's own formatter shows a notebook cell at the line its frame last ran, which after a
+    `with` block is the `with` line, not the one that raised.)"""
+    import traceback
+
+    cells: dict = {}
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        cells = dict(getattr(getattr(ip, "compile", None), "_filename_map", None) or {})
+    except Exception:  # noqa: BLE001 - plain file names then
+        pass
+    name = type(err).__name__
+    lines = [f"{_RED}{name}{_RESET}{' ' * max(1, 42 - len(name))}Traceback (most recent call last)"]
+    for fs in _student_frames(err.__traceback__):
+        n = cells.get(fs.filename)
+        where = f"Cell In[{n}], line {fs.lineno}" if n is not None else f"File {fs.filename}:{fs.lineno}"
+        if fs.name != "<module>":
+            where += f", in {fs.name}"
+        lines.append(f"{_GREEN}{where}{_RESET}")
+        if fs.line:
+            lines.append(f"{_GREEN}---->{_RESET} {fs.line}")
+    last = "".join(traceback.format_exception_only(type(err), err)).rstrip("\n")
+    lines.append(f"{_RED}{name}{_RESET}{last[len(name):]}" if last.startswith(name) else last)
+    return lines
+
+
+def _failed(message: str, student_error: BaseException | None = None) -> CheckFailed:
+    e = CheckFailed(message)
+    e.student_error = student_error
+    return e
 
 
 def _fmt(a, max_items: int = 6) -> str:
@@ -69,13 +144,19 @@ def checking(function: str, case: str | None = None):
             "run this test again."
         ) from None
     except NameError as e:
-        raise CheckFailed(
+        if len(_student_frames(e.__traceback__)) > 1:  # raised in the student's code
+            raise _failed(f"{where}: {e}, in your code: a misspelt name, or a cell above that was "
+                          "not run (Run > Run All Above).", e) from None
+        raise CheckFailed(  # raised by the test itself: what it calls is not defined yet
             f"{where}: {e}. Run the cells above this one first (Run > Run All Above)."
         ) from None
     except AssertionError as e:
-        raise CheckFailed(f"{where}: {e}") from None
+        inside = len(_student_frames(e.__traceback__)) > 1  # an assert in the student's code
+        raise _failed(f"{where}: {e}", e if inside else None) from None
+    except MemoryError:
+        raise  # a resource limit, not a wrong answer: the grader must see it as such
     except Exception as e:  # noqa: BLE001 - every student error becomes a message
-        raise CheckFailed(f"{where} raised {type(e).__name__}: {e}") from None
+        raise _failed(f"{where} raised {type(e).__name__}: {e}", e) from None
 
 
 def expect_shape(got, shape: tuple, name: str = "result") -> None:

@@ -12,49 +12,26 @@ always right, so a case that loses only `double` scores 2. Small limits keep it 
 from __future__ import annotations
 
 import csv
-import hashlib
 from pathlib import Path
 
 import nbformat
 import pytest
+from autograder_helpers import (
+    RIGHT_DOUBLE,
+    autograded,
+    course_hashes,
+    outputs_text,
+    set_cell,
+    solved,
+    tiny_course,
+)
 
 from autograder import cli
-from autograder import notebooks as nbs
 
 pytestmark = pytest.mark.nbgrader
 
 A = "t1_adv"
-RIGHT_DOUBLE = "def double(x):\n    return 2 * x"
-RIGHT_TRIPLE = "def triple(x):\n    return 3 * x"
-
-
-def source_notebook() -> nbformat.NotebookNode:
-    def meta(**kw):
-        base = dict(schema_version=3, locked=False, solution=False, grade=False, task=False)
-        base.update(kw)
-        return {"nbgrader": base}
-
-    def test(name, points, code, hidden):
-        return nbformat.v4.new_code_cell(
-            f'with checking("{name}"):\n    {code}\n### BEGIN HIDDEN TESTS\n'
-            f'with checking("{name}", case="hidden"):\n    {hidden}\n### END HIDDEN TESTS',
-            metadata={**meta(grade=True, locked=True, points=points, grade_id=f"test_{name}"),
-                      "dlcv": {"requires": [name]}})
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Adversarial corpus"),
-        nbformat.v4.new_code_cell("from dlcv.checks import checking, expect_close",
-                                  metadata=meta(locked=True, grade_id="setup")),
-        nbformat.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
-                                  "    ### END SOLUTION", metadata=meta(solution=True, grade_id="double")),
-        test("double", 3, 'expect_close(double(2), 4, "double(2)")', "expect_close(double(-3), -6)"),
-        nbformat.v4.new_code_cell("def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n"
-                                  "    ### END SOLUTION", metadata=meta(solution=True, grade_id="triple")),
-        test("triple", 2, 'expect_close(triple(2), 6, "triple(2)")', "expect_close(triple(-1), -3)"),
-    ]
-    return nb
+NEEDY_TRIPLE = "def triple(x):\n    need = bytearray(400 * 2**20)  # right, needs 400 MB\n    return 3 * x"
 
 
 def cases(root) -> dict[str, tuple[str | None, str | None, float]]:
@@ -77,6 +54,14 @@ def cases(root) -> dict[str, tuple[str | None, str | None, float]]:
         "segfault": ("import ctypes\n" + d + "\nctypes.string_at(0)", None, 2),
         "segfault_in_test": ("def double(x):\n    import ctypes\n    ctypes.string_at(0)", None, 2),
         "memory_bomb": (d + "\nhog = []\nwhile True:\n    hog.append(bytearray(50 * 2**20))", None, 2),
+        # after a memory limit the kernel is restarted and the earlier cells replayed: a later
+        # answer that needs memory of its own still earns its points (numpy's lazily zeroed
+        # arrays fill the address space fast, whatever the machine's load)
+        "memory_bomb_then_needy": (d + "\nimport numpy as np\nhog = []\nwhile True:\n"
+                                   "    hog.append(np.zeros(2**23))", NEEDY_TRIPLE, 2),
+        "memory_in_test_then_needy": ("def double(x):\n    import numpy as np\n    hog = []\n"
+                                      "    while True:\n        hog.append(np.zeros(2**23))",
+                                      NEEDY_TRIPLE, 2),
         "fork_bomb": ("import os\n" + d + "\nwhile True:\n    os.fork()", None, 2),
         "huge_file": (d + "\nwith open('huge.bin', 'wb') as f:\n    for _ in range(100):\n"
                       "        f.write(bytes(2**20))", None, 2),
@@ -97,63 +82,36 @@ def cases(root) -> dict[str, tuple[str | None, str | None, float]]:
     }
 
 
-def _hashes(root) -> dict[str, str]:
-    out = {}
-    for sub in ("assignments", "release", "submitted"):
-        for p in sorted((root / sub).rglob("*")):
-            if p.is_file():
-                out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("adv_course")
-    (root / "assignments" / A).mkdir(parents=True)
-    nbformat.write(source_notebook(), root / "assignments" / A / f"{A}.ipynb")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DLCV_COURSE_ROOT", str(root))
-    mp.delenv("DLCV_GRADEBOOK", raising=False)
-    mp.delenv("DLCV_SANDBOX", raising=False)
-    try:
-        config = cli.load_config()
-    finally:
-        mp.undo()
-    sx = config.SandboxedExecute
-    sx.timeout, sx.wall_timeout, sx.interrupt_grace = 5, 30, 2
-    sx.memory_limit, sx.file_size_limit = 2 * 2**30, 16 * 2**20
-    sx.nproc_limit = 64
-    course = cli.Course(config)
+    course = tiny_course(root, A, timeout=5, wall_timeout=30, interrupt_grace=2, memory_limit=2 * 2**30,
+                         file_size_limit=16 * 2**20, nproc_limit=64)
     assert course.config.SandboxedExecute.sandbox is True
-    cli.release(course, A)
-    student = nbs.read(root / "release" / A / f"{A}.ipynb")
     incoming = root / "incoming"
     incoming.mkdir()
     expected = {}
     for sid, (double, triple, score) in cases(root).items():
-        nb = nbs.with_solutions(student, nbs.read(root / "assignments" / A / f"{A}.ipynb"))
-        for c in nb.cells:
-            gid = c.metadata.get("nbgrader", {}).get("grade_id")
-            if gid == "double":
-                c.source = double
-            elif gid == "triple" and triple is not None:
-                c.source = triple
+        nb = solved(root, A)
+        set_cell(nb, "double", double)
+        if triple is not None:
+            set_cell(nb, "triple", triple)
         nbformat.write(nb, incoming / f"{sid}.ipynb")
         expected[sid] = score
     cli.collect(course, A, incoming)
-    before = _hashes(root)
+    before = course_hashes(root)
     status = cli.autograde(course, A)
     return dict(root=root, course=course, expected=expected, status=status, before=before,
                 scores={r["student_id"]: r["score"] for r in cli.scores(course, A)})
 
 
 def _autograded(batch, sid):
-    return nbs.read(batch["root"] / "autograded" / sid / A / f"{A}.ipynb")
+    return autograded(batch["root"], A, sid)
 
 
 def _text(nb) -> str:
-    return "\n".join(o.get("text", "") + o.get("ename", "") + ": " + o.get("evalue", "")
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return outputs_text(nb)
+
 
 
 @pytest.mark.parametrize("sid", sorted(cases(Path("/"))))
@@ -164,7 +122,7 @@ def test_exact_score(batch, sid):
 
 def test_batch_finished_and_course_unharmed(batch):
     assert set(batch["status"]) == set(batch["expected"])  # every submission has a status
-    assert _hashes(batch["root"]) == batch["before"]  # source, release, submissions untouched
+    assert course_hashes(batch["root"]) == batch["before"]  # source, release, submissions untouched
     assert (batch["root"] / "gradebook.db").is_file()
 
 
@@ -176,6 +134,8 @@ def test_limits_are_recorded_in_notebook_and_log(batch):
         "os_exit": "the kernel died (segfault or os._exit): exit code 1",
         "segfault": "killed by SIGSEGV", "segfault_in_test": "killed by SIGSEGV",
         "memory_bomb": "memory limit of 2 GB exceeded",
+        "memory_bomb_then_needy": "memory limit of 2 GB exceeded",
+        "memory_in_test_then_needy": "memory limit of 2 GB exceeded",
         "huge_file": "file size limit of 16 MB exceeded",
     }
     with open(batch["root"] / "exports" / A / "autograde_log.csv", newline="") as f:
@@ -184,6 +144,9 @@ def test_limits_are_recorded_in_notebook_and_log(batch):
         assert msg in _text(_autograded(batch, sid)), sid
         assert msg in notes[sid], (sid, notes[sid])
     assert notes["fork_bomb"]  # process limit (or the timeout of the spinning parent)
+    # the offending cell (the answer, or the test that called it) is the only one over the limit
+    assert notes["memory_bomb_then_needy"] == "cell 2: memory limit of 2 GB exceeded"
+    assert notes["memory_in_test_then_needy"] == "cell 3: memory limit of 2 GB exceeded"
     for sid in ("full", "zero", "partial", "zz_full", "read_hidden", "network"):
         assert notes[sid] == "", (sid, notes[sid])
     # the test of an answer that was stopped was not run: it says why

@@ -110,6 +110,38 @@ def test_collect_from_folder_of_student_folders(course, tmp_path):
     assert [(r.student, r.status[:9]) for r in res] == [("bad id!", "skipped: "), ("s_01", "collected")]
 
 
+def test_collect_looks_into_a_wrapping_folder_and_says_what_it_did(course, tmp_path, capsys):
+    """An LMS zip with everything in one folder: the students are its sub-folders. Every notebook
+    and folder ends collected (with a note when renamed or with extra files) or skipped with its
+    reason, printed and written to exports/A/collect_log.csv."""
+    cli.release(course, A)
+    good = nbformat.writes(nbs.read(course.root / "release" / A / f"{A}.ipynb"))
+    zpath = tmp_path / "all.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr(f"all-submissions/s_01/{A}.ipynb", good)
+        z.writestr("all-submissions/s_02/homework.ipynb", good)
+        z.writestr("all-submissions/s_02/data.csv", "1,2")
+        z.writestr("all-submissions/s_02/.ipynb_checkpoints/homework-checkpoint.ipynb", good)
+        z.writestr("all-submissions/s_03/notes.txt", "no notebook here")
+        z.writestr("__MACOSX/all-submissions/._s_01", "")
+    res = cli.collect(course, A, zpath)
+    got = [(r.student, r.source, r.status, r.note) for r in res]
+    assert got == [
+        ("s_03", "all-submissions/s_03/", "skipped: no notebook in s_03/ (it holds notes.txt)", ""),
+        ("s_01", f"all-submissions/s_01/{A}.ipynb", "collected", ""),
+        ("s_02", "all-submissions/s_02/homework.ipynb", "collected",
+         f"renamed: homework.ipynb was graded as {A}.ipynb; extra files not graded: data.csv")]
+    assert course.submitted_students(A) == ["s_01", "s_02"]
+    out = capsys.readouterr().out
+    assert (f"collected 2 submission(s) of {A}, skipped 1 (1 folder(s) without a notebook), "
+            "1 with a note") in out
+    assert "all-submissions/s_03/: skipped: no notebook in s_03/ (it holds notes.txt)" in out
+    with open(course.root / "exports" / A / "collect_log.csv", newline="") as f:
+        assert [list(r.values()) for r in csv.DictReader(f)] == [list(g) for g in got]
+    with course.gradebook() as gb:  # a folder may be no student's: the class list is left alone
+        assert [s.id for s in gb.students] == []
+
+
 def test_collect_rejects_bad_inputs(course, tmp_path):
     with pytest.raises(cli.UsageError, match="no submissions at"):
         cli.collect(course, A, tmp_path / "nope")

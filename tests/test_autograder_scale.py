@@ -2,10 +2,12 @@
 grades of the sequential run, the gradebook is written by one process, the jobs sent to workers
 carry data and no course paths; and the export: CSV quoting, the report's content.
 
-One small batch of the tiny adversarial assignment (tests/test_adversarial.py) is collected once
-and graded three times, each in its own copy of the course: sequentially, with 2 worker
-processes, and on a Dask LocalCluster (2 workers as threads of this process: fast to start, and
-two jobs side by side in one process, the hard case for the sandbox's per-process uid).
+One small batch of the tiny adversarial assignment (tests/autograder_helpers.py) is collected
+once and graded four times, each in its own copy of the course: sequentially, with 2 worker
+processes, on a Dask LocalCluster (2 workers as threads of this process: fast to start, and
+two jobs side by side in one process, the hard case for the sandbox's per-process uid), and with
+2 workers into a PostgreSQL gradebook (a throwaway local cluster; skipped, saying why, without
+Debian's postgresql package or psycopg).
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ import shutil
 
 import nbformat
 import pytest
-from test_adversarial import RIGHT_DOUBLE, A, source_notebook
+from autograder_helpers import (
+    RIGHT_DOUBLE,
+    postgres_cluster,
+    postgres_missing,
+    scratch_course,
+    set_cell,
+    solved,
+    tiny_course,
+)
 
 from autograder import cli
-from autograder import notebooks as nbs
 
 pytestmark = pytest.mark.nbgrader
 
@@ -31,76 +40,53 @@ CASES = {  # student -> double cell (triple always right)
     "full_too": "import time\ntime.sleep(0.5)\n" + RIGHT_DOUBLE,
 }
 EXPECTED = {"full": 5, "zero": 2, "loop_top": 2, "os_exit": 2, "full_too": 5}
+A = "t1_adv"
+LIMITS = dict(timeout=3, wall_timeout=30, interrupt_grace=1, memory_limit=2 * 2**30, nproc_limit=64)
 DASK_PROCESSES = False
 ODD_ID = 'O"Hara, Jr.\nline two'  # a student id with a quote, a comma and a line break
-
-
-def _course(root, mp) -> cli.Course:
-    mp.setenv("DLCV_COURSE_ROOT", str(root))
-    mp.delenv("DLCV_GRADEBOOK", raising=False)
-    mp.delenv("DLCV_SANDBOX", raising=False)
-    config = cli.load_config()
-    sx = config.SandboxedExecute
-    sx.timeout, sx.wall_timeout, sx.interrupt_grace = 3, 30, 1
-    sx.memory_limit, sx.nproc_limit = 2 * 2**30, 64
-    return cli.Course(config)
 
 
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory):
     """A course with the batch collected (not graded): copied for each way of grading."""
     root = tmp_path_factory.mktemp("scale") / "course"
-    (root / "assignments" / A).mkdir(parents=True)
-    nbformat.write(source_notebook(), root / "assignments" / A / f"{A}.ipynb")
-    mp = pytest.MonkeyPatch()
-    try:
-        course = _course(root, mp)
-        cli.release(course, A)
-        student = nbs.read(root / "release" / A / f"{A}.ipynb")
-        incoming = root / "incoming"
-        incoming.mkdir()
-        for sid, double in CASES.items():
-            nb = nbs.with_solutions(student, nbs.read(root / "assignments" / A / f"{A}.ipynb"))
-            for c in nb.cells:
-                if c.metadata.get("nbgrader", {}).get("grade_id") == "double":
-                    c.source = double
-            nbformat.write(nb, incoming / f"{sid}.ipynb")
-        (incoming / "not_json.ipynb").write_text("this is not a notebook {")
-        cli.collect(course, A, incoming)
-        with course.gradebook() as gb:
-            gb.update_or_create_student(ODD_ID)  # in the class, no submission
-    finally:
-        mp.undo()
+    course = tiny_course(root, A, **LIMITS)
+    incoming = root / "incoming"
+    incoming.mkdir()
+    for sid, double in CASES.items():
+        nb = solved(root, A)
+        set_cell(nb, "double", double)
+        nbformat.write(nb, incoming / f"{sid}.ipynb")
+    (incoming / "not_json.ipynb").write_text("this is not a notebook {")
+    cli.collect(course, A, incoming)
+    with course.gradebook() as gb:
+        gb.update_or_create_student(ODD_ID)  # in the class, no submission
     return root
 
 
-def _grade(collected, tmp_path_factory, name, **kw):
+def _grade(collected, tmp_path_factory, name, gradebook=None, **kw):
     root = tmp_path_factory.mktemp(name) / "course"
     shutil.copytree(collected, root)
-    mp = pytest.MonkeyPatch()
-    try:
-        course = _course(root, mp)
-        status = cli.autograde(course, A, **kw)
+    course = scratch_course(root, gradebook, **LIMITS)
+    if gradebook:  # a new, empty gradebook: the class list, as in the collected course's
         with course.gradebook() as gb:
-            tests = {}
-            for sub in gb.find_assignment(A).submissions:
-                for snb in sub.notebooks:
-                    for g in snb.grades:
-                        tests[(sub.student.id, g.name)] = g.score
-        with open(root / "exports" / A / "autograde_log.csv", newline="") as f:
-            log = {r["student_id"]: r for r in csv.DictReader(f)}
-        scores = {r["student_id"]: r["score"] for r in cli.scores(course, A)}
-        return dict(root=root, course=course, status=status, scores=scores, tests=tests, log=log, mp=mp)
-    except BaseException:
-        mp.undo()
-        raise
+            gb.update_or_create_student(ODD_ID)
+    status = cli.autograde(course, A, **kw)
+    with course.gradebook() as gb:
+        tests = {}
+        for sub in gb.find_assignment(A).submissions:
+            for snb in sub.notebooks:
+                for g in snb.grades:
+                    tests[(sub.student.id, g.name)] = g.score
+    with open(root / "exports" / A / "autograde_log.csv", newline="") as f:
+        log = {r["student_id"]: r for r in csv.DictReader(f)}
+    scores = {r["student_id"]: r["score"] for r in cli.scores(course, A)}
+    return dict(root=root, course=course, status=status, scores=scores, tests=tests, log=log)
 
 
 @pytest.fixture(scope="module")
 def sequential(collected, tmp_path_factory):
-    r = _grade(collected, tmp_path_factory, "seq")
-    r["mp"].undo()
-    return r
+    return _grade(collected, tmp_path_factory, "seq")
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +96,7 @@ def parallel(collected, tmp_path_factory):
     before = PrecomputedExecute.fallbacks
     r = _grade(collected, tmp_path_factory, "par", workers=2)
     r["fallbacks"] = PrecomputedExecute.fallbacks - before
-    yield r
-    r["mp"].undo()
+    return r
 
 
 def _same_grades(a, b):
@@ -143,13 +128,13 @@ def test_parallel_run_leaves_no_lock_errors_and_no_scratch(parallel):
     assert got == sorted([f"{A}.ipynb", f"{A}.sandbox.json", "timestamp.txt"])
 
 
-def test_jobs_carry_data_not_course_paths(collected, tmp_path, monkeypatch):
+def test_jobs_carry_data_not_course_paths(collected, tmp_path):
     """What a (possibly remote) worker receives: relative file names, bytes, plain settings."""
     import pickle
 
     from autograder import parallel as par
 
-    course = _course(collected, monkeypatch)
+    course = scratch_course(collected, **LIMITS)
     job = par.prepare(course, A, "full", tmp_path, par._settings(course.config))
     assert sorted(job["files"]) == [f"{A}.ipynb", "timestamp.txt"] and job["notebooks"] == [A]
     blob = pickle.dumps(job)
@@ -164,12 +149,29 @@ def test_dask_cluster_gives_the_same_grades(collected, tmp_path_factory, sequent
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=DASK_PROCESSES,
                                   dashboard_address=None, worker_dashboard_address=None) as cluster:
         r = _grade(collected, tmp_path_factory, "dask", scheduler=cluster.scheduler_address)
-        r["mp"].undo()
     _same_grades(sequential, r)
 
 
-def test_workers_must_be_positive(collected, monkeypatch):
-    course = _course(collected, monkeypatch)
+def test_postgresql_gradebook_gives_the_same_grades(collected, tmp_path_factory, sequential):
+    """DLCV_GRADEBOOK=postgresql+psycopg://... : a throwaway local cluster (initdb in a temporary
+    folder, a Unix socket, no TCP), graded with 2 workers: the same grades as SQLite's."""
+    why = postgres_missing()
+    if why:
+        pytest.skip(f"no PostgreSQL to test with: {why}")
+    with postgres_cluster() as url:
+        r = _grade(collected, tmp_path_factory, "pg", gradebook=url, workers=2)
+        assert r["course"].coursedir.db_url.startswith("postgresql+psycopg://")
+        assert not (r["root"] / "gradebook.db").exists() or \
+            (r["root"] / "gradebook.db").stat().st_mtime == (collected / "gradebook.db").stat().st_mtime
+        rows = {x["student_id"]: x for x in cli.scores(r["course"], A)}
+        out = cli.export(r["course"], A)
+    _same_grades(sequential, r)
+    assert rows[ODD_ID]["status"] == "missing" and rows["full"]["score"] == 5
+    assert "7 students, 6 submissions, 5 graded" in (out.parent / "report.md").read_text()
+
+
+def test_workers_must_be_positive(collected):
+    course = scratch_course(collected, **LIMITS)
     with pytest.raises(cli.UsageError, match="--workers must be at least 1"):
         cli.autograde(course, A, workers=0)
     args = cli.build_parser().parse_args(["grade", A, "--workers", "4", "--scheduler", "tcp://h:8786"])
@@ -214,9 +216,11 @@ def test_report_content(parallel):
     slow = [ln for ln in lines[at:] if ln.startswith("| ") and not ln.startswith("| student")]
     assert slow[0].startswith("| loop_top |"), slow
     # failing submissions with their reasons, one line each (a line break or pipe would break the table)
-    fail = report[report.index("## Failing"):]
+    fail = report[report.index("## Failing"):report.index("## Collection")]
     assert "| loop_top | 2 | graded | cell 2: cell timed out after 3 s |" in fail
     assert "| os_exit | 2 | graded | cell 2: the kernel died (segfault or os._exit): exit code 1" in fail
     assert "| not_json | 0 | failed |" in fail
     assert '| O"Hara, Jr. line two | 0 | missing | no submission |' in fail
     assert "| full |" not in fail and "| full_too |" not in fail
+    # what collect did: every notebook collected, nothing to say about any
+    assert "6 notebook(s) collected, 0 skipped, 0 collected with a note." in report

@@ -8,7 +8,8 @@ tests/test_adversarial.py (a 3-point test of `double`, a 2-point test of `triple
 - tampering: a submission whose `double` is wrong (it would earn 2) monkeypatches what the tests
   rely on; it must be flagged and earn 0, and the normal submissions must not be flagged;
 - files: an old nbformat, invalid JSON, non-UTF-8 bytes, JSON that is not a notebook, a renamed
-  notebook, extra files, a folder without a notebook, a unicode student id.
+  notebook, extra files, a folder without a notebook, Unicode student ids (graded), an id that
+  cannot be used (recorded with its reason, in the report).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import unicodedata
 
 import nbformat
 import pytest
-from test_adversarial import _hashes, source_notebook
+from autograder_helpers import autograded, course_hashes, outputs_text, solved, tiny_course
 
 from autograder import cli
-from autograder import notebooks as nbs
 
 pytestmark = pytest.mark.nbgrader
 
@@ -140,6 +141,10 @@ TAMPER = {  # student -> (the `double` cell: wrong, plus an attack; what the log
     "t_excepthook": ("get_ipython().excepthook = lambda *a: None", "excepthook was replaced"),
     "t_settrace": ("import sys\nsys.settrace(lambda *a: None)", "sys.gettrace() was replaced"),
     "t_in_function": (None, "numpy.allclose was replaced"),  # patches while the test calls it
+    # what the probe reports with: a constant digest would make every later probe look clean
+    "t_hashlib": ("import hashlib\nclass _H:\n    def update(self, b):\n        pass\n"
+                  "    def hexdigest(self):\n        return '0'\nhashlib.sha1 = lambda *a: _H()",
+                  "hashlib.sha1 was replaced"),
 }
 
 
@@ -150,6 +155,8 @@ HARMLESS = {
     "h_sys_excepthook": ("import sys\nsys.excepthook = lambda *a: None", ""),
     "h_isinstance": ("import builtins\nbuiltins.isinstance = lambda *a: True", "cell timed out"),
     "h_fake_numpy": ("class np:\n    allclose = staticmethod(lambda *a, **k: True)", ""),
+    # something new in numpy changes the probe's digest of numpy, but replaces nothing a test uses
+    "h_adds_to_numpy": ("import numpy\nnumpy.my_helper = lambda x: x", ""),
 }
 
 
@@ -167,27 +174,13 @@ def structure_and_tamper_cases():
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("int_course")
-    (root / "assignments" / A).mkdir(parents=True)
-    nbformat.write(source_notebook(), root / "assignments" / A / f"{A}.ipynb")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DLCV_COURSE_ROOT", str(root))
-    mp.delenv("DLCV_GRADEBOOK", raising=False)
-    mp.delenv("DLCV_SANDBOX", raising=False)
-    try:
-        config = cli.load_config()
-    finally:
-        mp.undo()
-    sx = config.SandboxedExecute
-    sx.timeout, sx.wall_timeout, sx.interrupt_grace = 10, 60, 2
-    course = cli.Course(config)
-    cli.release(course, A)
-    src = nbs.read(root / "assignments" / A / f"{A}.ipynb")
-    solved = nbs.with_solutions(nbs.read(root / "release" / A / f"{A}.ipynb"), src)
+    course = tiny_course(root, A, timeout=10, wall_timeout=60, interrupt_grace=2)
+    right = solved(root, A)
     incoming = root / "incoming"
     incoming.mkdir()
     expected = {}
     for sid, (change, score, note) in structure_and_tamper_cases().items():
-        nb = copy.deepcopy(solved)
+        nb = copy.deepcopy(right)
         if change == "zero":
             _set(nb, "double", NOT_DONE)
             _set(nb, "triple", "def triple(x):\n    raise NotImplementedError()")
@@ -198,7 +191,7 @@ def batch(tmp_path_factory):
         (incoming / f"{sid}.ipynb").write_text(json.dumps(nb, indent=1))  # invalid ones too
         expected[sid] = (score, note)
     # files
-    nbformat.write(nbformat.convert(solved, 3), incoming / "f_nbformat3.ipynb")
+    nbformat.write(nbformat.convert(right, 3), incoming / "f_nbformat3.ipynb")
     expected["f_nbformat3"] = (5, "")
     (incoming / "f_invalid_json.ipynb").write_text("{ this is not a notebook")
     (incoming / "f_non_utf8.ipynb").write_bytes(b'{"cells": [], "x": "\xff\xfe\xfa"}')
@@ -206,37 +199,52 @@ def batch(tmp_path_factory):
     (incoming / "f_no_cells.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5,
                                                           "metadata": {}, "cells": "nope"}))
     (incoming / "f_renamed").mkdir()
-    nbformat.write(solved, incoming / "f_renamed" / "my_homework_final.ipynb")
+    nbformat.write(right, incoming / "f_renamed" / "my_homework_final.ipynb")
     expected["f_renamed"] = (5, "")
     (incoming / "f_extra").mkdir()
-    nbformat.write(solved, incoming / "f_extra" / f"{A}.ipynb")
+    nbformat.write(right, incoming / "f_extra" / f"{A}.ipynb")
     (incoming / "f_extra" / "notes.txt").write_text("extra")
     (incoming / "f_extra" / "dlcv.py").write_text("raise SystemExit('shadowing the course package')")
     expected["f_extra"] = (5, "")
     (incoming / "f_missing").mkdir()
     (incoming / "f_missing" / "README.md").write_text("I forgot the notebook")
-    nbformat.write(solved, incoming / "élodie_ünïcode.ipynb")
+    # Unicode student ids are kept, NFC-normalised: "zoë" typed with a combining diaeresis (as
+    # macOS writes file names) is the same student as the composed one
+    nbformat.write(right, incoming / "élodie_ünïcode.ipynb")
+    expected["élodie_ünïcode"] = (5, "")
+    nbformat.write(right, incoming / unicodedata.normalize("NFD", "zoë.ipynb"))
+    expected["zoë"] = (5, "")
+    (incoming / "张伟").mkdir()
+    nbformat.write(right, incoming / "张伟" / "作业.ipynb")
+    expected["张伟"] = (5, "")
+    nbformat.write(right, incoming / "bad id!.ipynb")  # not usable as an id: recorded, with the reason
     collected = cli.collect(course, A, incoming)
-    before = _hashes(root)
+    before = course_hashes(root)
     status = cli.autograde(course, A)
     with open(root / "exports" / A / "autograde_log.csv", newline="") as f:
         notes = {r["student_id"]: r["notes"] for r in csv.DictReader(f)}
+    with course.gradebook() as gb:  # the class list has the student whose folder was empty
+        gb.update_or_create_student("f_missing")
+    grades = cli.export(course, A)
+    with open(grades, newline="", encoding="utf-8") as f:
+        exported = {r["student_id"]: r for r in csv.DictReader(f)}
     return dict(root=root, course=course, expected=expected, status=status, before=before, notes=notes,
-                collected={c.student: c.status for c in collected},
+                collected={c.student: c for c in collected}, exported=exported,
+                report=(grades.parent / "report.md").read_text(),
                 scores={r["student_id"]: r["score"] for r in cli.scores(course, A)})
 
 
 def _autograded(batch, sid):
-    return nbs.read(batch["root"] / "autograded" / sid / A / f"{A}.ipynb")
+    return autograded(batch["root"], A, sid)
 
 
 def _text(nb) -> str:
-    return "\n".join(o.get("text", "") + o.get("ename", "") + ": " + o.get("evalue", "")
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return outputs_text(nb)
 
 
 @pytest.mark.parametrize("sid", sorted(["full", "zero", "partial", *STRUCTURE, *TAMPER, *HARMLESS,
-                                        "f_nbformat3", "f_renamed", "f_extra"]))
+                                        "f_nbformat3", "f_renamed", "f_extra", "élodie_ünïcode",
+                                        "zoë", "张伟"]))
 def test_exact_score_and_reason(batch, sid):
     score, note = batch["expected"][sid]
     assert batch["status"][sid] == "graded", batch["status"][sid]
@@ -278,14 +286,40 @@ def test_broken_files_end_with_a_reason(batch):
 
 def test_collect_handles_names_and_extra_files(batch):
     c = batch["collected"]
-    assert c["f_renamed"] == c["f_extra"] == "collected"
+    assert (c["f_renamed"].status, c["f_renamed"].note) == (
+        "collected", f"renamed: my_homework_final.ipynb was graded as {A}.ipynb")
+    assert (c["f_extra"].status, c["f_extra"].note) == (
+        "collected", "extra files not graded: dlcv.py, notes.txt")
     assert sorted(p.name for p in (batch["root"] / "submitted" / "f_extra" / A).iterdir()) == \
         sorted([f"{A}.ipynb", "timestamp.txt"])  # extra files are not graded along
-    assert "f_missing" not in batch["status"]  # nothing to grade; see the report on collect
-    assert c["élodie_ünïcode"].startswith("skipped: cannot read a student id")
+    assert (c["full"].status, c["full"].note) == ("collected", "")  # named by its file: no note
+    assert (c["张伟"].status, c["张伟"].note) == ("collected", f"renamed: 作业.ipynb was graded as {A}.ipynb")
+    # a folder without a notebook: reported; a student of the class is in the grades as missing, with why
+    assert c["f_missing"].status == "skipped: no notebook in f_missing/ (it holds README.md)"
+    assert "f_missing" not in batch["status"]
+    assert batch["exported"]["f_missing"]["status"] == "missing"
+    assert batch["exported"]["f_missing"]["notes"] == "no notebook in f_missing/ (it holds README.md)"
+    assert batch["exported"]["f_renamed"]["notes"] == c["f_renamed"].note
+    # an id that cannot be used: skipped, with the reason, in the report
+    assert c["bad id!"].status.startswith("skipped: cannot read a student id from 'bad id!.ipynb': "
+                                          "'bad id!' is not usable as one")
+    report = batch["report"]
+    assert "| bad id!.ipynb | bad id! | skipped: cannot read a student id from 'bad id!.ipynb'" in report
+    assert "| f_missing | 0 | missing | no notebook in f_missing/ (it holds README.md) |" in report
+    assert "| f_missing/ | f_missing | skipped: no notebook in f_missing/ (it holds README.md) |" in report
+    assert "| f_renamed/my_homework_final.ipynb | f_renamed | collected; renamed: " in report
+
+
+def test_unicode_student_ids_are_graded(batch):
+    assert set(batch["collected"]) >= {"élodie_ünïcode", "zoë", "张伟"}
+    assert "zoë" in batch["status"] and unicodedata.normalize("NFD", "zoë") not in batch["status"]
+    for sid in ("élodie_ünïcode", "zoë", "张伟"):
+        assert batch["exported"][sid]["score"] == "5" and batch["exported"][sid]["status"] == "graded"
+        assert (batch["root"] / "autograded" / sid / A / f"{A}.ipynb").is_file()
+    assert "| 张伟 |" not in batch["report"].split("## Failing")[1].split("## Collection")[0]
 
 
 def test_batch_finished_and_course_unharmed(batch):
-    collected = {s for s, st in batch["collected"].items() if st == "collected"}
+    collected = {s for s, c in batch["collected"].items() if c.status == "collected"}
     assert set(batch["status"]) == collected
-    assert _hashes(batch["root"]) == batch["before"]
+    assert course_hashes(batch["root"]) == batch["before"]

@@ -118,3 +118,25 @@ def test_overhead_of_the_sandbox(tmp_path):
     print(f"\ntrivial notebook: sandboxed {times[True]:.2f} s, unsandboxed {times[False]:.2f} s, "
           f"overhead {times[True] - times[False]:+.2f} s")
     assert times[True] - times[False] < 1.5
+
+
+def test_failed_checks_show_their_message_not_the_checks_frames(tmp_path):
+    """A wrong answer shows only its message; an error in the student's code shows that error's
+    traceback (the test's line and the student's function), then the message: never the frames
+    of dlcv.checks and contextlib in between."""
+    import re
+
+    nb, _ = run(tmp_path, "A|from dlcv.checks import checking, expect_close\n"
+                          "def f(x):\n    return x + 1\ndef g(x):\n    return [1][x]",
+                "T|with checking('f'):\n    expect_close(f(1), 3, 'f(1)')",
+                "T|with checking('g', case='x=3'):\n    expect_close(g(3), 3, 'g(3)')")
+    tb = [re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(c.outputs[-1].traceback)) for c in nb.cells[1:]]
+    assert tb[0] == "CheckFailed: f: f(1) is wrong.\n  expected 3\n  got      2"
+    lines = tb[1].splitlines()
+    assert lines[0].startswith("IndexError") and lines[0].endswith("Traceback (most recent call last)")
+    assert lines[1:5] == ["Cell In[3], line 2", "----> expect_close(g(3), 3, 'g(3)')",
+                          "Cell In[1], line 5, in g", "----> return [1][x]"], lines
+    assert lines[-3:] == ["IndexError: list index out of range", "",
+                          "CheckFailed: g (x=3) raised IndexError: list index out of range"]
+    assert "contextlib" not in tb[1] and "checks.py" not in tb[1] and len(lines) == 8
+    assert [c.outputs[-1].ename for c in nb.cells[1:]] == ["CheckFailed", "CheckFailed"]

@@ -9,6 +9,7 @@ import sys
 
 import nbformat
 import pytest
+from autograder_helpers import scratch_course
 from conftest import REPO
 
 from autograder import cli, selfcheck
@@ -23,13 +24,7 @@ A = "a1_knn_linear"
 def editions(tmp_path_factory):
     root = tmp_path_factory.mktemp("selfcheck_course")
     shutil.copytree(REPO / "assignments" / A, root / "assignments" / A)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DLCV_COURSE_ROOT", str(root))
-    mp.delenv("DLCV_GRADEBOOK", raising=False)
-    try:
-        course = cli.Course()
-    finally:
-        mp.undo()
+    course = scratch_course(root)
     cli.release(course, A)
     student = nbs.read(root / "release" / A / f"{A}.ipynb")
     home = tmp_path_factory.mktemp("student_home")  # no instructor files here

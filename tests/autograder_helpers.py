@@ -1,0 +1,207 @@
+"""What the autograder's tests share: a scratch course's configuration, the tiny assignment of the
+adversarial corpus, and ways to read what grading left behind.
+
+Import it by name (`from autograder_helpers import scratch_course`); pytest puts tests/ on the
+path. Not a conftest: the fixtures of each test module stay in that module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import cli
+from autograder import notebooks as nbs
+
+RIGHT_DOUBLE = "def double(x):\n    return 2 * x"
+RIGHT_TRIPLE = "def triple(x):\n    return 3 * x"
+
+
+# ------------------------------------------------------------------------------------------
+# a scratch course
+# ------------------------------------------------------------------------------------------
+def scratch_config(root: Path, gradebook: str | None = None, **sandbox):
+    """The course configuration (autograder/nbgrader_config.py) of a scratch course at `root`:
+    its gradebook is SQLite in `root` (or the SQLAlchemy URL `gradebook`) and the sandbox is on,
+    whatever DLCV_GRADEBOOK and DLCV_SANDBOX say in the caller's environment, which is left as
+    it was. Keyword arguments set `SandboxedExecute` options (timeout=5, ...)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DLCV_COURSE_ROOT", str(root))  # read once, when the config file is loaded
+    if gradebook:  # the instructor's way: DLCV_GRADEBOOK
+        mp.setenv("DLCV_GRADEBOOK", gradebook)
+    else:
+        mp.delenv("DLCV_GRADEBOOK", raising=False)
+    mp.delenv("DLCV_SANDBOX", raising=False)
+    try:
+        config = cli.load_config()
+    finally:
+        mp.undo()
+    assert config.CourseDirectory.db_url == (gradebook or f"sqlite:///{root / 'gradebook.db'}")
+    for name, value in sandbox.items():
+        setattr(config.SandboxedExecute, name, value)
+    return config
+
+
+def scratch_course(root: Path, gradebook: str | None = None, **sandbox) -> cli.Course:
+    """cli.Course on scratch_config(root, gradebook, **sandbox)."""
+    return cli.Course(scratch_config(root, gradebook, **sandbox))
+
+
+# ------------------------------------------------------------------------------------------
+# a throwaway PostgreSQL cluster (Debian's postgresql package, psycopg from PyPI)
+# ------------------------------------------------------------------------------------------
+def postgres_bin(name: str) -> str | None:
+    """A PostgreSQL server program (initdb, pg_ctl): on PATH, or Debian's /usr/lib/postgresql/N/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    def version(path: str) -> int:
+        v = Path(path).parent.parent.name
+        return int(v) if v.isdigit() else 0
+
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=version)
+    return versions[-1] if versions else None
+
+
+def postgres_missing() -> str | None:
+    """Why no throwaway cluster can be started here (None: it can)."""
+    if not (postgres_bin("initdb") and postgres_bin("pg_ctl")):
+        return ("PostgreSQL's initdb and pg_ctl are not installed (Debian: apt-get install postgresql, "
+                "or `make setup-postgres`)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (pip install 'psycopg[binary]', or `make setup-postgres`)"
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no unprivileged `postgres` user to run the server"
+    return None
+
+
+@contextlib.contextmanager
+def postgres_cluster(database: str = "dlcv"):
+    """A PostgreSQL cluster in a temporary folder, listening on a Unix socket only (no TCP),
+    with one empty database; yields its SQLAlchemy URL and is removed afterwards. The server
+    runs as the current user, or as `postgres` when that is root (initdb refuses root)."""
+    import psycopg
+
+    tmp = Path(tempfile.mkdtemp(prefix="dlcv-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        pw = pwd.getpwnam("postgres")
+        os.chown(tmp, pw.pw_uid, pw.pw_gid)
+        run_as = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups"]
+    data, log = tmp / "data", tmp / "server.log"
+
+    def pg(*argv, timeout=60):
+        r = subprocess.run([*run_as, *argv], capture_output=True, text=True, timeout=timeout,
+                           cwd=tmp, env={**os.environ, "LC_ALL": "C"})
+        if r.returncode != 0:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{' '.join(map(str, argv))} failed: {r.stdout}{r.stderr}{tail}")
+
+    try:
+        pg(postgres_bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+           "--locale=C", "--no-sync")
+        pg(postgres_bin("pg_ctl"), "-D", data, "-l", log, "-w", "-t", "30", "start", "-o",
+           f"-k {tmp} -c listen_addresses='' -c fsync=off -c full_page_writes=off "
+           "-c synchronous_commit=off")
+        try:
+            with psycopg.connect(host=str(tmp), user="postgres", dbname="postgres", autocommit=True) as c:
+                c.execute(f'CREATE DATABASE "{database}"')
+            yield f"postgresql+psycopg://postgres@/{database}?host={tmp}"
+        finally:
+            pg(postgres_bin("pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------
+# the tiny assignment: a set-up cell, `double` (3-point test), `triple` (2-point test)
+# ------------------------------------------------------------------------------------------
+def source_notebook() -> nbformat.NotebookNode:
+    """The instructor's notebook: each test checks one answer (its `dlcv.requires`), with a
+    visible and a hidden case."""
+    def meta(**kw):
+        base = dict(schema_version=3, locked=False, solution=False, grade=False, task=False)
+        base.update(kw)
+        return {"nbgrader": base}
+
+    def test(name, points, code, hidden):
+        return nbformat.v4.new_code_cell(
+            f'with checking("{name}"):\n    {code}\n### BEGIN HIDDEN TESTS\n'
+            f'with checking("{name}", case="hidden"):\n    {hidden}\n### END HIDDEN TESTS',
+            metadata={**meta(grade=True, locked=True, points=points, grade_id=f"test_{name}"),
+                      "dlcv": {"requires": [name]}})
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Adversarial corpus"),
+        nbformat.v4.new_code_cell("from dlcv.checks import checking, expect_close",
+                                  metadata=meta(locked=True, grade_id="setup")),
+        nbformat.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+                                  "    ### END SOLUTION", metadata=meta(solution=True, grade_id="double")),
+        test("double", 3, 'expect_close(double(2), 4, "double(2)")', "expect_close(double(-3), -6)"),
+        nbformat.v4.new_code_cell("def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n"
+                                  "    ### END SOLUTION", metadata=meta(solution=True, grade_id="triple")),
+        test("triple", 2, 'expect_close(triple(2), 6, "triple(2)")', "expect_close(triple(-1), -3)"),
+    ]
+    return nb
+
+
+def tiny_course(root: Path, a: str, **sandbox) -> cli.Course:
+    """A scratch course at `root` holding the tiny assignment `a`, released."""
+    (root / "assignments" / a).mkdir(parents=True)
+    nbformat.write(source_notebook(), root / "assignments" / a / f"{a}.ipynb")
+    course = scratch_course(root, **sandbox)
+    cli.release(course, a)
+    return course
+
+
+def solved(root: Path, a: str) -> nbformat.NotebookNode:
+    """The student edition of `a` with every answer right."""
+    return nbs.with_solutions(nbs.read(root / "release" / a / f"{a}.ipynb"),
+                              nbs.read(root / "assignments" / a / f"{a}.ipynb"))
+
+
+def set_cell(nb, grade_id: str, source: str) -> None:
+    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id).source = source
+
+
+# ------------------------------------------------------------------------------------------
+# what grading left behind
+# ------------------------------------------------------------------------------------------
+def course_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every file of the course's sources, releases and submissions."""
+    out = {}
+    for sub in ("assignments", "release", "submitted"):
+        for p in sorted((root / sub).rglob("*")):
+            if p.is_file():
+                out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def autograded(root: Path, a: str, student: str) -> nbformat.NotebookNode:
+    return nbs.read(root / "autograded" / student / a / f"{a}.ipynb")
+
+
+def outputs_text(nb) -> str:
+    """Every output of every code cell, as text (streams, and errors as `ename: evalue`)."""
+    return "\n".join(o.get("text", "") + o.get("ename", "") + ": " + o.get("evalue", "")
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
