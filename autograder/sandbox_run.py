@@ -13,6 +13,8 @@ notebook as error outputs, so nbgrader's grade of the cell is 0, and in the retu
   too), is restarted and the cells that ran before (answer and set-up cells, not tests, not
   the offending cell) are run again, silently, so the rest of the notebook runs in the state it
   expects and later independent tests still earn their points;
+- what the kernel writes to stderr (warnings) is recorded as stdout: nbgrader would give a
+  test cell with any stderr output 0 points, however right the answer;
 - past the wall-clock limit, nothing more runs: "the notebook was stopped after the
   wall-clock limit of 1800 s"; every code cell left gets a "not run" error (a test cell with
   no error would earn its points).
@@ -262,6 +264,11 @@ class _Runner:
                 if clear_pending:
                     outputs, size, clear_pending = [], 0, False
                 out = nbformat.v4.output_from_msg(msg)
+                if t == "stream" and out.name == "stderr":
+                    # nbgrader gives 0 to a test cell with anything on stderr: a warning from
+                    # the student's numpy (log of 0, a deprecation) must not cost a passing test
+                    # its points. It is kept, as ordinary output, for the feedback.
+                    out.name = "stdout"
                 n = len(json.dumps(out, default=str))
                 if size + n > self.limits.max_output and t != "error":
                     if not cut:

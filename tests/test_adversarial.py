@@ -78,6 +78,10 @@ def cases(root) -> dict[str, tuple[str | None, str | None, float]]:
         "sys_exit": (d + "\nimport sys\nsys.exit()", None, 5),
         "keyboard_interrupt": (d + "\nraise KeyboardInterrupt", None, 5),
         "big_output": (d + "\nprint('x' * (100 * 2**20))", None, 5),
+        # right answers that write to stderr when the tests call them (nbgrader alone: 0 points)
+        "warns_in_test": ("import sys, warnings\nimport numpy as np\ndef double(x):\n"
+                          "    warnings.warn('double is slow')\n    np.log(np.zeros(1))\n"
+                          "    print('a note', file=sys.stderr)\n    return 2 * x", None, 5),
         "zz_full": (d, None, 5),
     }
 
@@ -171,6 +175,11 @@ def test_huge_output_is_cut(batch):
     path = batch["root"] / "autograded" / "big_output" / A / f"{A}.ipynb"
     assert path.stat().st_size < 3 * 2**20
     assert "output cut" in path.read_text()
+
+
+def test_warnings_are_kept_as_output(batch):
+    text = _text(_autograded(batch, "warns_in_test"))
+    assert "UserWarning: double is slow" in text and "RuntimeWarning" in text and "a note" in text
 
 
 def test_sys_exit_and_keyboard_interrupt_are_ordinary_errors(batch):

@@ -16,6 +16,7 @@ import shutil
 
 import nbformat
 import pytest
+from autograder_helpers import scratch_course
 from conftest import REPO
 
 from autograder import cli
@@ -32,13 +33,7 @@ _GRADED: dict[str, dict] = {}
 def _grade_in_scratch_course(a: str, root) -> dict:
     """A scratch course with one assignment released, four submissions collected and graded."""
     shutil.copytree(REPO / "assignments" / a, root / "assignments" / a)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DLCV_COURSE_ROOT", str(root))  # read when the config is loaded, by Course()
-    mp.delenv("DLCV_GRADEBOOK", raising=False)
-    try:
-        course = cli.Course()
-    finally:
-        mp.undo()
+    course = scratch_course(root)
     cli.release(course, a)
 
     nb_name = sorted((root / "assignments" / a).glob("*.ipynb"))[0].name
