@@ -55,8 +55,9 @@ def _test_cells(nb) -> list[tuple[int, str]]:
     return found
 
 
-# Cell `i` ran again (its execution count differs from `before`) and shows a traceback; nothing
-# is queued or running and the kernel is idle.
+# Cell `i` ran again (its execution count differs from `before`) and shows a failed check (a
+# CheckFailed shows its message, after the traceback of the student's error when there is one);
+# nothing is queued or running and the kernel is idle.
 _JS_CELL_FAILED = """([i, before]) => {
   const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
   const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
@@ -68,7 +69,7 @@ _JS_CELL_FAILED = """([i, before]) => {
   const cell = panel.querySelectorAll('.jp-Notebook .jp-Cell')[i];
   const prompt = cell.querySelector('.jp-InputArea-prompt').textContent.trim();
   return /\\[\\d+\\]/.test(prompt) && prompt !== before && [...cell.querySelectorAll(
-      '.jp-OutputArea-output')].some(o => o.textContent.includes('Traceback (most recent call last)'));
+      '.jp-OutputArea-output')].some(o => o.textContent.includes('CheckFailed'));
 }"""
 
 
