@@ -9,6 +9,8 @@ or in the notebook itself (save it first: the check runs the file as last saved)
     from autograder.selfcheck import check_notebook
     check_notebook()       # finds the notebook it is called from; or check_notebook("a1.ipynb")
 
+(While nbgrader runs the notebook, for Validate or for grading, the call does nothing.)
+
 The notebook runs from top to bottom in a fresh kernel (your open notebook is not touched), then
 every test cell is listed with "passed" or what is wrong ("svm_loss_naive is not implemented
 yet ...", "dists is wrong ... expected ... got ..."), with the points of the visible tests
@@ -147,6 +149,9 @@ def current_notebook() -> Path | None:
 def check_notebook(path: str | Path | None = None, cell_timeout: int = 300) -> list[TestResult] | None:
     """The in-notebook call: run the visible tests of this notebook (as saved) and print the results."""
     if os.environ.get(SELFCHECK_ENV):  # we are the fresh kernel of a self-check: do not recurse
+        return None
+    if os.environ.get("NBGRADER_EXECUTION"):  # nbgrader's Validate or the grader runs this notebook
+        print("check_notebook() does nothing while nbgrader runs the notebook")
         return None
     nb = Path(path) if path else current_notebook()
     if nb is None:

@@ -59,3 +59,12 @@ def test_solved_notebook_passes_every_visible_test(editions, capsys):
     assert len(results) == n and all(r.passed for r in results), out
     assert f"visible tests passed: {n} of {n} test cells, {total:g} of {total:g} points" in out
     assert "compute_distances_two_loops" in out  # lines name the functions tested
+
+
+def test_in_notebook_call_does_nothing_under_nbgrader(monkeypatch, capsys, tmp_path):
+    """Left in a submission, the call must not run the notebook again inside Validate or grading."""
+    monkeypatch.delenv(selfcheck.SELFCHECK_ENV, raising=False)
+    for mode in ("validate", "autograde"):
+        monkeypatch.setenv("NBGRADER_EXECUTION", mode)
+        assert selfcheck.check_notebook(tmp_path / "missing.ipynb") is None
+        assert "does nothing while nbgrader runs the notebook" in capsys.readouterr().out

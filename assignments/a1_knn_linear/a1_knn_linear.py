@@ -46,6 +46,11 @@
 # - Before you submit, restart the kernel and run everything (**Kernel > Restart Kernel and Run All
 #   Cells**), or press **Validate** if your JupyterLab has the nbgrader extension. Then hand in this
 #   notebook file, with its name unchanged.
+# - **Self-check**, at any time: save the notebook, then run
+#   `python -m autograder.selfcheck a1_knn_linear.ipynb` in a terminal (or
+#   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
+#   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden
+#   tests run only when your work is graded.
 #
 # ## How it is graded
 #

@@ -53,6 +53,11 @@
 #   what was expected against what came back; a passing test prints nothing.
 # - Before you submit: **Kernel > Restart Kernel and Run All Cells**, or **Validate** if your
 #   JupyterLab has the nbgrader extension. Hand in this notebook with its name unchanged.
+# - **Self-check**, at any time: save the notebook, then run
+#   `python -m autograder.selfcheck a2_neural_networks.ipynb` in a terminal (or
+#   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
+#   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden
+#   tests run only when your work is graded.
 #
 # ## How it is graded
 #

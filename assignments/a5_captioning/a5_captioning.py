@@ -56,6 +56,11 @@
 # - A failing test names the function, the case, and what was expected against what came back.
 # - Before you submit: **Kernel > Restart Kernel and Run All Cells** (or **Validate**). Hand in
 #   this notebook with its name unchanged.
+# - **Self-check**, at any time: save the notebook, then run
+#   `python -m autograder.selfcheck a5_captioning.ipynb` in a terminal (or
+#   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
+#   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden
+#   tests run only when your work is graded.
 #
 # ## How it is graded
 #
