@@ -120,6 +120,8 @@ def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: i
            "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin", "TMPDIR": "/tmp",
            "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NBGRADER_EXECUTION": "autograde",
+           # joblib (under sklearn) runs serially without warning: the sandbox has no /dev/shm
+           "JOBLIB_MULTIPROCESSING": "0",
            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JUPYTER_PLATFORM_DIRS": "1"}
     if d:
         env["DLCV_DATA"] = d

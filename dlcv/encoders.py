@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlcv.shapes import CLASSES, COLOR_NAMES, COLORS, SIZE_NAMES, ShapesScenes, make_scenes
+from dlcv.shapes import CLASSES, COLOR_NAMES, COLORS, SIZE_NAMES, ShapesScenes, make_scenes, show_scene
 from dlcv.timing import torch_threads
 
 GRID = 8
@@ -312,7 +312,7 @@ def show_cell_labels(ax, image, labels, class_names=CLASSES, title: str | None =
                          f"size {h}x{w}, got shape {labels.shape}")
     gh, gw = labels.shape
     ch, cw = h / gh, w / gw
-    ax.imshow(np.clip(image, 0, 1), extent=(0, w, h, 0), interpolation="nearest", alpha=0.55)
+    show_scene(ax, image, title=title, alpha=0.55)
     for k in range(1, gh):
         ax.axhline(k * ch, color="white", lw=0.4, alpha=0.6)
     for k in range(1, gw):
@@ -330,10 +330,4 @@ def show_cell_labels(ax, image, labels, class_names=CLASSES, title: str | None =
                     ha="center", va="center", fontsize=fontsize, fontweight="bold",
                     color=COLORS[COLOR_NAMES[color]],
                     path_effects=[pe.withStroke(linewidth=1.5, foreground="black")])
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
     return ax

@@ -337,10 +337,12 @@ def draw_boxes(ax, boxes, labels=None, scores=None, class_names: Sequence[str] |
 
 
 def show_scene(ax, image, boxes=None, labels=None, scores=None,
-               class_names: Sequence[str] | None = CLASSES, title: str | None = None, **kw):
-    """An image (H, W, 3) with its boxes; pixel edges at integer coordinates."""
+               class_names: Sequence[str] | None = CLASSES, title: str | None = None,
+               alpha: float = 1.0, **kw):
+    """An image (H, W, 3) with its boxes; pixel edges at integer coordinates. `alpha` fades the
+    image (for drawing over it)."""
     h, w = np.shape(image)[:2]
-    ax.imshow(np.clip(image, 0, 1), extent=(0, w, h, 0), interpolation="nearest")
+    ax.imshow(np.clip(image, 0, 1), extent=(0, w, h, 0), interpolation="nearest", alpha=alpha)
     if boxes is not None:
         draw_boxes(ax, boxes, labels, scores, class_names, **kw)
     ax.set_xlim(0, w)

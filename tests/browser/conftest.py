@@ -318,7 +318,8 @@ _JS_PROMPTS = """() => [...document.querySelectorAll('PANEL .jp-CodeCell .jp-Inp
 
 _JS_TRACEBACKS = """() => [...document.querySelectorAll('PANEL .jp-OutputArea-output')]
     .map(e => e.textContent)
-    .filter(t => t.includes('Traceback (most recent call last)') || t.includes('CheckFailed'))""".replace("PANEL", _PANEL)
+    .filter(t => t.includes('Traceback (most recent call last)')
+                 || t.includes('CheckFailed'))""".replace("PANEL", _PANEL)
 
 # Finished: nothing queued or running, the kernel idle, and `cells` cells with execution counts
 # or `errors` outputs with a traceback (Run All stops at the first error).
