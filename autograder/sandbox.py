@@ -82,9 +82,69 @@ def data_dir() -> str | None:
     return str(d.resolve()) if d.is_dir() else None
 
 
+GRADING_MOUNT = "/opt/dlcv-grading"  # autograder/inside, as the package dlcv_inside
+DIGITS_MOUNT = "/opt/dlcv-data/digits.csv.gz"  # scikit-learn's digits file, when sklearn is blocked
+
+
+def site_packages() -> list[str]:
+    """The venv's site-packages folders (where the packages a policy blocks live)."""
+    import site
+
+    return [p for p in site.getsitepackages() if os.path.isdir(p) and p.startswith(sys.prefix)]
+
+
+def _stub_package(folder: Path, name: str, why: str) -> Path:
+    d = folder / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "__init__.py").write_text(f"raise ImportError({why!r})\n")
+    return d
+
+
+def policy_binds(policy, scratch: Path) -> tuple[list[tuple[str, str]], list[str], dict]:
+    """What an import policy (autograder.hidden.HiddenTests: blocked packages, allowed dlcv
+    modules) changes in the sandbox: (binds (host, sandbox path), tmpfs paths, env)."""
+    binds: list[tuple[str, str]] = []
+    tmpfs: list[str] = []
+    env: dict = {}
+    if policy is None:
+        return binds, tmpfs, env
+    base_site = [p for p in __import__("site").getsitepackages() if p.startswith(sys.base_prefix)]
+    if os.path.realpath(sys.base_prefix) != os.path.realpath(sys.prefix):
+        tmpfs += [p for p in base_site if os.path.isdir(p)]  # the venv never needs them
+    for name in policy.blocked:
+        why = (f"{name} is not available while this part is graded: the functions you write here "
+               f"use numpy (and what the notebook gives you), not {name}")
+        for sp in site_packages():
+            if os.path.isdir(os.path.join(sp, name)):
+                binds.append((str(_stub_package(scratch / "stubs", name, why)), os.path.join(sp, name)))
+    if "sklearn" in policy.blocked:
+        try:
+            import sklearn
+
+            digits = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
+            if digits.is_file():
+                binds.append((str(digits), DIGITS_MOUNT))
+                env["DLCV_DIGITS_CSV"] = DIGITS_MOUNT
+        except ImportError:
+            pass
+    if policy.dlcv is not None:
+        spec = importlib.util.find_spec("dlcv")
+        src = Path(list(spec.submodule_search_locations)[0]).resolve()
+        dst = scratch / "dlcv"
+        dst.mkdir(parents=True, exist_ok=True)
+        for name in ["__init__", *policy.dlcv]:
+            rel = Path(*name.split(".")).with_suffix(".py")
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / rel, dst / rel)
+        binds.append((str(dst), str(src)))
+    return binds, tmpfs, env
+
+
 def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: int,
-                  extra_ro: list[str] = ()) -> list[str]:
-    """The bwrap prefix that runs a command as `uid` in a fresh sandbox (see the module doc)."""
+                  extra_ro: list[str] = (), grading: Path | None = None, policy=None) -> list[str]:
+    """The bwrap prefix that runs a command as `uid` in a fresh sandbox (see the module doc).
+    `grading`: a folder holding dlcv_inside, shown at GRADING_MOUNT; `policy`: what may be
+    imported (policy_binds)."""
     cmd = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
@@ -105,7 +165,18 @@ def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: i
     if d:
         binds.append((d, "ro"))
     binds += [(str(conndir), "rw"), (str(workdir), SANDBOX_HOME)]
-    for src, mode in binds:
+    extra_binds, tmpfs, policy_env = policy_binds(policy, conndir.parent / "policy")
+    if grading is not None:
+        extra_binds.append((str(grading), GRADING_MOUNT))
+    for src, mode in [*binds, *[(s_, "@" + d_) for s_, d_ in extra_binds]]:
+        if mode.startswith("@"):  # over a folder already shown: no parents to make
+            if not any(mode[1:] == m or mode[1:].startswith(m + "/") for m in mounted):
+                for a in _ancestors(mode[1:]):
+                    if a not in made and not any(a.startswith(m + "/") for m in mounted):
+                        cmd += ["--perms", "0755", "--dir", a]
+                        made.add(a)
+            cmd += ["--ro-bind", src, mode[1:]]
+            continue
         dest = mode if mode.startswith("/") else src
         # bwrap makes missing parents with the host folder's mode (/root is 0700): 0755 here,
         # or the unprivileged user could not reach e.g. /root/.pyenv.
@@ -116,6 +187,8 @@ def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: i
         cmd += ["--ro-bind" if mode == "ro" else "--bind", src, dest]
         made.add(dest)
         mounted.add(dest)
+    for t in tmpfs:
+        cmd += ["--tmpfs", t]
     env = {"HOME": SANDBOX_HOME, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
            "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin", "TMPDIR": "/tmp",
            "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
@@ -125,6 +198,7 @@ def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: i
            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JUPYTER_PLATFORM_DIRS": "1"}
     if d:
         env["DLCV_DATA"] = d
+    env.update(policy_env)
     cmd += ["--clearenv"]
     for k, v in env.items():
         cmd += ["--setenv", k, v]
@@ -199,43 +273,93 @@ class SandboxedExecute(NbGraderPreprocessor):
                       max_output=self.max_output, startup_timeout=self.startup_timeout,
                       interrupt_grace=self.interrupt_grace)
 
+    def spec(self, resources: dict):
+        """The assignment's hidden tests (autograder.hidden.Spec), or None (tests in the notebook):
+        handed over by a parallel job, or found in the course (CourseDirectory.root)."""
+        from autograder.hidden import Spec
+
+        given = resources.get("dlcv_spec")
+        if given:
+            return Spec(**given)
+        info = resources.get("nbgrader") or {}
+        if not info.get("assignment"):
+            return None
+        from nbgrader.coursedir import CourseDirectory
+
+        root = CourseDirectory(config=self.config).root
+        return Spec.find(Path(root), info["assignment"], info.get("notebook"))
+
+    def _kernel(self, tmp: Path, home: Path | None, policy) -> dict:
+        """Folders and the command line of one sandboxed kernel under `tmp`: `home` (a copy of
+        the submission's folder, or empty) at /home/student; `policy`: what it may import."""
+        workdir, conndir, etcdir = tmp / "home", tmp / "c", tmp / "etc"
+        if home is not None:
+            shutil.copytree(home, workdir, symlinks=False, ignore=shutil.ignore_patterns(
+                "*.sandbox.json", ".ipynb_checkpoints"))
+        else:
+            workdir.mkdir(parents=True)
+        conndir.mkdir()
+        etcdir.mkdir()
+        grading = tmp / "grading"
+        shutil.copytree(Path(__file__).parent / "inside", grading / "dlcv_inside",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        if self.sandbox:
+            check_bwrap(self.bwrap)
+            uid = self.uid_base + os.getpid() % 10000
+            (etcdir / "passwd").write_text(
+                f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                f"student:x:{uid}:{uid}:student:{SANDBOX_HOME}:/usr/sbin/nologin\n"
+                f"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+            (etcdir / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\nnogroup:x:65534:\n")
+            for p in [workdir, conndir, *workdir.rglob("*")]:
+                os.chown(p, uid, uid, follow_symlinks=False)
+            prefix = bwrap_command(self.bwrap, workdir, conndir, etcdir, uid,
+                                   list(self.extra_ro_binds), grading=grading, policy=policy)
+            for p in [tmp, etcdir, *etcdir.iterdir(), grading, *grading.rglob("*"),
+                      *(tmp / "policy").rglob("*"), *([tmp / "policy"] if (tmp / "policy").exists() else [])]:
+                p.chmod(0o755 if p.is_dir() else 0o644)
+            cwd, inside = None, GRADING_MOUNT
+        else:
+            uid, prefix, cwd, inside = None, [], str(workdir), str(grading)
+        argv = [*prefix, *limits_command(self.limits()), sys.executable, "-m", "ipykernel_launcher",
+                "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:"]
+        return dict(argv=argv, conndir=conndir, cwd=cwd, uid=uid, inside=inside)
+
     def preprocess(self, nb: NotebookNode, resources: dict):
         path = Path((resources.get("metadata") or {}).get("path") or ".")
         name = (resources.get("metadata") or {}).get("name") or "notebook"
         limits = self.limits()
+        spec = self.spec(resources)
+        tests = spec.load() if spec is not None else None
+        if not self.sandbox:
+            self.log.warning("SANDBOX OFF: %s runs unsandboxed (SandboxedExecute.sandbox = False)",
+                             path / f"{name}.ipynb")
+        verdicts: dict = {}
         with tempfile.TemporaryDirectory(prefix="dlcv-sb-") as tmp:
-            tmp = Path(tmp)
-            workdir, conndir, etcdir = tmp / "home", tmp / "c", tmp / "etc"
-            # The submission's own folder (its notebook and the assignment's files), copied.
-            shutil.copytree(path, workdir, symlinks=False, ignore=shutil.ignore_patterns(
-                "*.sandbox.json", ".ipynb_checkpoints"))
-            conndir.mkdir()
-            etcdir.mkdir()
-            if self.sandbox:
-                check_bwrap(self.bwrap)
-                uid = self.uid_base + os.getpid() % 10000
-                (etcdir / "passwd").write_text(
-                    f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-                    f"student:x:{uid}:{uid}:student:{SANDBOX_HOME}:/usr/sbin/nologin\n"
-                    f"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
-                (etcdir / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\nnogroup:x:65534:\n")
-                for p in [workdir, conndir, *workdir.rglob("*")]:
-                    os.chown(p, uid, uid, follow_symlinks=False)
-                for p in [tmp, etcdir, *etcdir.iterdir()]:
-                    p.chmod(0o755)
-                prefix = bwrap_command(self.bwrap, workdir, conndir, etcdir, uid, list(self.extra_ro_binds))
-                cwd = None
-            else:
-                self.log.warning("SANDBOX OFF: %s runs unsandboxed (SandboxedExecute.sandbox = False)",
-                                 path / f"{name}.ipynb")
-                uid, prefix, cwd = None, [], str(workdir)
-            argv = [*prefix, *limits_command(limits), sys.executable, "-m", "ipykernel_launcher",
-                    "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:"]
+            k = self._kernel(Path(tmp) / "notebook", path, tests)
+            then = requires = None
+            if spec is not None:
+                from autograder.grading import grade_kernel
+
+                requires = {g: c["requires"] for g, c in spec.test_cells().items()}
+
+                def then(runner):
+                    found, part = grade_kernel(runner, spec, k["inside"], isolated=False, log=self.log)
+                    verdicts.update(found)
+                    return part
             start = time.monotonic()
-            report = run_notebook(nb, argv, conndir, limits, cwd=cwd, uid=uid, log=self.log,
-                                  integrity=self.integrity)
+            report = run_notebook(nb, k["argv"], k["conndir"], limits, cwd=k["cwd"], uid=k["uid"],
+                                  log=self.log, integrity=self.integrity and spec is None,
+                                  requires=requires, then=then)
+            if tests is not None and tests.isolated is not None:
+                report["isolated"] = self._run_isolated(nb, spec, tests, Path(tmp) / "isolated", verdicts)
             report["elapsed"] = round(time.monotonic() - start, 3)
             report["sandbox"] = bool(self.sandbox)
+        if spec is not None:
+            from autograder.grading import apply_verdicts
+
+            apply_verdicts(nb, verdicts)
+            report["verdicts"] = {g: v.to_json() for g, v in verdicts.items()}
         # What the sanitize step found (autograder/integrity.py: IntegrityCheck): to the log too.
         from autograder.integrity import META_KEY
 
@@ -248,6 +372,43 @@ class SandboxedExecute(NbGraderPreprocessor):
         for inc in report["incidents"]:
             self.log.warning("%s: cell %s: %s", name, inc["cell"], inc["message"])
         return nb, resources
+
+
+    def _run_isolated(self, nb, spec, tests, tmp: Path, verdicts: dict) -> dict:
+        """The isolated part: a fresh kernel with the stricter policy runs only the part's cells
+        of the submission (after the preamble); then the tests marked isolated run against it."""
+        import nbformat
+
+        from autograder.grading import grade_kernel
+
+        iso = tests.isolated
+        cells = [nbformat.v4.new_code_cell(iso.preamble, metadata={"nbgrader": {
+            "grade_id": "isolated_preamble", "locked": True, "solution": False, "grade": False}})]
+        for c in nb.cells:
+            gid = (c.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
+            if c.cell_type == "code" and gid in iso.cells:
+                cells.append(nbformat.v4.new_code_cell(c.source, metadata=dict(c.metadata)))
+        part = nbformat.v4.new_notebook(cells=cells, metadata=dict(nb.metadata))
+        tmp.mkdir(parents=True)
+        k = self._kernel(tmp, None, iso)
+        found: dict = {}
+
+        def then(runner):
+            errors = {}
+            for c in runner.nb.cells:
+                gid = (c.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
+                err = next((o for o in c.get("outputs", []) if o.output_type == "error"), None)
+                if err is not None:
+                    errors[gid] = f"{err.ename}: {err.evalue}"
+            f, rep = grade_kernel(runner, spec, k["inside"], isolated=True, log=self.log,
+                                  cell_errors=errors)
+            found.update(f)
+            return dict(rep, cell_errors=errors)
+
+        report = run_notebook(part, k["argv"], k["conndir"], self.limits(), cwd=k["cwd"], uid=k["uid"],
+                              log=self.log, integrity=False, then=then)
+        verdicts.update(found)
+        return report
 
 
 def read_reports(folder: Path) -> list[dict]:

@@ -184,6 +184,7 @@ class _Runner:
         self.kernel: _Kernel | None = None
         self.restarts = 0
         self.covered: int | None = None  # a test cell the last probe covered (see _probe)
+        self.requires: dict[str, list[str] | None] = {}  # test grade_id -> answers it needs (trusted)
 
     def start(self):
         self.kernel = _Kernel(self.argv, self.conndir, self.limits, self.cwd, self.uid, self.log)
@@ -210,7 +211,7 @@ class _Runner:
 
     # ---- one cell ------------------------------------------------------------------------
     def execute(self, source: str, timeout: float, keep: bool = True, history: bool | None = None,
-                wall: bool = True):
+                wall: bool = True, max_output: int | None = None):
         """Run code; returns (status, outputs, execution_count) with status one of
         ok, error, timeout, wall, dead, stuck. `self.reply_status` is what the kernel's
         execute_reply said ("ok", "error", or None when none came)."""
@@ -220,6 +221,7 @@ class _Runner:
                               allow_stdin=False, stop_on_error=False)
         deadline = min(time.monotonic() + timeout, self.deadline) if wall else time.monotonic() + timeout
         outputs: list = []
+        max_output = self.limits.max_output if max_output is None else max_output
         size, cut, clear_pending, count, status = 0, False, False, None, "ok"
         interrupted_at = None
         while True:
@@ -270,11 +272,11 @@ class _Runner:
                     # its points. It is kept, as ordinary output, for the feedback.
                     out.name = "stdout"
                 n = len(json.dumps(out, default=str))
-                if size + n > self.limits.max_output and t != "error":
+                if size + n > max_output and t != "error":
                     if not cut:
                         cut = True
-                        if t == "stream" and size < self.limits.max_output:
-                            out.text = out.text[: self.limits.max_output - size]
+                        if t == "stream" and size < max_output:
+                            out.text = out.text[: max_output - size]
                             outputs.append(out)
                         outputs.append(nbformat.v4.new_output(
                             "stream", name="stderr",
@@ -341,11 +343,14 @@ class _Runner:
         return None
 
     # ---- the notebook ----------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self, then=None) -> dict:
+        """Run the notebook; then `then(self)` (the trusted hidden tests, with the kernel as the
+        notebook left it) before the kernel is shut down."""
         cells = self.nb.cells
         answers_seen: list[str] = []
-        stopped: dict[str, str] = {}  # answer grade_id -> why it was stopped
-        replay: list[int] = []
+        self.stopped = stopped = {}  # answer grade_id -> why it was stopped
+        self.replay = replay = []  # cells to run again after a restart
+        self.not_run: dict[int, str] = {}  # test cells that did not run -> why
         halt: str | None = None
         self.start()  # no student code has run yet: a failure here is the sandbox's, raise it
         for i, cell in enumerate(cells):
@@ -355,14 +360,17 @@ class _Runner:
             if halt:
                 cell.outputs = [_error("NotRun", f"not run: {halt}")]
                 cell.execution_count = None
+                self.not_run[i] = halt
                 continue
             if kind == "test":
-                needs = cell.get("metadata", {}).get("dlcv", {}).get("requires") or answers_seen
-                blocked = [g for g in needs if g in stopped]
+                needs = self.requires.get(gid) if gid in self.requires else \
+                    cell.get("metadata", {}).get("dlcv", {}).get("requires")
+                blocked = [g for g in (needs or answers_seen) if g in stopped]
                 if blocked:
-                    cell.outputs = [_error("NotRun", f"not run: it needs answer cell {blocked[0]!r}, "
-                                                     f"which was stopped: {stopped[blocked[0]]}")]
+                    why = f"it needs answer cell {blocked[0]!r}, which was stopped: {stopped[blocked[0]]}"
+                    cell.outputs = [_error("NotRun", f"not run: {why}")]
                     cell.execution_count = None
+                    self.not_run[i] = why
                     continue
             if kind == "answer" and gid:
                 answers_seen.append(gid)
@@ -410,9 +418,12 @@ class _Runner:
                 if why:
                     halt = f"the notebook was stopped after cell {i}: {why}"
                     self.incidents.append(dict(cell=i, grade_id=gid, kind="KernelDied", message=why))
+        self.halt = halt
+        report = dict(incidents=self.incidents, restarts=self.restarts, stopped=bool(halt))
+        if then is not None:
+            report.update(then(self) or {})
         if self.kernel is not None:
             self.kernel.shutdown()
-        report = dict(incidents=self.incidents, restarts=self.restarts, stopped=bool(halt))
         if self.guard is not None:
             report["integrity"] = self.guard.report()
             if self.guard.tampered:  # no test of a tampered notebook earns anything
@@ -425,8 +436,12 @@ class _Runner:
 
 
 def run_notebook(nb: NotebookNode, argv: list[str], conndir: Path, limits: Limits,
-                 cwd: str | None = None, uid: int | None = None, log=None, integrity: bool = True) -> dict:
+                 cwd: str | None = None, uid: int | None = None, log=None, integrity: bool = True,
+                 requires: dict | None = None, then=None) -> dict:
     """Run every code cell of nb in place; returns the report (incidents, restarts, stopped and,
-    with `integrity`, the tampering probe's verdict: autograder/integrity.py)."""
-    return _Runner(nb, argv, conndir, limits, cwd, uid, log or logging.getLogger(__name__),
-                   integrity).run()
+    with `integrity`, the tampering probe's verdict: autograder/integrity.py). `requires`: test
+    grade_id -> the answer cells it needs, from the source (trusted); `then(runner)` runs before
+    the kernel is shut down (the hidden tests)."""
+    r = _Runner(nb, argv, conndir, limits, cwd, uid, log or logging.getLogger(__name__), integrity)
+    r.requires = dict(requires or {})
+    return r.run(then)

@@ -47,6 +47,13 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
         X: (1797, 8, 8) float64, grey levels in [0, 16]
         y: (1797,) int64, labels 0..9
     """
+    csv = os.environ.get("DLCV_DIGITS_CSV")  # the grading sandbox: the file, without sklearn
+    if csv:
+        import gzip
+
+        with gzip.open(csv, "rt") as f:
+            rows = np.loadtxt(f, delimiter=",")  # (1797, 65): 64 pixels, then the label
+        return rows[:, :-1].reshape(-1, 8, 8).astype(np.float64), rows[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits as _load
 
     d = _load()

@@ -142,10 +142,9 @@ def source_notebook() -> nbformat.NotebookNode:
         base.update(kw)
         return {"nbgrader": base}
 
-    def test(name, points, code, hidden):
+    def test(name, points, code):
         return nbformat.v4.new_code_cell(
-            f'with checking("{name}"):\n    {code}\n### BEGIN HIDDEN TESTS\n'
-            f'with checking("{name}", case="hidden"):\n    {hidden}\n### END HIDDEN TESTS',
+            f'with checking("{name}"):\n    {code}',
             metadata={**meta(grade=True, locked=True, points=points, grade_id=f"test_{name}"),
                       "dlcv": {"requires": [name]}})
 
@@ -157,18 +156,44 @@ def source_notebook() -> nbformat.NotebookNode:
                                   metadata=meta(locked=True, grade_id="setup")),
         nbformat.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
                                   "    ### END SOLUTION", metadata=meta(solution=True, grade_id="double")),
-        test("double", 3, 'expect_close(double(2), 4, "double(2)")', "expect_close(double(-3), -6)"),
+        test("double", 3, 'expect_close(double(2), 4, "double(2)")'),
         nbformat.v4.new_code_cell("def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n"
                                   "    ### END SOLUTION", metadata=meta(solution=True, grade_id="triple")),
-        test("triple", 2, 'expect_close(triple(2), 6, "triple(2)")', "expect_close(triple(-1), -3)"),
+        test("triple", 2, 'expect_close(triple(2), 6, "triple(2)")'),
     ]
     return nb
 
 
+TINY_HIDDEN_TESTS = '''"""Hidden tests of the tiny assignment: each repeats its visible case and adds one."""
+from autograder.hidden import HiddenTests, case
+from dlcv.checks import expect_close
+
+tests = HiddenTests()
+
+
+@tests.test("test_double")
+def _(st, ref):
+    with case("double", "double(2)"):
+        expect_close(st.double(2), 4, "double(2)")
+    with case("double", "a negative number"):
+        expect_close(st.double(-3), ref.double(-3), "double(-3)")
+
+
+@tests.test("test_triple")
+def _(st, ref):
+    with case("triple", "triple(2)"):
+        expect_close(st.triple(2), 6, "triple(2)")
+    with case("triple", "a negative number"):
+        expect_close(st.triple(-1), ref.triple(-1), "triple(-1)")
+'''
+
+
 def tiny_course(root: Path, a: str, **sandbox) -> cli.Course:
-    """A scratch course at `root` holding the tiny assignment `a`, released."""
+    """A scratch course at `root` holding the tiny assignment `a` (its hidden tests in
+    hidden_tests.py), released."""
     (root / "assignments" / a).mkdir(parents=True)
     nbformat.write(source_notebook(), root / "assignments" / a / f"{a}.ipynb")
+    (root / "assignments" / a / "hidden_tests.py").write_text(TINY_HIDDEN_TESTS)
     course = scratch_course(root, **sandbox)
     cli.release(course, a)
     return course

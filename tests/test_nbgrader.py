@@ -137,6 +137,14 @@ def test_feedback_never_reveals_hidden_tests(graded):
             everywhere_else += [ln.strip() for ln in (before + after).splitlines()]
         else:
             everywhere_else += [ln.strip() for ln in cell.source.splitlines()]
+    hidden_file = REPO / "assignments" / graded["a"] / "hidden_tests.py"
+    if hidden_file.is_file():  # the hidden tests live outside the notebook: lines it alone has
+        notebook_text = "\n".join(c.source for c in graded["source"].cells)
+        hidden += [ln.strip() for ln in hidden_file.read_text().splitlines()
+                   if len(ln.strip()) > 25 and ln.strip() not in notebook_text]
+        visible += [ln.strip() for c in graded["source"].cells if c.cell_type == "code"
+                    and c.metadata.get("nbgrader", {}).get("grade")
+                    for ln in c.source.splitlines() if len(ln.strip()) > 25]
     hidden = sorted(set(hidden) - set(everywhere_else))  # lines that only hidden parts have
     assert hidden and visible
     for student in ("ada", "blank", "half"):
