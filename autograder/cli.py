@@ -34,14 +34,13 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from autograder import notebooks as nbs
+from autograder.errors import UsageError
+
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
 STUDENT_ID = re.compile(r"^[^\W_][\w.-]{0,63}$")  # Unicode letters and digits, ._-
 # Default: the student id is the file name without ".ipynb", or the name of the folder holding it.
 DEFAULT_PATTERN = r"^(?P<student>[^/]+?)(?:\.ipynb)?$"
-
-
-class UsageError(Exception):
-    """A mistake in what the instructor asked for; printed without a traceback."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -120,9 +119,49 @@ def _fail(result: dict, what: str) -> None:
 # ------------------------------------------------------------------------------------------
 # release
 # ------------------------------------------------------------------------------------------
+def _defined(source: str) -> set[str]:
+    """Top-level functions and classes a cell defines (nothing, when it does not parse)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def given_answers(course: Course, a: str) -> list[str]:
+    """Warnings: the given (locked) cells of `a` that define what another assignment's students
+    write themselves (a3's given layers are a2's answers): handing out `a` hands those out."""
+    def cells(x):
+        src = course.dir("source", x, f"{x}.ipynb")
+        return nbs.read(src).cells if src.is_file() else []
+
+    def meta(c):
+        return c.get("metadata", {}).get("nbgrader", {}) or {}
+
+    answers = {x: set().union(*[_defined(c.source) for c in cells(x) if meta(c).get("solution")])
+               for x in course.assignments() if x != a}
+    out = []
+    for c in cells(a):
+        m = meta(c)
+        if c.cell_type != "code" or m.get("solution") or m.get("grade") or not m.get("locked"):
+            continue
+        given = _defined(c.source)
+        for other, names in sorted(answers.items()):
+            both = sorted(given & names)
+            if both:
+                out.append(f"{a}'s given cell {m.get('grade_id')!r} holds {other}'s answers "
+                           f"({', '.join(both)}): hand {a} out only after {other} is due")
+    return out
+
+
 def release(course: Course, a: str) -> Path:
     """Generate the student edition (release/A/) and a zip of it to hand out (release/A.zip)."""
     course.check_assignment(a)
+    hidden_tests(course, a)
+    for warning in given_answers(course, a):
+        print(f"warning: {warning}")
     _fail(course.api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
     out = course.dir("release", a)
     leaked = [p for p in out.rglob("*.py")]
@@ -353,6 +392,28 @@ def write_collect_log(course: Course, a: str, results: list[Collected]) -> Path:
 # ------------------------------------------------------------------------------------------
 # autograde / feedback / export
 # ------------------------------------------------------------------------------------------
+def hidden_tests(course: Course, a: str):
+    """The assignment's trusted hidden tests (autograder.hidden.Spec), loaded once here so that a
+    mistake in them stops grading before the first student, with a clear message."""
+    from autograder.hidden import HIDDEN_TESTS_FILE, Spec
+
+    spec = Spec.find(course.root, a)
+    if spec is None:
+        raise UsageError(
+            f"{a} has no assignments/{a}/{HIDDEN_TESTS_FILE}: grades are decided by hidden tests "
+            "that run in the grader, never in the student's notebook (see autograder/hidden.py)")
+    if "### BEGIN HIDDEN TESTS" in spec.source_notebook:
+        raise UsageError(
+            f"the source notebook of {a} holds `### BEGIN HIDDEN TESTS` regions: they would run in the "
+            f"student's kernel. Move those tests to assignments/{a}/{HIDDEN_TESTS_FILE} "
+            "(see autograder/hidden.py)")
+    try:
+        spec.load()
+    except Exception as e:  # noqa: BLE001 - the instructor's file: say where it broke
+        raise UsageError(f"assignments/{a}/{HIDDEN_TESTS_FILE} does not load: {type(e).__name__}: {e}") from e
+    return spec
+
+
 def _log_path(course: Course, a: str) -> Path:
     return course.root / "exports" / a / "autograde_log.csv"
 
@@ -367,6 +428,7 @@ def autograde(course: Course, a: str, students: list[str] | None = None, workers
     course.check_assignment(a)
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, not {workers}")
+    hidden_tests(course, a)
     # nbgrader needs the assignment in the gradebook: generate it if it was never released here.
     with course.gradebook() as gb:
         known = any(x.name == a for x in gb.assignments)

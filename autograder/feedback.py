@@ -26,3 +26,43 @@ class HideHiddenTests(ClearHiddenTests):
             if out.get("output_type") == "error":
                 out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
         return cell, resources
+
+
+class InertOutputs(ClearHiddenTests):
+    """Every output in the feedback is inert and bounded: what a student's code displayed is kept
+    as text and pictures only (text/plain, image/png, image/jpeg; never HTML, SVG, JavaScript,
+    Markdown or widget views, which a browser would run or render as markup), and every text
+    (streams, results, errors and their tracebacks) is cut at `max_chars`. The HTML exporter's
+    own sanitizer (HTMLExporter.sanitize_html, set in the course's config) cleans Markdown cells."""
+
+    enforce_metadata = False
+    SAFE = ("text/plain", "image/png", "image/jpeg")
+    max_chars = 20_000
+
+    def _cut(self, text) -> str:
+        text = "".join(text) if isinstance(text, list) else str(text or "")
+        if len(text) <= self.max_chars:
+            return text
+        return text[: self.max_chars] + f"\n... ({len(text) - self.max_chars:,} more characters cut)\n"
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code":
+            return cell, resources
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "stream":
+                out["text"] = self._cut(out.get("text"))
+            elif kind in ("display_data", "execute_result"):
+                data = out.get("data", {})
+                kept = {k: (self._cut(v) if k == "text/plain" else v)
+                        for k, v in data.items() if k in self.SAFE}
+                if not kept:
+                    kept = {"text/plain": f"[output of type {', '.join(sorted(data)) or 'none'} "
+                                          "not shown in the feedback]"}
+                out["data"] = kept
+                out["metadata"] = {}
+            elif kind == "error":
+                out["ename"] = self._cut(out.get("ename"))[:200]
+                out["evalue"] = self._cut(out.get("evalue"))
+                out["traceback"] = [self._cut("\n".join(map(str, out.get("traceback") or [])))]
+        return cell, resources

@@ -36,6 +36,11 @@ class KernelSession(Session):
         self.broken: str | None = None
         self.calls = 0
         self.note = ""  # said with a name that is not defined (why its cell failed)
+        self.stopped_in_test: str | None = None  # a case of the current test killed or wedged it
+
+    def begin_test(self, grade_id: str) -> None:
+        """A new hidden test: a kernel that an earlier test killed is restarted for it."""
+        self.stopped_in_test = None
 
     def _restart(self, why: str) -> None:
         r = self.runner
@@ -49,32 +54,37 @@ class KernelSession(Session):
 
         if self.broken:
             raise StudentError(["KernelDied"], self.broken)
+        if self.stopped_in_test:  # the test fails anyway: no more restarts or time limits for it
+            raise StudentError(["NotRun"], f"not run: an earlier case of this test {self.stopped_in_test}")
         r = self.runner
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise StudentError(["Timeout"], "grading stopped: the time for the hidden tests ran out")
         limit = min(timeout or r.limits.cell_timeout, left)
         p = self.path
+        request = wire.encode(req)
         code = (f"__import__('sys').path.insert(0, {p!r}) if {p!r} not in __import__('sys').path "
-                f"else None\n__import__('dlcv_inside.serve', fromlist=['handle']).handle({wire.encode(req)!r})")
+                f"else None\n__import__('dlcv_inside.serve', fromlist=['handle']).handle({request!r})")
         self.calls += 1
         if r.kernel is None or not r.kernel.alive():
             self._restart("the kernel had stopped")
             if self.broken:
                 raise StudentError(["KernelDied"], self.broken)
         status, outputs, _ = r.execute(code, limit, keep=True, history=False, wall=False,
-                                       max_output=wire.MAX_TEXT)
+                                       max_output=wire.MAX_TEXT, only_mime=serve.REPLY_MIME)
         reply = None
         for o in outputs:
             if o.output_type == "display_data" and serve.REPLY_MIME in o.get("data", {}):
                 reply = o["data"][serve.REPLY_MIME]
         if status in ("timeout", "stuck", "wall"):
+            self.stopped_in_test = "ran out of time"
             if status == "stuck":
                 self._restart("a call did not stop when interrupted")
             raise StudentError(["Timeout"], f"did not finish within {limit:g} s (the time limit of "
                                             "one call)")
         if status == "dead":
             ename, message = _death_message(r.kernel.exit_code(), r.limits)
+            self.stopped_in_test = "stopped the kernel"
             self._restart(message)
             raise StudentError(["KernelDied"], message)
         if reply is None:
@@ -87,6 +97,7 @@ class KernelSession(Session):
             if e.is_a("NotDefined") and self.note:
                 raise StudentError(e.types, f"{e.message} ({self.note})", e.where) from None
             if e.is_a("MemoryError"):
+                self.stopped_in_test = "ran out of memory"
                 self._restart("memory limit")
                 raise StudentError(["MemoryLimit"], f"memory limit of "
                                                     f"{r.limits.memory / 2**30:g} GB exceeded") from None
@@ -99,6 +110,8 @@ def _as_text(out) -> nbformat.NotebookNode:
         tb = "\n".join(_ANSI.sub("", str(line)) for line in out.get("traceback") or [])
         text = tb or f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"
         return nbformat.v4.new_output("stream", name="stdout", text=text.rstrip("\n") + "\n")
+    if out.output_type == "stream" and out.get("name") == "stderr":  # nbgrader: any stderr gives 0
+        return nbformat.v4.new_output("stream", name="stdout", text=out.get("text", ""))
     if out.output_type == "execute_result":  # nbgrader would read a number in it as a score
         return nbformat.v4.new_output("display_data", data=dict(out.get("data", {})),
                                       metadata=dict(out.get("metadata", {})))
@@ -140,6 +153,7 @@ def grade_kernel(runner, spec: Spec, inside_path: str, isolated: bool = False, l
         if blocked and gid not in skip:
             skip[gid] = f"it needs answer cell {blocked[0]!r}, which was stopped: {stopped[blocked[0]]}"
     session = KernelSession(runner, inside_path, budget=runner.limits.wall_timeout)
+    runner.restarts, runner.max_restarts = 0, 10  # restarts of its own (one per test at most)
     if cell_errors:
         session.note = "; ".join(f"answer cell {g!r} failed when run on its own for grading: {e}"
                                  for g, e in cell_errors.items() if g)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
-import importlib.util
 import json
 import sys
 import time
@@ -86,7 +85,7 @@ class Session:
             e = reply["error"]
             if not isinstance(e, dict):
                 raise StudentError(["WireError"], "the answer is not a reply")
-            types_ = [str(t)[:100] for t in e.get("types", [])][:20] if isinstance(e.get("types"), list) else []
+            types_ = [str(t)[:100] for t in e["types"]][:20] if isinstance(e.get("types"), list) else []
             trace = e.get("trace") if isinstance(e.get("trace"), list) else []
             where = e.get("where") if isinstance(e.get("where"), str) else None
             raise StudentError(types_ or ["Error"], str(e.get("message", ""))[:2000], where,
@@ -296,7 +295,7 @@ def _fmt_student_error(function: str, e: StudentError) -> str:
         if "failed when run on its own" in e.message:
             return e.message
         return f"{e.message}: run the cell that defines it, and keep its name"
-    if e.name in ("Timeout", "KernelDied", "MemoryLimit", "WireError", "GradingError"):
+    if e.name in ("Timeout", "KernelDied", "MemoryLimit", "WireError", "GradingError", "NotRun"):
         return f"{e.message}"
     if e.is_a("MemoryError"):
         return "ran out of memory (MemoryError)"
@@ -503,6 +502,8 @@ def run_hidden_tests(spec: Spec, student: Session, skip: dict[str, str] | None =
         if end is not None and time.monotonic() > end:
             v.not_run = "grading stopped after its time limit"
             continue
+        if hasattr(student, "begin_test"):
+            student.begin_test(gid)
         token = _CURRENT.set(v.cases)
         try:
             with case(gid.removeprefix("test_"), "setting up the test"):

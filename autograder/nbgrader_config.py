@@ -67,6 +67,7 @@ c.SandboxedExecute.cpu_limit = 0  # CPU seconds per kernel; 0: the wall-clock li
 c.SandboxedExecute.file_size_limit = 64 * 2**20  # largest file a submission may write, bytes
 c.SandboxedExecute.nproc_limit = 256  # processes and threads
 c.SandboxedExecute.max_output = 2**20  # output kept per cell, bytes
+c.SandboxedExecute.tmp_size = 256 * 2**20  # bytes each of /tmp, /var/tmp and the home folder holds
 c.Execute.timeout = 180  # nbgrader's own Execute, if someone puts it back
 
 # nbgrader's exchange (hand-out / hand-in through a shared folder on one server), kept in the course.
@@ -74,8 +75,19 @@ c.Exchange.root = str(root / "exchange")
 
 # Feedback: grades, then hidden tests removed (source and tracebacks), then the page style.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbconvert.preprocessors.sanitize import SanitizeHTML  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from autograder.feedback import HideHiddenTests  # noqa: E402
+from autograder.feedback import HideHiddenTests, InertOutputs  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# Student outputs in the feedback are inert (no HTML, script or widget outputs; every text
+# capped) and Markdown cells keep only harmless tags and attributes (no script, no on* handler,
+# no javascript: link): a student's notebook never runs code in the browser that opens it.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, InertOutputs, SanitizeHTML,
+                                    CSSHTMLHeaderPreprocessor]
+c.SanitizeHTML.tags = ["a", "abbr", "b", "blockquote", "br", "code", "details", "em", "h1", "h2", "h3",
+                       "h4", "i", "li", "ol", "p", "pre", "strong", "sub", "summary", "sup", "table",
+                       "tbody", "td", "th", "thead", "tr", "ul"]
+c.SanitizeHTML.attributes = {"a": ["href", "title"], "abbr": ["title"]}
+c.SanitizeHTML.enabled = True  # nbconvert's preprocessors are off until enabled
+c.HTMLExporter.sanitize_html = True

@@ -110,7 +110,8 @@ def _execute_job(job: dict) -> dict:
                 before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file()}
                 resources = {"metadata": {"path": str(folder), "name": name},
                              "nbgrader": {"student": job["student"], "assignment": job["assignment"],
-                                          "notebook": name}}
+                                          "notebook": name},
+                             "dlcv_spec": job.get("spec")}
                 key = digest(nb)
                 nb, _ = executor.preprocess(nb, resources)
                 nbformat.write(nb, str(path))  # later notebooks see it, as under nbgrader
@@ -174,7 +175,7 @@ def _replace_execute(config, by):
     cfg = copy.deepcopy(config)
     pps = list(cfg.Autograde.autograde_preprocessors)
     if not any(isinstance(p, type) and issubclass(p, SandboxedExecute) for p in pps):
-        from autograder.cli import UsageError
+        from autograder.errors import UsageError
 
         raise UsageError("parallel grading needs SandboxedExecute in Autograde.autograde_preprocessors")
     cfg.Autograde.autograde_preprocessors = [
@@ -190,8 +191,11 @@ def _settings(config) -> dict:
             for name in ref.trait_names() if ref.trait_metadata(name, "config")}
 
 
-def prepare(course, a: str, student: str, scratch: Path, settings: dict) -> dict | str:
-    """The job of one student (sanitized in scratch/<student>/A), or why it could not be made."""
+def prepare(course, a: str, student: str, scratch: Path, settings: dict, spec: dict | None = None
+            ) -> dict | str:
+    """The job of one student (sanitized in scratch/<student>/A), or why it could not be made.
+    `spec`: the assignment's hidden tests and source notebook (autograder.hidden.Spec) as data,
+    so that a worker needs no course folder."""
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
 
@@ -207,7 +211,8 @@ def prepare(course, a: str, student: str, scratch: Path, settings: dict) -> dict
     files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
     notebooks = sorted(p.stem for p in folder.glob("*.ipynb"))
     shutil.rmtree(folder)
-    return dict(student=student, assignment=a, notebooks=notebooks, files=files, settings=settings)
+    return dict(student=student, assignment=a, notebooks=notebooks, files=files, settings=settings,
+                spec=spec)
 
 
 def record(course, a: str, student: str, config) -> dict:
@@ -229,7 +234,7 @@ def _executor(workers: int, scheduler: str | None):
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover
-            from autograder.cli import UsageError
+            from autograder.errors import UsageError
 
             raise UsageError("--scheduler needs dask.distributed: pip install -r requirements.txt") from None
         client = Client(scheduler, timeout=30, set_as_default=False)
@@ -247,8 +252,14 @@ def autograde_parallel(course, a: str, students: list[str], workers: int = 2,
                        scheduler: str | None = None, progress=None):
     """Grade `students`; yields (student, nbgrader-style result dict, execution seconds) as each
     one is recorded in the gradebook (in the order the executions finish)."""
+    import dataclasses
+
+    from autograder.hidden import Spec
+
     record_config = _replace_execute(course.config, PrecomputedExecute)
     settings = _settings(course.config)
+    found = Spec.find(course.root, a)
+    spec = dataclasses.asdict(found) if found is not None else None
     executor, close = _executor(workers, scheduler)
     scratch = Path(tempfile.mkdtemp(prefix="dlcv-prepare-"))
     futures: dict = {}
@@ -256,7 +267,7 @@ def autograde_parallel(course, a: str, students: list[str], workers: int = 2,
     try:
         unprepared = []
         for student in students:
-            job = prepare(course, a, student, scratch, settings)
+            job = prepare(course, a, student, scratch, settings, spec)
             if isinstance(job, str):  # nbgrader could not sanitize it: record says why
                 unprepared.append(student)
                 continue

@@ -141,10 +141,12 @@ def policy_binds(policy, scratch: Path) -> tuple[list[tuple[str, str]], list[str
 
 
 def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: int,
-                  extra_ro: list[str] = (), grading: Path | None = None, policy=None) -> list[str]:
+                  extra_ro: list[str] = (), grading: Path | None = None, policy=None,
+                  tmp_size: int = 256 * 2**20) -> list[str]:
     """The bwrap prefix that runs a command as `uid` in a fresh sandbox (see the module doc).
     `grading`: a folder holding dlcv_inside, shown at GRADING_MOUNT; `policy`: what may be
-    imported (policy_binds)."""
+    imported (policy_binds); `tmp_size`: bytes each writable place (/tmp, /var/tmp, the home
+    folder) may hold. The submission's own files are shown read-only in the home folder."""
     cmd = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
@@ -156,16 +158,18 @@ def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: i
     cmd += ["--ro-bind", "/etc", "/etc",
             "--ro-bind", str(etcdir / "passwd"), "/etc/passwd",
             "--ro-bind", str(etcdir / "group"), "/etc/group",
-            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
-            "--perms", "1777", "--tmpfs", "/var/tmp"]
+            "--proc", "/proc", "--dev", "/dev"]
+    for place in ("/tmp", "/var/tmp", SANDBOX_HOME):
+        cmd += ["--perms", "1777", "--size", str(int(tmp_size)), "--tmpfs", place]
     mounted = {"/usr", "/etc"}  # host folders: what lies below them exists already
-    made = set(mounted)
+    made = {*mounted, "/tmp", "/var", "/var/tmp", "/home", SANDBOX_HOME}  # empty folders made above
     binds = [(p, "ro") for p in [*python_paths(), *extra_ro]]
     d = data_dir()
     if d:
         binds.append((d, "ro"))
-    binds += [(str(conndir), "rw"), (str(workdir), SANDBOX_HOME)]
+    binds += [(str(conndir), "rw")]
     extra_binds, tmpfs, policy_env = policy_binds(policy, conndir.parent / "policy")
+    extra_binds += [(str(p), f"{SANDBOX_HOME}/{p.name}") for p in sorted(Path(workdir).iterdir())]
     if grading is not None:
         extra_binds.append((str(grading), GRADING_MOUNT))
     for src, mode in [*binds, *[(s_, "@" + d_) for s_, d_ in extra_binds]]:
@@ -263,8 +267,8 @@ class SandboxedExecute(NbGraderPreprocessor):
                                     "is killed and restarted").tag(config=True)
     uid_base = Integer(200000, help="The sandbox user is uid_base + pid % 10000").tag(config=True)
     extra_ro_binds = List(Unicode(), help="More host folders the kernel may read").tag(config=True)
-    integrity = Bool(True, help="Probe the kernel for tampering with what the tests rely on "
-                                "(autograder/integrity.py)").tag(config=True)
+    tmp_size = Integer(256 * 2**20, help="Bytes each writable place of the sandbox (/tmp, /var/tmp, "
+                                         "the home folder) may hold").tag(config=True)
 
     def limits(self) -> Limits:
         return Limits(cell_timeout=self.timeout, wall_timeout=self.wall_timeout,
@@ -314,7 +318,8 @@ class SandboxedExecute(NbGraderPreprocessor):
             for p in [workdir, conndir, *workdir.rglob("*")]:
                 os.chown(p, uid, uid, follow_symlinks=False)
             prefix = bwrap_command(self.bwrap, workdir, conndir, etcdir, uid,
-                                   list(self.extra_ro_binds), grading=grading, policy=policy)
+                                   list(self.extra_ro_binds), grading=grading, policy=policy,
+                                   tmp_size=self.tmp_size)
             for p in [tmp, etcdir, *etcdir.iterdir(), grading, *grading.rglob("*"),
                       *(tmp / "policy").rglob("*"), *([tmp / "policy"] if (tmp / "policy").exists() else [])]:
                 p.chmod(0o755 if p.is_dir() else 0o644)
@@ -330,12 +335,18 @@ class SandboxedExecute(NbGraderPreprocessor):
         name = (resources.get("metadata") or {}).get("name") or "notebook"
         limits = self.limits()
         spec = self.spec(resources)
-        tests = spec.load() if spec is not None else None
+        if spec is None and (resources.get("nbgrader") or {}).get("assignment"):
+            from autograder.hidden import HIDDEN_TESTS_FILE
+
+            raise SandboxError(f"no {HIDDEN_TESTS_FILE} for this assignment: its grades must be decided "
+                               "by hidden tests in the grader (autograder/hidden.py)")
+        tests = spec.load() if spec is not None else None  # None: a plain run (no grading)
         if not self.sandbox:
             self.log.warning("SANDBOX OFF: %s runs unsandboxed (SandboxedExecute.sandbox = False)",
                              path / f"{name}.ipynb")
         verdicts: dict = {}
         with tempfile.TemporaryDirectory(prefix="dlcv-sb-") as tmp:
+            Path(tmp).chmod(0o755)  # the sandbox's user reaches its connection files below
             k = self._kernel(Path(tmp) / "notebook", path, tests)
             then = requires = None
             if spec is not None:
@@ -349,7 +360,7 @@ class SandboxedExecute(NbGraderPreprocessor):
                     return part
             start = time.monotonic()
             report = run_notebook(nb, k["argv"], k["conndir"], limits, cwd=k["cwd"], uid=k["uid"],
-                                  log=self.log, integrity=self.integrity and spec is None,
+                                  log=self.log,
                                   requires=requires, then=then)
             if tests is not None and tests.isolated is not None:
                 report["isolated"] = self._run_isolated(nb, spec, tests, Path(tmp) / "isolated", verdicts)
@@ -406,7 +417,7 @@ class SandboxedExecute(NbGraderPreprocessor):
             return dict(rep, cell_errors=errors)
 
         report = run_notebook(part, k["argv"], k["conndir"], self.limits(), cwd=k["cwd"], uid=k["uid"],
-                              log=self.log, integrity=False, then=then)
+                              log=self.log, then=then)
         verdicts.update(found)
         return report
 

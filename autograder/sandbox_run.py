@@ -44,8 +44,6 @@ from queue import Empty
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
-from autograder.integrity import names_used
-
 
 @dataclass
 class Limits:
@@ -172,49 +170,27 @@ def _death_message(code, limits: Limits) -> tuple[str, str]:
 
 
 class _Runner:
-    def __init__(self, nb, argv, conndir, limits: Limits, cwd, uid, log, integrity: bool = True):
-        from autograder.integrity import Guard
-
+    def __init__(self, nb, argv, conndir, limits: Limits, cwd, uid, log):
         self.nb, self.argv, self.conndir, self.limits = nb, argv, Path(conndir), limits
         self.cwd, self.uid, self.log = cwd, uid, log
-        self.guard = Guard(log) if integrity else None
         self.reply_status: str | None = None
         self.deadline = time.monotonic() + limits.wall_timeout
         self.incidents: list[dict] = []
         self.kernel: _Kernel | None = None
         self.restarts = 0
-        self.covered: int | None = None  # a test cell the last probe covered (see _probe)
         self.requires: dict[str, list[str] | None] = {}  # test grade_id -> answers it needs (trusted)
+        self.max_restarts = 3  # kernel restarts allowed (the hidden tests get a budget of their own)
 
     def start(self):
         self.kernel = _Kernel(self.argv, self.conndir, self.limits, self.cwd, self.uid, self.log)
-        if self.guard is not None:  # fingerprints of a kernel no student code has touched
-            t = time.monotonic()
-            self.guard.baseline(self)
-            self.deadline += time.monotonic() - t  # the grader's time, not the notebook's
-
-    def _probe(self, cell: int, names, covers: int | None = None) -> str | None:
-        """Run the integrity probe; a reason to stop the notebook when the probe itself failed.
-        `covers`: the next cell to run, a test whose names are among `names`: when nothing runs
-        in between, that test needs no probe of its own before it runs."""
-        g = self.guard
-        self.covered = None
-        if g is None or g.tampered or not self.kernel.alive():
-            return None
-        n, t = len(g.reasons), time.monotonic()
-        g.check(self, names, cell)
-        self.deadline += time.monotonic() - t  # the grader's time, not the notebook's
-        if len(g.reasons) > n and "probe was suppressed" in g.reasons[-1]:
-            return f"the notebook was stopped at cell {cell}: {g.reasons[-1]}"
-        self.covered = covers
-        return None
 
     # ---- one cell ------------------------------------------------------------------------
     def execute(self, source: str, timeout: float, keep: bool = True, history: bool | None = None,
-                wall: bool = True, max_output: int | None = None):
+                wall: bool = True, max_output: int | None = None, only_mime: str | None = None):
         """Run code; returns (status, outputs, execution_count) with status one of
         ok, error, timeout, wall, dead, stuck. `self.reply_status` is what the kernel's
-        execute_reply said ("ok", "error", or None when none came)."""
+        execute_reply said ("ok", "error", or None when none came). `only_mime`: keep only the
+        display outputs of that type (the grader's requests: what the code prints is dropped)."""
         k = self.kernel
         self.reply_status = None
         msg_id = k.kc.execute(source, store_history=keep if history is None else history,
@@ -251,7 +227,7 @@ class _Runner:
                 return status, outputs, count
             if t == "execute_input":
                 count = c.get("execution_count")
-            elif t == "clear_output":
+            elif t == "clear_output" and only_mime is None:
                 if c.get("wait"):
                     clear_pending = True
                 else:
@@ -262,6 +238,10 @@ class _Runner:
                 if t == "error" and status == "ok":
                     status = "error"
                 if not keep:
+                    continue
+                if only_mime is not None and not (t == "display_data" and only_mime in c.get("data", {})):
+                    if t == "error":
+                        outputs.append(nbformat.v4.output_from_msg(msg))
                     continue
                 if clear_pending:
                     outputs, size, clear_pending = [], 0, False
@@ -327,10 +307,9 @@ class _Runner:
     def restart(self, replay: list[int]) -> str | None:
         """A fresh kernel in the state the notebook had: None, or why that failed."""
         self.restarts += 1
-        self.covered = None
         self.kernel.shutdown()
-        if self.restarts > 3:
-            return "the kernel died or hung more than 3 times"
+        if self.restarts > self.max_restarts:
+            return f"the kernel died or hung more than {self.max_restarts} times"
         try:
             self.start()
         except RuntimeError as e:
@@ -363,8 +342,7 @@ class _Runner:
                 self.not_run[i] = halt
                 continue
             if kind == "test":
-                needs = self.requires.get(gid) if gid in self.requires else \
-                    cell.get("metadata", {}).get("dlcv", {}).get("requires")
+                needs = self.requires.get(gid)  # from the source, never the submission
                 blocked = [g for g in (needs or answers_seen) if g in stopped]
                 if blocked:
                     why = f"it needs answer cell {blocked[0]!r}, which was stopped: {stopped[blocked[0]]}"
@@ -377,27 +355,9 @@ class _Runner:
             if not cell.source.strip():
                 cell.outputs = []
                 continue
-            if kind == "test" and self.guard is not None:
-                names = names_used(cell.source)
-                if self.covered != i:  # something ran since the last probe
-                    halt = self._probe(i, names)
-                if halt:
-                    cell.outputs = [_error("NotRun", f"not run: {halt}")]
-                    cell.execution_count = None
-                    continue
-            self.covered = None
             status, outputs, count = self.execute(cell.source, self.limits.cell_timeout)
             hit = self.limit_hit(status, outputs)
             cell.outputs, cell.execution_count = outputs, count
-            if kind == "test" and self.guard is not None and status in ("ok", "error"):
-                # From outside: a test whose reply says "error" must show its error.
-                if self.reply_status == "error" and not any(o.output_type == "error" for o in outputs):
-                    self.guard.flag(i, f"test cell {gid!r} failed but its error was hidden")
-                j = _next_code_cell(cells, i)
-                if j is not None and _kind(cells[j]) == "test":  # probed once, for both
-                    halt = self._probe(i, names | names_used(cells[j].source), covers=j)
-                else:
-                    halt = self._probe(i, names)
             if hit is None:
                 if kind != "test":
                     replay.append(i)
@@ -424,24 +384,15 @@ class _Runner:
             report.update(then(self) or {})
         if self.kernel is not None:
             self.kernel.shutdown()
-        if self.guard is not None:
-            report["integrity"] = self.guard.report()
-            if self.guard.tampered:  # no test of a tampered notebook earns anything
-                for c in cells:
-                    if c.cell_type == "code" and _kind(c) == "test":
-                        c.outputs.append(_error("IntegrityError", self.guard.message))
-                self.incidents.append(dict(cell=self.guard.cell, grade_id=None, kind="IntegrityError",
-                                           message=self.guard.message))
         return report
 
 
 def run_notebook(nb: NotebookNode, argv: list[str], conndir: Path, limits: Limits,
-                 cwd: str | None = None, uid: int | None = None, log=None, integrity: bool = True,
+                 cwd: str | None = None, uid: int | None = None, log=None,
                  requires: dict | None = None, then=None) -> dict:
-    """Run every code cell of nb in place; returns the report (incidents, restarts, stopped and,
-    with `integrity`, the tampering probe's verdict: autograder/integrity.py). `requires`: test
-    grade_id -> the answer cells it needs, from the source (trusted); `then(runner)` runs before
-    the kernel is shut down (the hidden tests)."""
-    r = _Runner(nb, argv, conndir, limits, cwd, uid, log or logging.getLogger(__name__), integrity)
+    """Run every code cell of nb in place; returns the report (incidents, restarts, stopped, and
+    what `then` adds). `requires`: test grade_id -> the answer cells it needs, from the source
+    (trusted); `then(runner)` runs before the kernel is shut down (the hidden tests)."""
+    r = _Runner(nb, argv, conndir, limits, cwd, uid, log or logging.getLogger(__name__))
     r.requires = dict(requires or {})
     return r.run(then)

@@ -164,11 +164,13 @@ def source_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-TINY_HIDDEN_TESTS = '''"""Hidden tests of the tiny assignment: each repeats its visible case and adds one."""
-from autograder.hidden import HiddenTests, case
+TINY_HIDDEN_TESTS = '''"""Hidden tests of the tiny assignment: each repeats its visible case and adds more."""
+import numpy as np
+
+from autograder.hidden import NUMPY_ONLY, HiddenTests, case
 from dlcv.checks import expect_close
 
-tests = HiddenTests()
+tests = HiddenTests(blocked=NUMPY_ONLY, dlcv=["checks"])
 
 
 @tests.test("test_double")
@@ -177,6 +179,9 @@ def _(st, ref):
         expect_close(st.double(2), 4, "double(2)")
     with case("double", "a negative number"):
         expect_close(st.double(-3), ref.double(-3), "double(-3)")
+    x = np.arange(3.0)
+    with case("double", "an array"):
+        expect_close(st.double(x), ref.double(x), "double([0, 1, 2])")
 
 
 @tests.test("test_triple")

@@ -33,14 +33,26 @@ def tiny_source() -> nbformat.NotebookNode:
             "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
             metadata=meta(solution=True, grade_id="double")),
         nbformat.v4.new_code_cell(
-            'with checking("double"):\n    expect_close(double(2), 4, "double(2)")\n'
-            "### BEGIN HIDDEN TESTS\n"
-            'with checking("double", case="negative"):\n    expect_close(double(-3), -6)\n'
-            "### END HIDDEN TESTS",
+            'with checking("double"):\n    expect_close(double(2), 4, "double(2)")',
             metadata={**meta(grade=True, locked=True, points=3, grade_id="test_double"),
                       "dlcv": {"requires": ["double"]}}),
     ]
     return nb
+
+
+HIDDEN = """from autograder.hidden import HiddenTests, case
+from dlcv.checks import expect_close
+
+tests = HiddenTests()
+
+
+@tests.test("test_double")
+def _(st, ref):
+    with case("double", "double(2)"):
+        expect_close(st.double(2), 4, "double(2)")
+    with case("double", "negative"):
+        expect_close(st.double(-3), ref.double(-3), "double(-3)")
+"""
 
 
 @pytest.fixture
@@ -49,6 +61,7 @@ def course(tmp_path, monkeypatch):
     src.mkdir(parents=True)
     nbformat.write(tiny_source(), src / f"{A}.ipynb")
     (src / f"{A}.py").write_text("# the jupytext twin holds solutions\n")
+    (src / "hidden_tests.py").write_text(HIDDEN)
     monkeypatch.setenv("DLCV_COURSE_ROOT", str(tmp_path))
     monkeypatch.delenv("DLCV_GRADEBOOK", raising=False)
     return cli.Course()
@@ -176,3 +189,31 @@ def test_root_config_is_the_course_config(monkeypatch):
     assert c.CourseDirectory.source_directory == "assignments"
     assert "*.py" in c.CourseDirectory.ignore
     assert [p.__name__ for p in c.GenerateFeedback.preprocessors][1] == "HideHiddenTests"
+
+
+def test_release_warns_when_given_code_holds_another_assignments_answers(course, capsys):
+    nb = tiny_source()
+    nb.cells.insert(2, nbformat.v4.new_code_cell(
+        "def double(x):\n    return 2 * x", metadata={"nbgrader": dict(
+            schema_version=3, locked=True, solution=False, grade=False, task=False, grade_id="given")}))
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_double"]
+    later = course.root / "assignments" / "t9_later"
+    later.mkdir()
+    nbformat.write(nb, later / "t9_later.ipynb")
+    (later / "hidden_tests.py").write_text("from autograder.hidden import HiddenTests\ntests = HiddenTests()\n")
+    cli.release(course, "t9_later")
+    assert ("warning: t9_later's given cell 'given' holds t0_tiny's answers (double): hand t9_later "
+            "out only after t0_tiny is due") in capsys.readouterr().out
+    cli.release(course, A)  # and not the other way round
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_hidden_tests_in_the_notebook_are_refused(course):
+    nb = tiny_source()
+    nb.cells[-1].source += "\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n### END HIDDEN TESTS"
+    nbformat.write(nb, course.root / "assignments" / A / f"{A}.ipynb")
+    with pytest.raises(cli.UsageError, match="would run in the student's kernel"):
+        cli.release(course, A)
+    (course.root / "assignments" / A / "hidden_tests.py").unlink()
+    with pytest.raises(cli.UsageError, match="has no assignments/t0_tiny/hidden_tests.py"):
+        cli.autograde(course, A)

@@ -5,8 +5,9 @@ tests/test_adversarial.py (a 3-point test of `double`, a 2-point test of `triple
 
 - structure: edited, deleted, duplicated, renamed or retyped test and locked cells; each is
   restored or counted as nbgrader does, earns exactly its score and is reported in the log;
-- tampering: a submission whose `double` is wrong (it would earn 2) monkeypatches what the tests
-  rely on; it must be flagged and earn 0, and the normal submissions must not be flagged;
+- tampering: a submission whose `double` is wrong (it would earn 2) monkeypatches what test
+  code in its kernel would rely on; none of it reaches the hidden tests, which compare in the
+  grader's process, so each earns exactly 2, like the same wrong answer without the patch;
 - files: an old nbformat, invalid JSON, non-UTF-8 bytes, JSON that is not a notebook, a renamed
   notebook, extra files, a folder without a notebook, Unicode student ids (graded), an id that
   cannot be used (recorded with its reason, in the report).
@@ -104,70 +105,46 @@ STRUCTURE = {  # student -> (change, score, what the log says)
     "s_points": (change_points, 5, "points of 'test_double' were changed"),
 }
 
-TAMPER = {  # student -> (the `double` cell: wrong, plus an attack; what the log says)
-    "t_allclose": ("import numpy as np\nnp.allclose = lambda *a, **k: True", "numpy.allclose was replaced"),
-    "t_isclose": ("import numpy\nnumpy.isclose = lambda *a, **k: True", "numpy.isclose was replaced"),
-    "t_array_equal": ("import numpy as np\nnp.array_equal = lambda *a, **k: True",
-                      "numpy.array_equal was replaced"),
-    "t_np_testing": ("import numpy as np\nnp.testing.assert_allclose = lambda *a, **k: None",
-                     "numpy.testing.assert_allclose was replaced"),
-    "t_assertion_error": ("import builtins\nbuiltins.AssertionError = Exception",
-                          "builtins.AssertionError was replaced"),
-    "t_abs": ("import builtins\nbuiltins.abs = lambda x: 0", "builtins.abs was replaced"),
-    "t_print": ("import builtins\nbuiltins.print = lambda *a, **k: None", "probe was suppressed"),
-    "t_rebind_helper": ("def expect_close(*a, **k):\n    pass", "`expect_close` is not dlcv.checks"),
-    "t_lookalike": ("def expect_close(*a, **k):\n    pass\nexpect_close.__module__ = 'dlcv.checks'\n"
-                    "expect_close.__qualname__ = 'expect_close'", "`expect_close` is not dlcv.checks"),
-    "t_checks_module": ("import dlcv.checks\ndlcv.checks.expect_close = lambda *a, **k: None",
-                        "dlcv.checks.expect_close was replaced"),
-    "t_code_swap": ("import dlcv.checks\ndlcv.checks.expect_close.__code__ = (lambda *a, **k: None).__code__",
-                    "dlcv.checks.expect_close was replaced"),
-    "t_check_failed": ("import dlcv.checks\ndlcv.checks.CheckFailed.__init__ = lambda self, *a: None",
-                       "dlcv.checks.CheckFailed was replaced"),
-    "t_showtraceback": ("get_ipython().showtraceback = lambda *a, **k: None", "showtraceback was replaced"),
-    "t_showtraceback_class": ("from IPython.core.interactiveshell import InteractiveShell\n"
-                              "InteractiveShell._showtraceback = lambda *a, **k: None",
-                              "_showtraceback was replaced"),
+# Patches of what test code in the kernel would rely on. Grades are decided in the grader's
+# process, so none of them can change one: each earns what its wrong answer earns, 2, and none is
+# worth a note (they are not a failure of the submission, just useless).
+TAMPER = {
+    "t_allclose": "import numpy as np\nnp.allclose = lambda *a, **k: True",
+    "t_isclose": "import numpy\nnumpy.isclose = lambda *a, **k: True",
+    "t_array_equal": "import numpy as np\nnp.array_equal = lambda *a, **k: True",
+    "t_np_testing": "import numpy as np\nnp.testing.assert_allclose = lambda *a, **k: None",
+    "t_assertion_error": "import builtins\nbuiltins.AssertionError = Exception",
+    "t_abs": "import builtins\nbuiltins.abs = lambda x: 0",
+    "t_print": "import builtins\nbuiltins.print = lambda *a, **k: None",
+    "t_rebind_helper": "def expect_close(*a, **k):\n    pass",
+    "t_checks_module": "import dlcv.checks\ndlcv.checks.expect_close = lambda *a, **k: None",
+    "t_code_swap": "import dlcv.checks\ndlcv.checks.expect_close.__code__ = (lambda *a, **k: None).__code__",
+    "t_check_failed": "import dlcv.checks\ndlcv.checks.CheckFailed.__init__ = lambda self, *a: None",
+    "t_showtraceback": "get_ipython().showtraceback = lambda *a, **k: None",
     "t_run_cell": ("from IPython.core.interactiveshell import InteractiveShell\n"
-                   "_rc = InteractiveShell.run_cell\n"
-                   "def _run_cell(self, raw_cell, *a, **k):\n"
-                   "    return _rc(self, raw_cell.replace('expect_close(', 'print('), *a, **k)\n"
-                   "InteractiveShell.run_cell = _run_cell", "run_cell was replaced"),
-    "t_custom_exc": ("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
-                     "custom_exceptions was replaced"),
+                   "_orig = InteractiveShell.run_cell\n"
+                   "def _quiet(self, *a, **k):\n    r = _orig(self, *a, **k)\n    r.error_in_exec = None\n"
+                   "    return r\nInteractiveShell.run_cell = _quiet"),
+    "t_custom_exc": "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
     "t_ast_transformer": ("import ast\nclass _T(ast.NodeTransformer):\n    def visit_With(self, node):\n"
-                          "        return None\nget_ipython().ast_transformers.append(_T())",
-                          "ast_transformers was replaced"),
-    "t_excepthook": ("get_ipython().excepthook = lambda *a: None", "excepthook was replaced"),
-    "t_settrace": ("import sys\nsys.settrace(lambda *a: None)", "sys.gettrace() was replaced"),
-    "t_in_function": (None, "numpy.allclose was replaced"),  # patches while the test calls it
-    # what the probe reports with: a constant digest would make every later probe look clean
-    "t_hashlib": ("import hashlib\nclass _H:\n    def update(self, b):\n        pass\n"
-                  "    def hexdigest(self):\n        return '0'\nhashlib.sha1 = lambda *a: _H()",
-                  "hashlib.sha1 was replaced"),
-}
-
-
-# Patches that cannot change a grade: IPython puts sys.excepthook back after every cell; replacing
-# isinstance breaks the kernel itself (the cell times out: its answer is stopped, not credited); a
-# fake `np` is not what dlcv.checks uses. Each earns what its (wrong) answer earns: 2, not 5.
-HARMLESS = {
-    "h_sys_excepthook": ("import sys\nsys.excepthook = lambda *a: None", ""),
-    "h_isinstance": ("import builtins\nbuiltins.isinstance = lambda *a: True", "cell timed out"),
-    "h_fake_numpy": ("class np:\n    allclose = staticmethod(lambda *a, **k: True)", ""),
-    # something new in numpy changes the probe's digest of numpy, but replaces nothing a test uses
-    "h_adds_to_numpy": ("import numpy\nnumpy.my_helper = lambda x: x", ""),
+                          "        return ast.Pass()\nget_ipython().ast_transformers.append(_T())"),
+    "t_excepthook": "get_ipython().excepthook = lambda *a: None",
+    "t_settrace": "import sys\nsys.settrace(lambda *a: None)",
+    "t_hashlib": "import hashlib, json\nhashlib.sha1 = lambda *a: None\njson.dumps = lambda *a, **k: '{}'",
+    "t_sys_excepthook": "import sys\nsys.excepthook = lambda *a: None",
+    "t_fake_numpy": "class np:\n    allclose = staticmethod(lambda *a, **k: True)",
+    "t_adds_to_numpy": "import numpy\nnumpy.my_helper = lambda x: x",
+    "t_in_function": None,  # patches while the test calls it
 }
 
 
 def structure_and_tamper_cases():
     out = {"full": (None, 5, ""), "zero": ("zero", 0, ""), "partial": (NOT_DONE, 2, "")}
     out.update(STRUCTURE)
-    out.update({sid: (WRONG + "\n" + attack, 2, note) for sid, (attack, note) in HARMLESS.items()})
-    for sid, (attack, _) in TAMPER.items():
+    for sid, attack in TAMPER.items():
         patch_in_call = "def double(x):\n    import numpy as np\n    np.allclose = lambda *a, **k: True\n"
         code = (WRONG + "\n" + attack) if attack else patch_in_call + "    return 0 * x"
-        out[sid] = (code, 0, TAMPER[sid][1])
+        out[sid] = (code, 2, "")
     return out
 
 
@@ -242,19 +219,13 @@ def _text(nb) -> str:
     return outputs_text(nb)
 
 
-@pytest.mark.parametrize("sid", sorted(["full", "zero", "partial", *STRUCTURE, *TAMPER, *HARMLESS,
+@pytest.mark.parametrize("sid", sorted(["full", "zero", "partial", *STRUCTURE, *TAMPER,
                                         "f_nbformat3", "f_renamed", "f_extra", "élodie_ünïcode",
                                         "zoë", "张伟"]))
 def test_exact_score_and_reason(batch, sid):
     score, note = batch["expected"][sid]
     assert batch["status"][sid] == "graded", batch["status"][sid]
     assert batch["scores"][sid] == score, (batch["notes"][sid], _text(_autograded(batch, sid))[-1500:])
-    if sid in TAMPER:
-        assert "integrity check failed" in batch["notes"][sid], batch["notes"][sid]
-        nb = _autograded(batch, sid)
-        for c in nb.cells:
-            if _gid(c) in ("test_double", "test_triple"):
-                assert any(o.get("ename") == "IntegrityError" for o in c.outputs), sid
     assert note in batch["notes"][sid], (sid, batch["notes"][sid])
     if not note:
         assert batch["notes"][sid] == "", (sid, batch["notes"][sid])
@@ -263,11 +234,11 @@ def test_exact_score_and_reason(batch, sid):
 def test_reports_say_what_was_found(batch):
     from autograder.sandbox import read_reports
 
-    (rep,) = read_reports(batch["root"] / "autograded" / "t_allclose" / A)
-    assert rep["integrity"]["tampered"] and "numpy.allclose was replaced" in rep["integrity"]["reasons"][0]
     (rep,) = read_reports(batch["root"] / "autograded" / "full" / A)
-    assert rep["integrity"] == {"tampered": False, "reasons": [], "cell": None, "unavailable": None,
-                                "structure": []}
+    assert rep["integrity"] == {"structure": []}
+    assert rep["verdicts"]["test_double"]["score"] == 3.0
+    (rep,) = read_reports(batch["root"] / "autograded" / "t_allclose" / A)
+    assert rep["verdicts"]["test_double"]["score"] == 0.0 and rep["verdicts"]["test_triple"]["score"] == 2.0
     (rep,) = read_reports(batch["root"] / "autograded" / "s_delete_test" / A)
     assert [f["kind"] for f in rep["integrity"]["structure"]] == ["MissingCell"]
 
@@ -276,6 +247,7 @@ def test_edited_test_cell_is_restored(batch):
     nb = _autograded(batch, "s_edit_test")
     test = next(c for c in nb.cells if _gid(c) == "test_double")
     assert "expect_close(double(2), 4" in test.source and "not implemented yet" in _text(nb)
+    assert "FAILED  double (double(2)): double is not implemented yet" in test.outputs[-1].evalue
 
 
 def test_broken_files_end_with_a_reason(batch):
