@@ -36,6 +36,7 @@ from pathlib import Path
 
 from autograder import notebooks as nbs
 from autograder.errors import UsageError
+from autograder.report import csv_cell
 
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
 STUDENT_ID = re.compile(r"^[^\W_][\w.-]{0,63}$")  # Unicode letters and digits, ._-
@@ -281,21 +282,17 @@ def collect(course: Course, a: str, path: str | Path, pattern: str = DEFAULT_PAT
         if path.is_file():
             if not zipfile.is_zipfile(path):
                 raise UsageError(f"{path} is neither a folder nor a zip file")
-            with zipfile.ZipFile(path) as z:
-                for info in z.infolist():
-                    target = (Path(tmp) / info.filename).resolve()
-                    if not str(target).startswith(str(Path(tmp).resolve())):
-                        continue  # path traversal in a zip: never extract outside tmp
-                    z.extract(info, tmp)
-                    ts = dt.datetime(*info.date_time).timestamp()
-                    if target.is_file():
-                        os.utime(target, (ts, ts))
+            results += _extract_zip(path, Path(tmp))
             folder = Path(tmp)
         top, folder = folder, _unwrap(folder)
         rel = lambda p: str(p.relative_to(top))  # noqa: E731
         found, empty = _candidates(folder)
         by_student: dict[str, list[tuple[Path, Path | None]]] = {}
+        inside = folder.resolve()
         for name, nb, sfolder in found:
+            if nb.is_symlink() or not nb.resolve().is_relative_to(inside):
+                results.append(Collected(name, rel(nb), "skipped: a link, not a notebook"))
+                continue
             student, why = student_id(regex, name)
             if why:
                 results.append(Collected(student or name, rel(nb), f"skipped: {why}"))
@@ -309,6 +306,7 @@ def collect(course: Course, a: str, path: str | Path, pattern: str = DEFAULT_PAT
                                      f"skipped: no notebook in {name}/{holds}" + (f"; {why}" if why else "")))
         for student, entries in sorted(by_student.items()):
             results += _collect_student(course, a, student, entries, source_nbs, rel)
+    _note_lookalikes(results)
     write_collect_log(course, a, results)
     ok = [r for r in results if r.status == "collected"]
     skipped = [r for r in results if r.status != "collected"]
@@ -323,6 +321,76 @@ def collect(course: Course, a: str, path: str | Path, pattern: str = DEFAULT_PAT
         elif r.note:
             print(f"  {r.source}: collected for {r.student}; {r.note}")
     return results
+
+
+ZIP_MAX_BYTES = 4 * 2**30  # what a zip of submissions may hold once unpacked
+ZIP_MAX_RATIO = 200  # unpacked / packed size: a larger ratio is a zip bomb, not notebooks
+
+
+def _extract_zip(path: Path, dest: Path) -> list[Collected]:
+    """Unpack an LMS zip into dest, safely. The whole zip is refused (UsageError) when it would
+    unpack to more than ZIP_MAX_BYTES or more than ZIP_MAX_RATIO times its size; every entry that
+    is not extracted (a path leading outside, an absolute path, a link or device) is returned as
+    skipped, with why, for collect_log.csv. Each file keeps the zip's time stamp."""
+    import stat
+
+    skipped: list[Collected] = []
+    root = dest.resolve()
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+        total = sum(i.file_size for i in infos)
+        packed = max(path.stat().st_size, 1)
+        if total > ZIP_MAX_BYTES or total > ZIP_MAX_RATIO * packed:
+            raise UsageError(
+                f"refusing {path.name}: it would unpack to {total / 2**20:,.0f} MB from "
+                f"{packed / 2**20:,.1f} MB (limits: {ZIP_MAX_BYTES / 2**30:g} GB, {ZIP_MAX_RATIO}x); "
+                "unpack it yourself and collect the folder if it is genuine")
+        for info in infos:
+            name = info.filename
+            mode = (info.external_attr >> 16) & 0o170000
+            why = None
+            if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+                why = "an absolute path"
+            elif not (dest / name).resolve().is_relative_to(root) or ".." in Path(name).parts:
+                why = "a path leading outside the zip's folder"
+            elif mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                why = "a link or a special file"
+            if why:
+                skipped.append(Collected(Path(name).name or name, name, f"skipped: zip entry is {why}"))
+                continue
+            z.extract(info, dest)
+            target = dest / name
+            if target.is_file():
+                ts = dt.datetime(*info.date_time).timestamp()
+                os.utime(target, (ts, ts))
+    return skipped
+
+
+# Letters of other scripts that look like Latin ones (the usual confusables of student ids).
+_LOOKALIKE = str.maketrans("аеорсухіјѕԁɡοαυνρτκβмнтвℓ", "aeopcyxijsdgoauvptkbmhtbl")
+
+
+def _skeleton(sid: str) -> str:
+    """What an id looks like: NFKC (fullwidth digits are digits), case folded, look-alike
+    letters of other scripts mapped to the Latin ones."""
+    return unicodedata.normalize("NFKC", sid).casefold().translate(_LOOKALIKE)
+
+
+def _note_lookalikes(results: list[Collected]) -> None:
+    """Collected ids that look the same (alice / Cyrillic аlice, 123 / fullwidth １２３) are
+    different students and stay so; each gets a note naming the other, for a person to check."""
+    by_look: dict[str, list[Collected]] = {}
+    for r in results:
+        if r.status == "collected":
+            by_look.setdefault(_skeleton(r.student), []).append(r)
+    for group in by_look.values():
+        ids = sorted({r.student for r in group})
+        if len(ids) < 2:
+            continue
+        for r in group:
+            others = ", ".join(repr(i) for i in ids if i != r.student)
+            note = f"looks like student {others} (not merged: check by hand)"
+            r.note = f"{r.note}; {note}" if r.note else note
 
 
 def _collect_student(course: Course, a: str, student: str, entries: list[tuple[Path, Path | None]],
@@ -385,7 +453,7 @@ def write_collect_log(course: Course, a: str, results: list[Collected]) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(COLLECT_COLUMNS)
-        w.writerows([r.student, r.source, r.status, r.note] for r in results)
+        w.writerows([csv_cell(x) for x in (r.student, r.source, r.status, r.note)] for r in results)
     return path
 
 
@@ -408,9 +476,11 @@ def hidden_tests(course: Course, a: str):
             f"student's kernel. Move those tests to assignments/{a}/{HIDDEN_TESTS_FILE} "
             "(see autograder/hidden.py)")
     try:
-        spec.load()
-    except Exception as e:  # noqa: BLE001 - the instructor's file: say where it broke
-        raise UsageError(f"assignments/{a}/{HIDDEN_TESTS_FILE} does not load: {type(e).__name__}: {e}") from e
+        from autograder.hidden import reference
+
+        reference(spec, spec.load())  # the source's answers, run once here: a broken one stops now
+    except Exception as e:  # noqa: BLE001 - the instructor's files: say where they broke
+        raise UsageError(f"the hidden tests of {a} do not load: {type(e).__name__}: {e}") from e
     return spec
 
 
@@ -450,7 +520,8 @@ def autograde(course: Course, a: str, students: list[str] | None = None, workers
     with open(log, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(LOG_COLUMNS)
-        w.writerows([s, m, notes.get(s, ""), f"{seconds.get(s, 0.0):.2f}"] for s, m in sorted(status.items()))
+        w.writerows([csv_cell(s), csv_cell(m), csv_cell(notes.get(s, "")), f"{seconds.get(s, 0.0):.2f}"]
+                    for s, m in sorted(status.items()))
     bad = {s: m for s, m in status.items() if m != "graded"}
     print(f"autograded {len(status) - len(bad)} of {len(status)} submission(s) of {a}")
     for s, m in bad.items():
@@ -580,9 +651,10 @@ def export(course: Course, a: str, out: Path | None = None) -> Path:
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
         w.writerow(["student_id", "score", "max_score", "percent", "status", "seconds", "timestamp", "notes"])
         for r in rows:
-            w.writerow([r["student_id"], f"{r['score']:g}", f"{r['max_score']:g}", f"{r['percent']:.1f}",
-                        r["status"], "" if r["seconds"] is None else f"{r['seconds']:.2f}", r["timestamp"],
-                        "; ".join(x for x in (r["notes"], r["collect"]) if x)])
+            w.writerow([csv_cell(r["student_id"]), f"{r['score']:g}", f"{r['max_score']:g}",
+                        f"{r['percent']:.1f}", csv_cell(r["status"]),
+                        "" if r["seconds"] is None else f"{r['seconds']:.2f}", r["timestamp"],
+                        csv_cell("; ".join(x for x in (r["notes"], r["collect"]) if x))])
     with course.gradebook() as gb:
         data = report.Gathered(max_score=float(gb.find_assignment(a).max_score), rows=rows,
                                tests=report.test_stats(gb, a),

@@ -131,10 +131,19 @@ class Remote:
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_timeout", timeout)
 
+    # Names that numpy and the checks probe on what they are given: a remote object has none of
+    # them (so `expect_close(obj, ...)` says it is not an array); reach such an attribute of the
+    # object on the other side with obj.attr("shape").
+    _NOT_REMOTE = frozenset({"shape", "dtype", "ndim", "size", "T"})
+
     def __getattr__(self, attr: str) -> Remote:
-        if attr.startswith("__"):
+        if attr.startswith("__") or attr in self._NOT_REMOTE:
             raise AttributeError(attr)
-        return Remote(self._session, [*self._target, attr], self._timeout)
+        return self.attr(attr)
+
+    def attr(self, name: str) -> Remote:
+        """The attribute `name` of this object, on the other side."""
+        return Remote(self._session, [*self._target, name], self._timeout)
 
     def __setattr__(self, attr, value):
         raise AttributeError("use .set(value) on the attribute: obj.W.set(W)")
@@ -366,13 +375,17 @@ class HiddenTests:
     - blocked: packages the sandboxed kernel cannot import (NUMPY_ONLY for numpy parts): the
       student's code, the visible tests and the hidden ones all run without them;
     - dlcv: the dlcv modules mounted in the sandbox (None: all); the lectures' teaching
-      versions of graded functions are left out, so they cannot be imported at all.
+      versions of graded functions are left out, so they cannot be imported at all;
+    - isolated: a part graded in a kernel of its own (Isolated);
+    - not_in_reference: answer cells `ref` does not run (cells that train on the notebook's data
+      rather than define functions; their tests use what the student's notebook built).
     """
 
     def __init__(self, probes: str | None = None, preamble: str = "import numpy as np",
                  blocked: tuple[str, ...] = (), dlcv: list[str] | None = None,
-                 isolated: Isolated | None = None):
+                 isolated: Isolated | None = None, not_in_reference: tuple[str, ...] = ()):
         self.probes, self.preamble = probes, preamble
+        self.not_in_reference = tuple(not_in_reference)  # answer cells `ref` leaves out
         self.blocked, self.dlcv = tuple(blocked), (list(dlcv) if dlcv is not None else None)
         self.isolated = isolated
         if isolated is not None and isolated.dlcv is None:
@@ -467,9 +480,16 @@ def reference(spec: Spec, tests: HiddenTests) -> Namespace:
     key = spec.digest()
     if key not in _REFERENCES:
         ns: dict = {"__name__": f"dlcv_reference_{spec.assignment}"}
-        exec(compile(tests.preamble, "<preamble>", "exec"), ns)  # noqa: S102
+        exec(compile(tests.preamble, "<preamble>", "exec"), ns)  # noqa: S102 - the instructor's code
         for gid, src in spec.reference_source():
-            exec(compile(src, f"<reference cell {gid}>", "exec"), ns)  # noqa: S102
+            if gid in tests.not_in_reference:
+                continue
+            try:
+                exec(compile(src, f"<reference cell {gid}>", "exec"), ns)  # noqa: S102
+            except Exception as e:  # the instructor's to fix: every test that needs it says so
+                raise RuntimeError(f"{spec.assignment}: the source's cell {gid!r} fails when the "
+                                   f"reference runs it ({type(e).__name__}: {e}); list it in "
+                                   "HiddenTests(not_in_reference=...) if it needs the notebook's data") from e
         _REFERENCES[key] = (ns, {})
     ns, memo = _REFERENCES[key]
     return Namespace(LocalSession(ns, memo, key), tests.probes)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,8 +49,9 @@ def read_log(path: Path) -> dict[str, dict]:
     """student_id -> {status, notes, seconds} from autograde_log.csv ({} if there is none)."""
     if not path.is_file():
         return {}
-    with open(path, newline="") as f:
-        return {r["student_id"]: r for r in csv.DictReader(f)}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {csv_uncell(r["student_id"]): {k: csv_uncell(v) for k, v in r.items()}
+                for r in csv.DictReader(f)}
 
 
 def read_collect_log(path: Path) -> dict[str, list[dict]]:
@@ -58,6 +60,7 @@ def read_collect_log(path: Path) -> dict[str, list[dict]]:
     if path.is_file():
         with open(path, newline="", encoding="utf-8") as f:
             for r in csv.DictReader(f):
+                r = {k: csv_uncell(v) for k, v in r.items()}
                 out.setdefault(r["student_id"], []).append(r)
     return out
 
@@ -97,8 +100,24 @@ def test_stats(gb, a: str) -> list[TestStats]:
 
 
 def _md(text) -> str:
-    """A value safe inside a markdown table cell (one line, no column breaks)."""
-    return " ".join(str(text).split()).replace("|", "\\|") or " "
+    """Text for one Markdown table cell: on one line, and inert: what a submission named (a file,
+    an id, an error message) shows as the characters it is, never as markup, a link or HTML."""
+    text = " ".join(str(text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = re.sub(r"([\\`*_\[\]|#!~])", r"\\\1", text)
+    return text or " "
+
+
+def csv_uncell(text: str) -> str:
+    """The text csv_cell was given (read back from a CSV file this module wrote)."""
+    return text[1:] if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_cell(text) -> str:
+    """A CSV field that a spreadsheet shows as text: one that starts like a formula (=, +, -, @,
+    a tab or a carriage return) gets a leading apostrophe."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def histogram(percents: list[float], bins: int = BINS) -> list[tuple[str, int]]:

@@ -217,3 +217,65 @@ def test_hidden_tests_in_the_notebook_are_refused(course):
     (course.root / "assignments" / A / "hidden_tests.py").unlink()
     with pytest.raises(cli.UsageError, match="has no assignments/t0_tiny/hidden_tests.py"):
         cli.autograde(course, A)
+
+
+def test_collect_refuses_a_zip_bomb_and_logs_unsafe_entries(course, tmp_path):
+    cli.release(course, A)
+    student = nbformat.writes(nbs.read(course.root / "release" / A / f"{A}.ipynb"))
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("alice.ipynb", student)
+        z.writestr("padding.bin", bytes(64 * 2**20))  # 64 MB of zeros pack into a few kB
+    with pytest.raises(cli.UsageError, match="refusing bomb.zip: it would unpack to 64 MB"):
+        cli.collect(course, A, bomb)
+    assert not course.dir("submitted").exists() or not any(course.dir("submitted").iterdir())
+
+    odd = tmp_path / "odd.zip"
+    with zipfile.ZipFile(odd, "w") as z:
+        z.writestr("alice.ipynb", student)
+        z.writestr("../../evil.ipynb", student)
+        z.writestr("/abs.ipynb", student)
+        link = zipfile.ZipInfo("bob.ipynb")
+        link.external_attr = (0o120777 << 16)  # a symbolic link to the grader's files
+        z.writestr(link, "/etc/passwd")
+    results = {r.source: r.status for r in cli.collect(course, A, odd)}
+    assert results["alice.ipynb"] == "collected"
+    assert results["../../evil.ipynb"] == "skipped: zip entry is a path leading outside the zip's folder"
+    assert results["/abs.ipynb"] == "skipped: zip entry is an absolute path"
+    assert results["bob.ipynb"] == "skipped: zip entry is a link or a special file"
+    assert not (tmp_path.parent / "evil.ipynb").exists() and not course.dir("submitted", "bob").exists()
+    log = (course.root / "exports" / A / "collect_log.csv").read_text()
+    assert "../../evil.ipynb" in log and "bob.ipynb" in log
+
+
+def test_collect_notes_look_alike_ids_without_merging(course, tmp_path):
+    cli.release(course, A)
+    student = nbs.read(course.root / "release" / A / f"{A}.ipynb")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for sid in ("alice", "\u0430lice", "123", "\uff11\uff12\uff13", "bob"):  # Cyrillic а; fullwidth 123
+        nbformat.write(student, subs / f"{sid}.ipynb")
+    got = {r.student: r for r in cli.collect(course, A, subs)}
+    assert set(got) == {"alice", "\u0430lice", "123", "\uff11\uff12\uff13", "bob"}  # none merged
+    assert got["alice"].note == "looks like student '\u0430lice' (not merged: check by hand)"
+    assert got["123"].note == "looks like student '\uff11\uff12\uff13' (not merged: check by hand)"
+    assert got["bob"].note == ""
+
+
+def test_exports_show_what_a_submission_named_as_text(course, tmp_path):
+    from autograder.report import _md, csv_cell
+
+    assert _md("x | <img src=x onerror=alert(1)> [a](javascript:b)") == \
+        "x \\| &lt;img src=x onerror=alert(1)&gt; \\[a\\](javascript:b)"
+    assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")" and csv_cell("ada") == "ada"
+    cli.release(course, A)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "=cmd|x.ipynb").write_text("{}")  # not a usable id: skipped, named in the report
+    cli.collect(course, A, subs)
+    with course.gradebook() as gb:
+        gb.update_or_create_student("carol")
+    grades = cli.export(course, A)
+    report = (grades.parent / "report.md").read_text()
+    assert "| =cmd\\|x.ipynb |" in report
+    assert "'=cmd|x.ipynb" in (course.root / "exports" / A / "collect_log.csv").read_text()
