@@ -34,7 +34,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import nbformat
+
 from autograder import notebooks as nbs
+from autograder import rules
 from autograder.errors import UsageError
 from autograder.report import csv_cell
 
@@ -160,11 +163,15 @@ def given_answers(course: Course, a: str) -> list[str]:
 def release(course: Course, a: str) -> Path:
     """Generate the student edition (release/A/) and a zip of it to hand out (release/A.zip)."""
     course.check_assignment(a)
-    hidden_tests(course, a)
     for warning in given_answers(course, a):
         print(f"warning: {warning}")
+    tests = hidden_tests(course, a).load()
     _fail(course.api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
     out = course.dir("release", a)
+    for path in out.glob("*.ipynb"):  # the public rules, for the self-check (autograder/rules.py)
+        nb = nbs.read(path)
+        nb.metadata.setdefault("dlcv", {})["grading"] = rules.public(tests)
+        nbformat.write(nb, str(path))
     leaked = [p for p in out.rglob("*.py")]
     if leaked:  # the jupytext twins hold solutions; the config ignores them, check anyway
         raise UsageError(f"refusing to release: {', '.join(map(str, leaked))} would ship solutions")

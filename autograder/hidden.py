@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder.inside import serve, wire
+from autograder.rules import NUMPY_ONLY  # noqa: F401 - hidden_tests.py import it from here
 from dlcv.checks import CheckFailed
 
 HIDDEN_TESTS_FILE = "hidden_tests.py"
@@ -345,9 +346,6 @@ def expect_raises(kind: str, call, what: str) -> None:
 # ------------------------------------------------------------------------------------------
 # an assignment's hidden tests
 # ------------------------------------------------------------------------------------------
-NUMPY_ONLY = ("torch", "functorch", "torchgen", "scipy", "sklearn", "skimage", "sympy")
-
-
 @dataclass
 class HiddenTest:
     grade_id: str

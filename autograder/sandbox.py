@@ -43,6 +43,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, List, Unicode
 
+from autograder import rules
 from autograder.sandbox_run import Limits, run_notebook
 
 SANDBOX_HOME = "/home/student"
@@ -93,13 +94,6 @@ def site_packages() -> list[str]:
     return [p for p in site.getsitepackages() if os.path.isdir(p) and p.startswith(sys.prefix)]
 
 
-def _stub_package(folder: Path, name: str, why: str) -> Path:
-    d = folder / name
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "__init__.py").write_text(f"raise ImportError({why!r})\n")
-    return d
-
-
 def policy_binds(policy, scratch: Path) -> tuple[list[tuple[str, str]], list[str], dict]:
     """What an import policy (autograder.hidden.HiddenTests: blocked packages, allowed dlcv
     modules) changes in the sandbox: (binds (host, sandbox path), tmpfs paths, env)."""
@@ -112,31 +106,15 @@ def policy_binds(policy, scratch: Path) -> tuple[list[tuple[str, str]], list[str
     if os.path.realpath(sys.base_prefix) != os.path.realpath(sys.prefix):
         tmpfs += [p for p in base_site if os.path.isdir(p)]  # the venv never needs them
     for name in policy.blocked:
-        why = (f"{name} is not available while this part is graded: the functions you write here "
-               f"use numpy (and what the notebook gives you), not {name}")
         for sp in site_packages():
             if os.path.isdir(os.path.join(sp, name)):
-                binds.append((str(_stub_package(scratch / "stubs", name, why)), os.path.join(sp, name)))
-    if "sklearn" in policy.blocked:
-        try:
-            import sklearn
-
-            digits = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
-            if digits.is_file():
-                binds.append((str(digits), DIGITS_MOUNT))
-                env["DLCV_DIGITS_CSV"] = DIGITS_MOUNT
-        except ImportError:
-            pass
+                binds.append((str(rules.stub_package(scratch / "stubs", name)), os.path.join(sp, name)))
+    digits = rules.digits_csv()
+    if "sklearn" in policy.blocked and digits is not None:
+        binds.append((str(digits), DIGITS_MOUNT))
+        env["DLCV_DIGITS_CSV"] = DIGITS_MOUNT
     if policy.dlcv is not None:
-        spec = importlib.util.find_spec("dlcv")
-        src = Path(list(spec.submodule_search_locations)[0]).resolve()
-        dst = scratch / "dlcv"
-        dst.mkdir(parents=True, exist_ok=True)
-        for name in ["__init__", *policy.dlcv]:
-            rel = Path(*name.split(".")).with_suffix(".py")
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src / rel, dst / rel)
-        binds.append((str(dst), str(src)))
+        binds.append((str(rules.filtered_dlcv(scratch, policy.dlcv)), str(rules.dlcv_folder())))
     return binds, tmpfs, env
 
 

@@ -15,7 +15,10 @@ The notebook runs from top to bottom in a fresh kernel (your open notebook is no
 every test cell is listed with "passed" or what is wrong ("svm_loss_naive is not implemented
 yet ...", "dists is wrong ... expected ... got ..."), with the points of the visible tests
 passed. Only the instructor's grading runs the hidden tests: they may still fail.
-No instructor files are needed, only the student edition; nothing here imports `dlcv`.
+The grading rules the student edition carries apply here too (autograder/rules.py): a part that
+must be written in numpy runs where torch, scipy and scikit-learn cannot be imported, and a
+part graded in a kernel of its own runs on its own as well.
+No instructor files are needed, only the student edition.
 """
 
 from __future__ import annotations
@@ -60,30 +63,97 @@ def _first_line(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def run_checks(path: str | Path, cell_timeout: int = 300, kernel_name: str = "python3") -> list[TestResult]:
-    """Run the notebook at `path` in a fresh kernel; one TestResult per test cell."""
-    import nbformat
+def _run(nb, folder: Path, cell_timeout: int, kernel_name: str, env: dict | None) -> None:
+    """Run nb in place in a fresh kernel; `env`: what the grading rules add to its environment
+    (autograder/rules.py: kernel_env), PYTHONPATH first."""
     from nbclient import NotebookClient
 
-    path = Path(path)
-    nb = nbformat.read(str(path), as_version=4)
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
                             interrupt_on_timeout=True, record_timing=False,
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
-    old = os.environ.get(SELFCHECK_ENV)
+                            resources={"metadata": {"path": str(folder)}})
+    env = dict(env or {})
+    saved = {k: os.environ.get(k) for k in {SELFCHECK_ENV, "PYTHONPATH", *env}}
     os.environ[SELFCHECK_ENV] = "1"  # inherited by the kernel
+    for k, v in env.items():
+        os.environ[k] = os.pathsep.join(filter(None, [v, saved["PYTHONPATH"]])) if k == "PYTHONPATH" else v
     try:
         client.execute()
     finally:
-        if old is None:
-            os.environ.pop(SELFCHECK_ENV, None)
-        else:
-            os.environ[SELFCHECK_ENV] = old
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _isolated_part(nb, iso: dict, folder: Path, cell_timeout: int, kernel_name: str,
+                   tmp: Path) -> list[str]:
+    """Run the isolated part's cells on their own, with its rules, as grading does; what failed."""
+    import nbformat
+
+    from autograder import rules
+
+    cells = [nbformat.v4.new_code_cell(iso.get("preamble") or "import numpy as np")]
+    names = []
+    for c in nb.cells:
+        gid = _nbg(c).get("grade_id")
+        if c.cell_type == "code" and gid in (iso.get("cells") or []):
+            cells.append(nbformat.v4.new_code_cell(c.source))
+            names.append(gid)
+    part = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
+    _run(part, folder, cell_timeout, kernel_name, rules.kernel_env(iso, tmp / "isolated"))
+    problems = []
+    for gid, c in zip(["preamble", *names], part.cells, strict=True):
+        err = next((o for o in c.get("outputs", []) if o.get("output_type") == "error"), None)
+        if err is not None:
+            problems.append(f"  FAILED   cell {gid!r} on its own, with {_what(iso)} (as grading runs it): "
+                            + _first_line(f"{err.get('ename')}: {err.get('evalue')}"))
+    return problems
+
+
+def _what(rules_: dict) -> str:
+    blocked = rules_.get("blocked") or []
+    return f"no {', '.join(blocked[:4])}" if blocked else "its rules"
+
+
+def run_checks(path: str | Path, cell_timeout: int = 300, kernel_name: str = "python3",
+               problems: list[str] | None = None) -> list[TestResult]:
+    """Run the notebook at `path` in a fresh kernel; one TestResult per test cell.
+
+    The grading rules the student edition carries (metadata "dlcv" -> "grading", written by
+    `release`: autograder/rules.py) apply as when it is graded: what a part may not import fails
+    with a message, and an isolated part's cells also run on their own; what fails there is
+    appended to `problems`."""
+    import tempfile
+
+    import nbformat
+
+    from autograder import rules
+
+    path = Path(path)
+    nb = nbformat.read(str(path), as_version=4)
+    grading = (nb.metadata.get("dlcv") or {}).get("grading") or {}
+    folder = path.parent.resolve()
+    with tempfile.TemporaryDirectory(prefix="dlcv-selfcheck-") as tmp:
+        tmp = Path(tmp)
+        env = rules.kernel_env(grading, tmp / "notebook") if grading else None
+        if grading.get("isolated"):
+            found = _isolated_part(nb, grading["isolated"], folder, cell_timeout, kernel_name, tmp)
+            if problems is not None:
+                problems += found
+        _run(nb, folder, cell_timeout, kernel_name, env)
     results = []
+    broken = {}  # answer cells that failed themselves (a SyntaxError, a forbidden import...)
+    for cell in nb.cells:
+        m = _nbg(cell)
+        err = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+        if m.get("solution") and cell.cell_type == "code" and err is not None:
+            broken[m.get("grade_id")] = _first_line(f"{err.get('ename')}: {err.get('evalue')}", 300)
     for cell in nb.cells:
         if not _is_test(cell):
             continue
         m = _nbg(cell)
+        needs = [g for g in (cell.get("metadata", {}).get("dlcv", {}).get("requires") or []) if g in broken]
         functions = list(dict.fromkeys(re.findall(r"checking\(\s*[\"']([^\"']+)[\"']", cell.source)))
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if errors:
@@ -95,6 +165,8 @@ def run_checks(path: str | Path, cell_timeout: int = 300, kernel_name: str = "py
                 msg = _first_line(evalue)
             else:
                 msg = _first_line(f"{ename}: {evalue}")
+            if needs:  # the real bug is in the answer cell, not in this test
+                msg = f"the answer cell {needs[0]!r} itself failed: {broken[needs[0]]}"
             results.append(TestResult(m.get("grade_id", "?"), functions, float(m.get("points", 0)),
                                       False, msg))
         else:
@@ -115,12 +187,18 @@ def summary(results: list[TestResult]) -> str:
 def report(path: str | Path, cell_timeout: int = 300, file=None) -> list[TestResult]:
     file = file or sys.stdout
     print(f"self-check of {path} (the file as last saved), in a fresh kernel ...", file=file, flush=True)
-    results = run_checks(path, cell_timeout)
+    problems: list[str] = []
+    results = run_checks(path, cell_timeout, problems=problems)
     if not results:
         print("  no test cells found: is this an assignment notebook?", file=file)
     for r in results:
         print(r.line(), file=file)
+    for line in problems:  # an isolated part's cell that fails on its own: grading will see it
+        print(line, file=file)
     print(summary(results), file=file, flush=True)
+    if problems:
+        print("Some cells fail when they run on their own, as grading runs them: the tests of "
+              "their functions will fail when graded.", file=file, flush=True)
     return results
 
 

@@ -68,3 +68,23 @@ def test_in_notebook_call_does_nothing_under_nbgrader(monkeypatch, capsys, tmp_p
         monkeypatch.setenv("NBGRADER_EXECUTION", mode)
         assert selfcheck.check_notebook(tmp_path / "missing.ipynb") is None
         assert "does nothing while nbgrader runs the notebook" in capsys.readouterr().out
+
+
+def test_the_grading_rules_apply_in_the_self_check(editions, tmp_path, capsys):
+    """The student edition carries its part's rules: an answer that imports scipy fails here with
+    the message grading would give, not only when graded."""
+    nb = nbs.read(editions["solved"])
+    assert nb.metadata["dlcv"]["grading"]["blocked"][:3] == ["torch", "functorch", "torchgen"]
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "knn_two_loops":
+            c.source = ("from scipy.spatial.distance import cdist\n\n"
+                        "def compute_distances_two_loops(X_test, X_train):\n    return cdist(X_test, X_train)")
+    nb.cells = nb.cells[:-1]  # without the in-notebook call
+    path = tmp_path / f"{A}.ipynb"
+    nbformat.write(nb, path)
+    results = {r.grade_id: r for r in selfcheck.report(path)}
+    out = capsys.readouterr().out
+    assert not results["test_knn_two_loops"].passed
+    assert ("the answer cell 'knn_two_loops' itself failed: ImportError: scipy is not available while "
+            "this part is graded") in results["test_knn_two_loops"].message, out[-3000:]
+    assert results["test_knn_one_loop"].passed
