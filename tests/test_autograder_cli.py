@@ -200,7 +200,8 @@ def test_release_warns_when_given_code_holds_another_assignments_answers(course,
     later = course.root / "assignments" / "t9_later"
     later.mkdir()
     nbformat.write(nb, later / "t9_later.ipynb")
-    (later / "hidden_tests.py").write_text("from autograder.hidden import HiddenTests\ntests = HiddenTests()\n")
+    (later / "hidden_tests.py").write_text("from autograder.hidden import HiddenTests\n"
+                                           "tests = HiddenTests()\n")
     cli.release(course, "t9_later")
     assert ("warning: t9_later's given cell 'given' holds t0_tiny's answers (double): hand t9_later "
             "out only after t0_tiny is due") in capsys.readouterr().out

@@ -78,7 +78,8 @@ def test_the_grading_rules_apply_in_the_self_check(editions, tmp_path, capsys):
     for c in nb.cells:
         if c.metadata.get("nbgrader", {}).get("grade_id") == "knn_two_loops":
             c.source = ("from scipy.spatial.distance import cdist\n\n"
-                        "def compute_distances_two_loops(X_test, X_train):\n    return cdist(X_test, X_train)")
+                        "def compute_distances_two_loops(X_test, X_train):\n"
+                        "    return cdist(X_test, X_train)")
     nb.cells = nb.cells[:-1]  # without the in-notebook call
     path = tmp_path / f"{A}.ipynb"
     nbformat.write(nb, path)
