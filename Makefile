@@ -118,4 +118,4 @@ clean:
 
 # After editing a lecture's or assignment's .py (the reviewed text), regenerate its .ipynb.
 sync: setup
-	$(BIN)/jupytext --sync lectures/*.py assignments/*/*.py
+	$(BIN)/jupytext --sync lectures/*.py $(filter-out %/hidden_tests.py,$(wildcard assignments/*/*.py))

@@ -69,6 +69,11 @@ class StudentError(Exception):
         return name in self.types
 
 
+class ReferenceFailed(Exception):
+    """The instructor's reference raised on a case (often: what it was given came from the
+    student). Reported as the course's problem, never as the student's error."""
+
+
 class Session:
     """Where requests are answered: the sandboxed kernel, or (for `ref`) this process."""
 
@@ -109,9 +114,13 @@ class LocalSession(Session):
         if k is not None and k in self.memo:
             return self._reply(self.memo[k])
         reply = self.server.respond(text)
+        try:
+            value = self._reply(reply)
+        except StudentError as e:
+            raise ReferenceFailed(f"{e.name}: {e.message}") from None
         if k is not None and '"$h"' not in reply:
             self.memo[k] = reply
-        return self._reply(reply)
+        return value
 
 
 def _has_handle(v) -> bool:
@@ -271,6 +280,7 @@ class Verdict:
     points: float
     cases: list[CaseResult] = field(default_factory=list)
     not_run: str | None = None  # why the test could not run at all
+    seconds: float = 0.0  # how long its cases took (requests to the sandbox included)
 
     @property
     def passed(self) -> bool:
@@ -290,7 +300,8 @@ class Verdict:
 
     def to_json(self) -> dict:
         return dict(grade_id=self.grade_id, points=self.points, score=self.score,
-                    not_run=self.not_run, cases=[c.__dict__ for c in self.cases])
+                    not_run=self.not_run, seconds=round(self.seconds, 3),
+                    cases=[c.__dict__ for c in self.cases])
 
 
 _CURRENT: contextvars.ContextVar[list | None] = contextvars.ContextVar("dlcv_cases", default=None)
@@ -325,6 +336,10 @@ def case(function: str, case: str | None = None):
         results.append(CaseResult(function, case, False, str(e)))
     except StudentError as e:
         results.append(CaseResult(function, case, False, _fmt_student_error(function, e)))
+    except ReferenceFailed as e:
+        results.append(CaseResult(function, case, False,
+                                  f"the course's reference failed on this case ({e}): what your code "
+                                  "returned could not be checked; tell your instructor"))
     except Exception as e:  # noqa: BLE001 - what came back could not be checked
         results.append(CaseResult(function, case, False,
                                   f"what came back could not be checked ({type(e).__name__}: {e})"))
@@ -523,6 +538,7 @@ def run_hidden_tests(spec: Spec, student: Session, skip: dict[str, str] | None =
         if hasattr(student, "begin_test"):
             student.begin_test(gid)
         token = _CURRENT.set(v.cases)
+        started = time.monotonic()
         try:
             with case(gid.removeprefix("test_"), "setting up the test"):
                 test.func(st, ref)
@@ -532,6 +548,7 @@ def run_hidden_tests(spec: Spec, student: Session, skip: dict[str, str] | None =
                     v.cases.append(last)
         finally:
             _CURRENT.reset(token)
+            v.seconds = time.monotonic() - started
     return out
 
 

@@ -20,8 +20,9 @@
    `python -m autograder`'s own functions, sequentially and with 2 workers: the total times,
    the speed-up, that every submission ended graded or with a recorded reason and earned the
    score it should. The overhead per submission beyond the notebook's own run: a1's source
-   notebook (reference answers and hidden tests: what a correct submission runs once graded)
-   run unsandboxed by nbclient, then one correct submission graded, alternately
+   notebook (reference answers and visible tests: what a correct submission is) run
+   unsandboxed by nbclient, then one correct submission graded (its notebook in the sandbox,
+   then its hidden tests in the grader, which the overhead includes), alternately
    (`--grade-pairs` times), so that both see the same load on a shared machine; in wall-clock
    and in CPU time (which other work on the machine hardly changes). The section takes about
    35 minutes (37 min measured on 2 cores shared with other work: 60 submissions graded once
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import sys
@@ -171,11 +173,12 @@ def time_conv(dtype=np.float64, n: int = 64, n_naive: int = 2, seed: int = 0) ->
 GRADE_A = "a1_knn_linear"
 # One period of the bench's mix (20 submissions); 60 submissions repeat it three times.
 GRADE_MIX = (["correct"] * 10 + ["partial"] * 4 + ["blank"] * 2
-             + ["infinite_loop", "os_exit", "memory_bomb", "tamper"])
+             + ["infinite_loop", "os_exit", "memory_bomb", "patched_numpy"])
 GRADE_ATTACKS = {"infinite_loop": "\nwhile True:\n    pass",
                  "os_exit": "\nimport os\nos._exit(1)",
                  "memory_bomb": "\nhog = []\nwhile True:\n    hog.append(bytearray(50 * 2**20))",
-                 "tamper": "\nimport numpy as np\nnp.allclose = lambda *a, **k: True"}
+                 # harmless now: the hidden tests compare in the grader, not with the kernel's numpy
+                 "patched_numpy": "\nimport numpy as np\nnp.allclose = lambda *a, **k: True"}
 # The environment the sandbox gives a kernel (one BLAS thread): the notebook's own run gets it too.
 KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -191,8 +194,7 @@ def grading_course(root: Path, n: int):
     from autograder import notebooks as nbs
 
     src = root / "assignments" / GRADE_A
-    src.mkdir(parents=True)
-    shutil.copy(REPO / "assignments" / GRADE_A / f"{GRADE_A}.ipynb", src)
+    shutil.copytree(REPO / "assignments" / GRADE_A, src)  # the notebook and its hidden tests
     course = grading_config(root)
     cli.release(course, GRADE_A)
     release = nbs.read(root / "release" / GRADE_A / f"{GRADE_A}.ipynb")
@@ -214,12 +216,12 @@ def grading_course(root: Path, n: int):
                 first = next(c for c in nb.cells
                              if c.metadata.get("nbgrader", {}).get("grade_id") == answers[0])
                 first.source += GRADE_ATTACKS[kind]
-                # the first answer is stopped (its tests earn nothing); a tampered notebook earns 0
-                solved = set() if kind == "tamper" else set(answers[1:])
+                # the first answer is stopped (its tests earn nothing); a patched numpy changes nothing
+                solved = set(answers) if kind == "patched_numpy" else set(answers[1:])
         sid = f"s{i:03d}_{kind}"
         nbformat.write(nb, incoming / f"{sid}.ipynb")
         kinds[sid] = kind
-        expected[sid] = 0.0 if kind == "tamper" else nbs.expected_points(source, solved)
+        expected[sid] = nbs.expected_points(source, solved)
     cli.collect(course, GRADE_A, incoming)
     return course, kinds, expected
 
@@ -290,9 +292,9 @@ def _cpu() -> float:
 
 def own_run(source: Path, tmp: str) -> float:
     """Seconds of the correct a1 notebook's own run: unsandboxed, nbclient, a fresh kernel with
-    the sandbox's thread settings, no grading. The notebook is the source one: the reference
-    answers and the tests with their hidden parts, which is what a correct submission becomes
-    once nbgrader has put the tests back (the student edition alone lacks the hidden tests)."""
+    the sandbox's thread settings, no grading: the source notebook (the reference answers and the
+    visible tests), which is what a correct submission is. Its hidden tests are not part of it:
+    they run in the grader, and are counted in the overhead."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -330,7 +332,7 @@ def time_grading(n: int, pairs: int = 4) -> dict:
         shutil.copytree(base, root)
         course = grading_config(root)
         correct = [s for s, k in kinds.items() if k == "correct"]
-        own, graded, elapsed, own_cpu, graded_cpu = [], [], [], [], []
+        own, graded, elapsed, own_cpu, graded_cpu, hidden = [], [], [], [], [], []
         kernels = KernelCPU()
         try:
             for i in range(pairs):
@@ -343,12 +345,16 @@ def time_grading(n: int, pairs: int = 4) -> dict:
                 graded_cpu.append(_cpu() - c0 + kernels.seconds - k0)
                 with open(root / "exports" / GRADE_A / "autograde_log.csv", newline="") as f:
                     elapsed.append(float(next(csv.DictReader(f))["seconds"]))
+                rep = json.loads(next((root / "autograded" / correct[i % len(correct)] / GRADE_A)
+                                      .glob("*.sandbox.json")).read_text())
+                hidden.append(float(rep.get("hidden_seconds", 0.0)))
                 print(f"  pair {i + 1}: own run {own[-1]:.1f} s ({own_cpu[-1]:.1f} s CPU), graded "
                       f"{graded[-1]:.1f} s ({graded_cpu[-1]:.1f} s CPU; sandboxed run {elapsed[-1]:.1f} s)",
                       flush=True)
         finally:
             kernels.close()
-        out["pairs"] = dict(own=own, graded=graded, elapsed=elapsed, own_cpu=own_cpu, graded_cpu=graded_cpu)
+        out["pairs"] = dict(own=own, graded=graded, elapsed=elapsed, own_cpu=own_cpu, graded_cpu=graded_cpu,
+                            hidden=hidden)
         for workers in (1, 2):
             root = Path(tmp) / f"w{workers}"
             shutil.copytree(base, root)
@@ -380,8 +386,8 @@ def time_grading(n: int, pairs: int = 4) -> dict:
 def grading_lines(g: dict) -> list[str]:
     n, s1, s2, p = g["n"], g[1], g[2], g["pairs"]
     k = len(p["own"])
-    own, graded, elapsed, own_cpu, graded_cpu = (
-        sum(p[x]) / k for x in ("own", "graded", "elapsed", "own_cpu", "graded_cpu"))
+    own, graded, elapsed, own_cpu, graded_cpu, hidden = (
+        sum(p[x]) / k for x in ("own", "graded", "elapsed", "own_cpu", "graded_cpu", "hidden"))
     overhead = graded - own  # per submission, beyond the notebook's own run
     diffs = sorted(g - o for g, o in zip(p["graded"], p["own"], strict=True))
     bookkeeping = (s1["wall"] - s1["exec_total"]) / n  # nbgrader, gradebook, log, per submission
@@ -389,8 +395,9 @@ def grading_lines(g: dict) -> list[str]:
     mix = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in g["kinds"].items() if v)
     return [
         f"## Autograding {GRADE_A}: {n} submissions in the sandbox", "",
-        f"Mix: {mix} (the attacks come right after the first answer's code; `tamper` replaces "
-        "numpy.allclose). Per-cell timeout 20 s for the bench (the course's: 180 s). "
+        f"Mix: {mix} (the attacks come right after the first answer's code; `patched numpy` "
+        "replaces numpy.allclose, which changes nothing now). Per-cell timeout 20 s for the bench "
+        "(the course's: 180 s). "
         f"Load average (1 min) of the machine during the runs: "
         f"{', '.join(f'{x:.1f}' for x in g['load'])} on {os.cpu_count()} cores. "
         f"This section took {g['seconds'] / 60:.0f} min.", "",
@@ -398,12 +405,14 @@ def grading_lines(g: dict) -> list[str]:
         f"| total, 1 worker ({n} submissions) | {s1['wall']:.0f} s | |",
         f"| total, 2 workers ({n} submissions) | {s2['wall']:.0f} s | |",
         f"| speed-up, 2 workers over 1 | {speedup:.2f}x | >= 1.7x |",
-        f"| a1 reference with its hidden tests, own run (unsandboxed nbclient, fresh kernel, one "
+        f"| a1 reference with its visible tests, own run (unsandboxed nbclient, fresh kernel, one "
         f"BLAS thread; mean of {k}) | {own:.1f} s | |",
         f"| the same notebook graded: `autograde` of one correct submission (mean of {k}, each run "
         f"right after an own run) | {graded:.1f} s | |",
-        f"| of which the sandboxed run (kernel start in bubblewrap, cells, integrity probes) "
+        f"| of which the sandboxed run (kernel start in bubblewrap, cells, the hidden tests) "
         f"| {elapsed:.1f} s | |",
+        f"| of which the hidden tests in the grader (inputs out, plain data back, compared there) "
+        f"| {hidden:.2f} s | |",
         f"| **overhead per submission beyond the notebook's own run** (graded - own; the {k} "
         f"differences: {', '.join(f'{d:+.1f}' for d in diffs)} s) | **{overhead:.2f} s** | <= 1.5 s |",
         f"| the same in CPU time (grader + sandboxed kernel, minus nbclient + its kernel: "
@@ -415,7 +424,7 @@ def grading_lines(g: dict) -> list[str]:
         f"of {n} | all |",
         f"| scored as expected (the reference's points for what is right), 1 / 2 workers "
         f"| {s1['as_expected']} / {s2['as_expected']} of {n} | all |",
-        f"| submissions that hit a limit or were flagged (the log's notes) | {s1['limits']} / "
+        f"| submissions that hit a limit (the log's notes) | {s1['limits']} / "
         f"{s2['limits']} | |",
         f"| same scores with 2 workers as with 1 | {'yes' if g['same_scores'] else '**no**'} | yes |",
         *(["", f"Not scored as expected: {', '.join(s1['wrong'] + s2['wrong'])}."]

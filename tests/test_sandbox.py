@@ -4,8 +4,8 @@ sees, the wall-clock limit, the switch that turns it off, and the loud failure w
 from __future__ import annotations
 
 import json
+import re
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -76,10 +76,8 @@ def test_only_the_python_and_dlcv_are_visible_from_the_repository(tmp_path, repo
 
 
 def test_wall_clock_limit_stops_the_notebook(tmp_path):
-    start = time.monotonic()
     nb, rep = run(tmp_path, "A|import time; time.sleep(2)", "A|time.sleep(2)", "A|time.sleep(2)",
                   "T|print('never')", timeout=5, wall_timeout=5)
-    assert time.monotonic() - start < 15
     assert "the notebook was stopped after the wall-clock limit of 5 s" in out(nb.cells[2])
     assert out(nb.cells[3]).startswith("NotRun: not run: the notebook was stopped in cell 2")
     assert rep["stopped"] is True
@@ -106,37 +104,28 @@ def test_without_bwrap_grading_fails_loudly(tmp_path, monkeypatch):
     cli._check_sandbox(cli.Course(config))
 
 
-def test_overhead_of_the_sandbox(tmp_path):
-    """A trivial notebook, sandboxed and not: the sandbox's own cost (printed with -s)."""
-    times = {}
-    for sandbox in (True, False):
-        best = []
-        for _ in range(3):
-            _, rep = run(tmp_path, "x = 1", sandbox=sandbox)
-            best.append(rep["elapsed"])
-        times[sandbox] = min(best)
-    print(f"\ntrivial notebook: sandboxed {times[True]:.2f} s, unsandboxed {times[False]:.2f} s, "
-          f"overhead {times[True] - times[False]:+.2f} s")
-    assert times[True] - times[False] < 1.5
-
-
-def test_failed_checks_show_their_message_not_the_checks_frames(tmp_path):
-    """A wrong answer shows only its message; an error in the student's code shows that error's
-    traceback (the test's line and the student's function), then the message: never the frames
-    of dlcv.checks and contextlib in between."""
-    import re
-
-    nb, _ = run(tmp_path, "A|from dlcv.checks import checking, expect_close\n"
-                          "def f(x):\n    return x + 1\ndef g(x):\n    return [1][x]",
-                "T|with checking('f'):\n    expect_close(f(1), 3, 'f(1)')",
-                "T|with checking('g', case='x=3'):\n    expect_close(g(3), 3, 'g(3)')")
-    tb = [re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(c.outputs[-1].traceback)) for c in nb.cells[1:]]
-    assert tb[0] == "CheckFailed: f: f(1) is wrong.\n  expected 3\n  got      2"
-    lines = tb[1].splitlines()
-    assert lines[0].startswith("IndexError") and lines[0].endswith("Traceback (most recent call last)")
-    assert lines[1:5] == ["Cell In[3], line 2", "----> expect_close(g(3), 3, 'g(3)')",
-                          "Cell In[1], line 5, in g", "----> return [1][x]"], lines
-    assert lines[-3:] == ["IndexError: list index out of range", "",
-                          "CheckFailed: g (x=3) raised IndexError: list index out of range"]
-    assert "contextlib" not in tb[1] and "checks.py" not in tb[1] and len(lines) == 8
-    assert [c.outputs[-1].ename for c in nb.cells[1:]] == ["CheckFailed", "CheckFailed"]
+def test_writable_places_are_size_limited(tmp_path):
+    """/tmp, /var/tmp and the home folder hold at most tmp_size bytes each; a file of the
+    submission is there read-only."""
+    nb, _ = run(tmp_path, """
+import os
+for place in ("/tmp", "/var/tmp", os.path.expanduser("~")):
+    written = 0
+    try:
+        for i in range(8):
+            with open(os.path.join(place, f"f{i}"), "wb") as f:
+                f.write(bytes(8 * 2**20))
+            written += 8
+        print(place, "FULL NOT REACHED", written)
+    except OSError as e:
+        print(place, "stopped after", written, "MB:", e.strerror)
+try:
+    open("data.txt", "a").write("changed")
+    print("SUBMISSION WRITABLE")
+except OSError:
+    print("submission read-only")
+""", tmp_size=32 * 2**20)
+    text = out(nb.cells[0])
+    stops = re.findall(r"stopped after (\d+) MB: No space left on device", text)
+    assert len(stops) == 3 and all(24 <= int(n) <= 32 for n in stops), text  # 32 MB each, not 64
+    assert "submission read-only" in text and "WRITABLE" not in text
