@@ -82,8 +82,9 @@ class KernelSession(Session):
                 self._restart("a call did not stop when interrupted")
             raise StudentError(["Timeout"], f"did not finish within {limit:g} s (the time limit of "
                                             "one call)")
-        if status == "dead":
-            ename, message = _death_message(r.kernel.exit_code(), r.limits)
+        if status in ("dead", "broken"):
+            ename, message = (_death_message(r.kernel.exit_code(), r.limits) if status == "dead" else
+                              ("KernelDied", "the kernel's messages could not be read any more"))
             self.stopped_in_test = "stopped the kernel"
             self._restart(message)
             raise StudentError(["KernelDied"], message)

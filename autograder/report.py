@@ -104,7 +104,7 @@ def _md(text) -> str:
     an id, an error message) shows as the characters it is, never as markup, a link or HTML."""
     text = " ".join(str(text).split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = re.sub(r"([\\`*_\[\]|#!~])", r"\\\1", text)
+    text = re.sub(r"([\\`*\[\]|])", r"\\\1", text)  # no code, emphasis, link or cell break
     return text or " "
 
 

@@ -219,9 +219,13 @@ class _Runner:
                 if not k.alive():
                     return "dead", outputs, count
                 continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            except Exception:  # noqa: BLE001 - a message that cannot be read: the kernel is broken
+                return "broken", outputs, count
+            if not isinstance(msg, dict) or not isinstance(msg.get("content"), dict):
+                return "broken", outputs, count
+            if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
                 continue
-            t, c = msg["msg_type"], msg["content"]
+            t, c = msg.get("msg_type"), msg["content"]
             if t == "status" and c.get("execution_state") == "idle":
                 self.reply_status = self._reply(k, msg_id)
                 return status, outputs, count
@@ -279,6 +283,8 @@ class _Runner:
                 msg = k.kc.get_shell_msg(timeout=max(end - time.monotonic(), 0.01))
             except Empty:
                 return None
+            except Exception:  # noqa: BLE001 - unreadable: no reply
+                return None
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
                 return msg.get("content", {}).get("status")
         return None
@@ -293,6 +299,8 @@ class _Runner:
                                       f"{lim.wall_timeout:g} s")
         if status == "dead":
             return _death_message(self.kernel.exit_code(), lim)
+        if status == "broken":
+            return "KernelDied", "the kernel's messages could not be read any more (its code broke them)"
         for o in outputs:
             if o.output_type != "error":
                 continue
@@ -373,7 +381,7 @@ class _Runner:
             elif kind != "test":
                 halt = f"the notebook was stopped in cell {i}: {message}"
                 continue
-            if status in ("dead", "stuck") or ename in RESTART_AFTER:
+            if status in ("dead", "stuck", "broken") or ename in RESTART_AFTER:
                 why = self.restart(replay)
                 if why:
                     halt = f"the notebook was stopped after cell {i}: {why}"

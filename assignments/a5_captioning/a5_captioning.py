@@ -76,9 +76,10 @@
 # penalty), and compares what they return outside the sandbox. For the memorisation tests it
 # trains your `CaptioningRNN` with the given loop on the same 50 captions and computes the loss of
 # the trained weights itself; for the trained captioners it takes the captions your `lstm_model`
-# and `rnn_model` write for the 300 test scenes (and for all-zero features, the language-only
-# baseline) and computes BLEU-4 with its own implementation and the references it holds. A test cell earns its points when all its
-# cases pass, and the feedback lists every case: passed, or what was wrong. So passing the visible
+# and `rnn_model` write for 300 new scenes that it draws itself (and for all-zero features, the
+# language-only baseline) and computes BLEU-4 with its own implementation and the references it
+# holds. A test cell earns its points when all its cases pass, and the feedback lists every
+# case: passed, or what was wrong. So passing the visible
 # test is a good sign, not a guarantee: read each docstring carefully. Most tests call only the
 # function they are about; the sequence layers, the captioning model, sampling, beam search and
 # training also run the functions they use, and a failure then says when one of those is the
