@@ -99,8 +99,18 @@ def _read_npy(text, what: str) -> np.ndarray:
         raise WireError(f"{what}: not base64 text")
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
-        a = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, TypeError, OSError, EOFError, UnicodeEncodeError) as e:
+        buf = io.BytesIO(raw)
+        version = np.lib.format.read_magic(buf)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(buf)
+        # the header says how much data follows: believe it only if the data is there (numpy
+        # would allocate what the header claims before reading)
+        if dtype.hasobject or int(np.prod(shape, dtype=object)) * dtype.itemsize > len(raw) - buf.tell():
+            raise ValueError(f"the header claims {shape} of {dtype}, more than the data it holds")
+        buf.seek(0)
+        a = np.lib.format.read_array(buf, allow_pickle=False)
+    except (ValueError, TypeError, OSError, EOFError, UnicodeEncodeError, MemoryError, KeyError) as e:
         raise WireError(f"{what}: not an array in .npy format ({e})") from None
     if type(a) is not np.ndarray:  # read_array makes base arrays; be sure
         a = np.array(a)
