@@ -35,6 +35,12 @@
     dlcv.widgets    the interactive figures of the lectures
 
 dlcv never contains an assignment's solution: students write those themselves.
+
+Two sides. What an assignment may call while it is graded: data, checks, gradcheck, plots,
+timing, solver, augment, shapes, captions and encoders (each assignment lists the ones it uses
+in its hidden tests, `HiddenTests(dlcv=[...])`). Everything else is the lectures': teaching
+versions of what the assignments ask for (detection's IoU and NMS, recurrent's LSTM step,
+evaluation's AP...) live there, and none of it is even present in the grading sandbox.
 """
 
 __version__ = "0.1.0"
