@@ -144,7 +144,8 @@ def structure_and_tamper_cases():
     for sid, attack in TAMPER.items():
         patch_in_call = "def double(x):\n    import numpy as np\n    np.allclose = lambda *a, **k: True\n"
         code = (WRONG + "\n" + attack) if attack else patch_in_call + "    return 0 * x"
-        out[sid] = (code, 2, "")
+        # a json.dumps that returns '{}' breaks the kernel's own messages: it is restarted (noted)
+        out[sid] = (code, 2, "messages could not be read any more" if sid == "t_hashlib" else "")
     return out
 
 

@@ -78,9 +78,13 @@ def make_scratch_course(root: Path) -> Path:
     (root / "lectures").mkdir(parents=True)
     for nb in sorted((REPO / "lectures").glob("*.ipynb")):
         shutil.copy2(nb, root / "lectures" / nb.name)
-    # The jupytext .py twins hold the solutions and are never released: leave them out.
-    shutil.copytree(REPO / "assignments", root / "assignments",
-                    ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints", "__pycache__"))
+    # The jupytext .py twins hold the solutions and are never released: leave them out (the
+    # hidden tests, which grading and release need, stay).
+    def ignore(folder, names):
+        return {n for n in names if n.endswith(".py") and n != "hidden_tests.py"
+                or n in (".ipynb_checkpoints", "__pycache__")}
+
+    shutil.copytree(REPO / "assignments", root / "assignments", ignore=ignore)
     (root / "autograder").mkdir()
     shutil.copy2(REPO / "autograder" / "nbgrader_config.py", root / "autograder")
     shutil.copy2(REPO / "nbgrader_config.py", root)
