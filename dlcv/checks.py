@@ -113,18 +113,21 @@ def _fmt(a, max_items: int = 6) -> str:
 
 
 def _raised_in(error: BaseException) -> str | None:
-    """The function (or Class.method, or Class for __init__) whose body raised `error`."""
+    """The function (or Class.method, or Class for __init__) whose body raised `error`: the class
+    that defines the method, not the object's (a test's subclass of a student's class says
+    `LinearClassifier.train`, where the student writes it)."""
     tb = error.__traceback__
     if tb is None:
         return None
     while tb.tb_next is not None:
         tb = tb.tb_next
-    code, local = tb.tb_frame.f_code, tb.tb_frame.f_locals
-    owner = local.get("self")
-    if owner is not None:
-        cls = type(owner).__name__
-        return cls if code.co_name == "__init__" else f"{cls}.{code.co_name}"
-    return None if code.co_name == "<module>" else code.co_name
+    code = tb.tb_frame.f_code
+    parts = [p for p in getattr(code, "co_qualname", code.co_name).split(".") if p != "<locals>"]
+    if code.co_name == "<module>":
+        return None
+    if len(parts) >= 2 and parts[-1] == "__init__":
+        return parts[-2]
+    return ".".join(parts[-2:]) if len(parts) >= 2 and "self" in tb.tb_frame.f_locals else parts[-1]
 
 
 @contextlib.contextmanager

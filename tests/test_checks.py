@@ -42,6 +42,12 @@ def test_not_implemented_names_the_missing_dependency():
     with pytest.raises(CheckFailed, match=r"^Net is not implemented yet \(it is needed by Net.loss"):
         with checking("Net.loss"):
             Net(ready=False)
+    class Stand(Net):  # a test's subclass: the message names the class where the code is written
+        pass
+
+    with pytest.raises(CheckFailed, match=r"^Net is not implemented yet \(it is needed by Stand"):
+        with checking("Stand"):
+            Stand(ready=False)
     with pytest.raises(CheckFailed, match=r"^setup is not implemented yet: replace"):
         with checking("setup"):  # raised at the top level of a notebook cell: the given name
             exec(compile("raise NotImplementedError()", "<cell>", "exec"))  # noqa: S102
