@@ -25,6 +25,9 @@ solutions through `ref`, and compares here:
 - An error in the student's code arrives as `StudentError` (class names, message, where);
   `case(...)` turns it, and any `CheckFailed` of the dlcv.checks helpers, into the case's verdict.
 
+- `SOURCE` (a global the grader gives every hidden_tests.py) is the source notebook:
+  `SOURCE.value("SETTINGS")` reads a setting the tests share with it, from one place.
+
 A test cell earns its points when every case of its hidden test passes (its visible cases are
 among them: what ran in the student's kernel is shown to the student, never trusted).
 """
@@ -452,6 +455,7 @@ class Spec:
         if mod is None:
             mod = types.ModuleType(name)
             mod.__file__ = f"<hidden tests of {self.assignment}>"
+            mod.SOURCE = self  # SOURCE.value("SETTINGS"): what the tests share with the notebook
             exec(compile(self.hidden_source, f"{self.assignment}/{HIDDEN_TESTS_FILE}", "exec"),  # noqa: S102
                  mod.__dict__)
             sys.modules[name] = mod
@@ -464,6 +468,27 @@ class Spec:
         import nbformat
 
         return nbformat.reads(self.source_notebook, as_version=4)
+
+    def value(self, name: str):
+        """The value a top-level `name = ...` of the source notebook's code gives (the first one):
+        settings that the hidden tests share with the notebook, from one place. The expression
+        may use literals, dict(), list() and tuple()."""
+        import ast
+
+        for c in self.notebook().cells:
+            if c.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(c.source)
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name
+                                                        for t in node.targets):
+                    code = compile(ast.Expression(node.value), f"<{name} in the source>", "eval")
+                    return eval(code, {"__builtins__": {}, "dict": dict, "list": list,  # noqa: S307
+                                       "tuple": tuple})
+        raise KeyError(f"the source notebook of {self.assignment} assigns no {name}")
 
     def test_cells(self) -> dict[str, dict]:
         """grade_id -> {points, requires} of every test cell of the source notebook."""

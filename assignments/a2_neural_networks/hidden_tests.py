@@ -40,18 +40,7 @@ tests = HiddenTests(
     isolated=Isolated(cells=NUMPY_PART, preamble="import numpy as np", blocked=NUMPY_ONLY))
 
 # The data-set dependent settings of the training tests (the notebook's SETTINGS).
-SETTINGS = {
-    "digits": dict(scale=16.0, augment=True,
-                   two_layer=dict(hidden_dim=400, weight_scale=0.1, reg=1e-3, learning_rate=0.1,
-                                  lr_decay=0.95, num_epochs=40, batch_size=100),
-                   overfit=dict(weight_scale=0.1, learning_rate=0.1, num_epochs=25, batch_size=25),
-                   targets=dict(two_layer=0.97, best=0.975)),
-    "cifar10": dict(scale=255.0, augment=False,
-                    two_layer=dict(hidden_dim=200, weight_scale=1e-2, reg=1e-3, learning_rate=1e-2,
-                                   lr_decay=0.95, num_epochs=10, batch_size=200),
-                    overfit=dict(weight_scale=2e-2, learning_rate=1e-2, num_epochs=25, batch_size=25),
-                    targets=dict(two_layer=0.45, best=0.50)),
-}
+SETTINGS = SOURCE.value("SETTINGS")  # SOURCE: the source notebook (autograder.hidden.Spec)
 
 
 @functools.lru_cache(maxsize=1)

@@ -24,22 +24,7 @@ from autograder.inside.probes.a3_cnn import notebook_data
 from dlcv.checks import CheckFailed, expect_at_least, expect_close, expect_equal, expect_shape
 
 # The notebook's SETTINGS (its data cell), per data set.
-SETTINGS = {
-    "digits": dict(
-        scale=16.0, augment=True,
-        convnet=dict(num_filters=16, filter_size=3, hidden_dim=100, weight_scale=1e-1, reg=1e-3,
-                     learning_rate=1e-3, num_epochs=3, batch_size=100),
-        torch=dict(epochs=12, lr=2e-3, batch_size=64),
-        targets=dict(convnet=0.95, torch=0.985),
-    ),
-    "cifar10": dict(
-        scale=255.0, augment=False,
-        convnet=dict(num_filters=32, filter_size=5, hidden_dim=100, weight_scale=1e-2, reg=1e-3,
-                     learning_rate=1e-3, num_epochs=1, batch_size=50),
-        torch=dict(epochs=6, lr=2e-3, batch_size=64),
-        targets=dict(convnet=0.40, torch=0.65),
-    ),
-}
+SETTINGS = SOURCE.value("SETTINGS")  # SOURCE: the source notebook (autograder.hidden.Spec)
 
 # What the reference answers run after: the notebook's imports. (torch_best, the answer cell that
 # trains the notebook's best model on its data, is not run: its test scores the student's model.)
