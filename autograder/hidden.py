@@ -469,6 +469,13 @@ class Spec:
 
         return nbformat.reads(self.source_notebook, as_version=4)
 
+    def cell(self, grade_id: str) -> str:
+        """The source of the source notebook's cell `grade_id` (given code a probe runs afresh)."""
+        for c in self.notebook().cells:
+            if (c.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id") == grade_id:
+                return c.source
+        raise KeyError(f"the source notebook of {self.assignment} has no cell {grade_id!r}")
+
     def value(self, name: str):
         """The value a top-level `name = ...` of the source notebook's code gives (the first one):
         settings that the hidden tests share with the notebook, from one place. The expression
