@@ -6,7 +6,7 @@
     solver.train()
     solver.best_val_acc, solver.loss_history, solver.train_acc_history, solver.val_acc_history
 
-The model contract (DESIGN.md, Assignments):
+The model contract (the course's convention for every assignment):
 - model.params: dict name -> numpy array, the parameters the solver updates;
 - model.loss(X, y=None): scores (N, C) when y is None (test mode), else (loss, grads) with grads
   a dict holding an array of the same shape as params[name] for every name (train mode).

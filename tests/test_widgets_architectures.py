@@ -1,6 +1,5 @@
 """Tests for dlcv/widgets/architectures.py: the block cost widget, without a browser."""
 
-import time
 
 import numpy as np
 import pytest
@@ -11,9 +10,7 @@ from dlcv.widgets.architectures import MAX_ROWS, BlockCostView
 
 @pytest.fixture(scope="module")
 def view():
-    t0 = time.perf_counter()
     v = BlockCostView(block="ResNet bottleneck", channels=256, size=28)
-    assert time.perf_counter() - t0 < 3.0
     return v
 
 

