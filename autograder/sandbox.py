@@ -45,6 +45,7 @@ from traitlets import Bool, Float, Integer, List, Unicode
 
 from autograder import rules
 from autograder.sandbox_run import Limits, run_notebook
+from dlcv.timing import thread_env
 
 SANDBOX_HOME = "/home/student"
 REPORT_SUFFIX = ".sandbox.json"  # <notebook>.sandbox.json next to the autograded notebook
@@ -173,8 +174,9 @@ def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: i
         cmd += ["--tmpfs", t]
     env = {"HOME": SANDBOX_HOME, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
            "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin", "TMPDIR": "/tmp",
-           "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NBGRADER_EXECUTION": "autograde",
+           "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "NBGRADER_EXECUTION": "autograde",
+           # one BLAS/torch thread per kernel: graders run submissions side by side
+           "DLCV_THREADS": "1", **thread_env(1),
            # joblib (under sklearn) runs serially without warning: the sandbox has no /dev/shm
            "JOBLIB_MULTIPROCESSING": "0",
            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JUPYTER_PLATFORM_DIRS": "1"}

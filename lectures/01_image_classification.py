@@ -63,10 +63,11 @@ from dlcv.plots import (
     show_images,
     show_values,
 )
-from dlcv.timing import time_call
+from dlcv.timing import cap_threads, time_call
 from dlcv.widgets.knn import KNNRegionsView
 
 plt.rcParams.update({"figure.figsize": (8, 4), "figure.dpi": 90, "axes.titlesize": 11})
+cap_threads()  # one BLAS and torch thread: as fast here, far faster on a busy machine
 rng = np.random.default_rng(0)
 
 # %% [markdown]

@@ -60,10 +60,12 @@ from sklearn.linear_model import LogisticRegression
 from dlcv import linear
 from dlcv.data import load_classification, make_toy_2d
 from dlcv.plots import CLASS_COLORS, plot_decision_regions, plot_loss_history, show_templates
+from dlcv.timing import cap_threads
 from dlcv.widgets.linear import START_B, START_W, LinearClassifierView
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True)
+cap_threads()  # one BLAS and torch thread: as fast here, far faster on a busy machine
 warnings.filterwarnings("ignore", category=ConvergenceWarning)  # short fits are on purpose
 rng = np.random.default_rng(0)
 _ = torch.manual_seed(0)

@@ -69,13 +69,14 @@ from dlcv.gradcheck import eval_numerical_gradient, grad_check_sparse, rel_error
 from dlcv.landscapes import OPTIMIZER_COLORS, OPTIMIZERS, draw_run, draw_surface, trajectory
 from dlcv.minibatch import full_batch_objective, minibatch_run, softmax_regression_loss
 from dlcv.plots import CLASS_COLORS
+from dlcv.timing import cap_threads
 from dlcv.widgets.optimizer import OptimizerTrajectoryView
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(0)
 _ = torch.manual_seed(0)
-torch.set_num_threads(1)  # small problems: one thread is fastest and reproducible
+cap_threads()  # one BLAS and torch thread: as fast here, far faster on a busy machine
 
 # %% [markdown]
 # ## 1. The loss landscape

@@ -71,11 +71,13 @@ from dlcv.compgraph import draw_compgraph
 from dlcv.data import load_classification
 from dlcv.gradcheck import rel_error
 from dlcv.plots import CLASS_COLORS, class_cmap, plot_loss_history
+from dlcv.timing import cap_threads
 from dlcv.widgets.activations import ActivationView
 from dlcv.widgets.mlp import MLPCapacityView, data_box, region_colours
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True)
+cap_threads()  # one BLAS and torch thread: as fast here, far faster on a busy machine
 torch.set_printoptions(precision=4)
 rng = np.random.default_rng(0)
 _ = torch.manual_seed(0)

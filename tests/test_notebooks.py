@@ -54,6 +54,18 @@ def test_in_sync_with_jupytext_twin(path):
     assert from_nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
+def test_caps_its_threads_in_its_first_code_cell(path):
+    """One shared place decides the BLAS/torch threads (dlcv.timing.cap_threads): every notebook
+    calls it where it imports, and none sets a thread count of its own."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    first = next(src for src in code if "import" in src)
+    assert "from dlcv.timing import" in first and "\ncap_threads()" in first, notebook_id(path)
+    for src in code:
+        assert "set_num_threads(" not in src and "threadpool_limits(" not in src, notebook_id(path)
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
 def test_executes_top_to_bottom(path, tmp_path):

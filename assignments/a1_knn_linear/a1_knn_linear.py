@@ -105,11 +105,12 @@ from dlcv.plots import (
     show_images,
     show_templates,
 )
-from dlcv.timing import time_call
+from dlcv.timing import cap_threads, time_call
 
 plt.rcParams["figure.figsize"] = (8, 4)
 plt.rcParams["figure.dpi"] = 90
 np.set_printoptions(precision=4, suppress=True)
+cap_threads()  # one BLAS and torch thread: as fast here, far faster on a busy machine
 
 # %% [markdown]
 # ## The data

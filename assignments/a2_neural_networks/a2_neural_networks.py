@@ -108,10 +108,12 @@ from dlcv.data import load_classification
 from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from dlcv.plots import plot_loss_history, show_class_examples, show_images
 from dlcv.solver import Solver
+from dlcv.timing import cap_threads
 
 plt.rcParams["figure.figsize"] = (8, 4)
 plt.rcParams["figure.dpi"] = 90
 np.set_printoptions(precision=4, suppress=True)
+cap_threads()  # one BLAS and torch thread: as fast here, far faster on a busy machine
 
 # %% [markdown]
 # ## The data

@@ -36,7 +36,7 @@ tests = HiddenTests(
     not_in_reference=("best_model",),
     # The notebook's kernel: its given run_torch uses torch.optim (which needs sympy and torchgen).
     blocked=("scipy", "sklearn", "skimage", "functorch"),
-    dlcv=["augment", "checks", "data", "gradcheck", "plots", "solver"],
+    dlcv=["augment", "checks", "data", "gradcheck", "plots", "solver", "timing"],
     isolated=Isolated(cells=NUMPY_PART, preamble="import numpy as np", blocked=NUMPY_ONLY))
 
 # The data-set dependent settings of the training tests (the notebook's SETTINGS).

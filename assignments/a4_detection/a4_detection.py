@@ -114,11 +114,12 @@ from dlcv.checks import CheckFailed, checking, expect_close, expect_equal, expec
 from dlcv.data import load_photo
 from dlcv.plots import CLASS_COLORS, plot_loss_history
 from dlcv.shapes import CLASSES, draw_boxes, make_scenes, show_scene
-from dlcv.timing import torch_threads
+from dlcv.timing import cap_threads, torch_threads
 
 plt.rcParams["figure.figsize"] = (8, 4)
 plt.rcParams["figure.dpi"] = 90
 np.set_printoptions(precision=4, suppress=True)
+cap_threads()  # one BLAS and torch thread: as fast here, far faster on a busy machine
 
 # %% [markdown]
 # ## The shapes scenes

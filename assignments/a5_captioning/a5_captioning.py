@@ -103,7 +103,6 @@ from collections import Counter
 
 import matplotlib.pyplot as plt
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from dlcv.captions import make_caption_data
@@ -120,14 +119,15 @@ from dlcv.checks import (
 from dlcv.encoders import encode_scenes, grid_labels, shapes_encoder, show_cell_labels
 from dlcv.gradcheck import eval_numerical_gradient
 from dlcv.plots import plot_loss_history, show_captioned
+from dlcv.timing import cap_threads
 
 plt.rcParams["figure.figsize"] = (8, 4)
 plt.rcParams["figure.dpi"] = 90
 np.set_printoptions(precision=4, suppress=True)
 # The matrix products of this assignment are small (64 x 128 times 128 x 512). On such sizes a
 # second BLAS thread costs more than it saves, and on a busy machine it can make training ten
-# times slower, so numpy uses one thread here.
-_blas_limit = threadpool_limits(limits=1, user_api="blas")
+# times slower, so numpy and torch use one thread here.
+cap_threads()
 
 # %% [markdown]
 # ## The data: shapes scenes and their captions
