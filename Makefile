@@ -2,7 +2,9 @@
 #   make lab      set up .venv (first time only) and open JupyterLab on the course
 #   make test     set up and run the whole test suite (the browser tests included)
 #   make test-browser   only the browser tests: JupyterLab driven in Chromium by Playwright
-#   make bench    per-notebook execution times and the kNN speed-up, as a markdown table
+#   make test-loaded    the whole suite while two busy background processes share the cores
+#   make bench    per-notebook times (idle and loaded) and the kNN speed-up, as a markdown table
+#   make start   A=a1_knn_linear          a self-learner's working copy: mywork/a1_knn_linear/
 #   make release A=a1_knn_linear          build the student edition of an assignment
 #   make grade   A=a1_knn_linear SUBMISSIONS=path/to/folder-or-zip [WORKERS=2]
 #                                          autograde a folder of submissions, write feedback, grades, report
@@ -19,7 +21,7 @@ export MPLBACKEND ?= Agg
 
 A ?= a1_knn_linear
 
-.PHONY: setup setup-browser lab test test-fast test-browser bench release grade lint clean sync
+.PHONY: setup setup-browser lab test test-loaded test-fast test-browser bench release start grade lint clean sync
 
 setup: $(STAMP)
 
@@ -61,8 +63,15 @@ THREADS1 := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 SCREENSHOTS_NOTE := @echo "Browser tests' screenshots (to look at): tests/browser/screenshots/"
 
+PYTEST_ALL := $(THREADS1) $(PY) -m pytest -n 2 --dist loadfile --durations=12
+
 test: setup setup-sandbox setup-browser setup-postgres
-	$(THREADS1) $(PY) -m pytest -n 2 --dist loadfile --durations=12
+	$(PYTEST_ALL)
+	$(SCREENSHOTS_NOTE)
+
+# The same suite on a busy machine: two background processes keep both cores busy meanwhile.
+test-loaded: setup setup-sandbox setup-browser setup-postgres
+	$(PY) benchmarks/load.py --procs 2 -- env $(PYTEST_ALL)
 	$(SCREENSHOTS_NOTE)
 
 test-fast: setup
@@ -98,8 +107,13 @@ setup-postgres: setup
 bench: setup
 	$(PY) benchmarks/run.py
 
+# Never over an edited notebook of release/A/: FORCE=1 moves it to mywork/backups/ first.
 release: setup
-	$(PY) -m autograder release $(A)
+	$(PY) -m autograder release $(A) $(if $(FORCE),--force,)
+
+# A self-learner's working copy of an assignment: mywork/A/A.ipynb (make clean leaves it alone).
+start: setup
+	$(PY) -m autograder start $(A)
 
 # WORKERS: sandboxed executions at a time (the gradebook is written by one process).
 WORKERS ?= 1
@@ -113,8 +127,10 @@ grade: setup setup-sandbox
 lint: setup
 	$(PY) -m ruff check dlcv autograder tests benchmarks
 
+# Removes what release, autograde, feedback, export and bench make again; never an edited
+# notebook (of release/ or mywork/), students' submissions (submitted/) or the gradebook.
 clean:
-	rm -rf release submitted autograded feedback exports gradebook.db benchmarks/results
+	$(PYTHON) -m autograder.workspace clean
 
 # After editing a lecture's or assignment's .py (the reviewed text), regenerate its .ipynb.
 sync: setup

@@ -1,6 +1,9 @@
 """The instructor's command line, around nbgrader.
 
     python -m autograder release   A            student edition in release/A/ and release/A.zip
+                                                (never over an edited file: --force backs it up)
+    python -m autograder start     A            a self-learner's working copy: mywork/A/
+    python -m autograder clean                  remove what can be made again (keeps work)
     python -m autograder collect   A PATH       a folder or zip of submissions -> submitted/
                                                 (what it did: exports/A/collect_log.csv)
     python -m autograder autograde A [PATH]     (collect PATH, then) grade every submission
@@ -37,7 +40,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import notebooks as nbs
-from autograder import rules
+from autograder import rules, workspace
 from autograder.errors import UsageError
 from autograder.report import csv_cell
 
@@ -160,14 +163,19 @@ def given_answers(course: Course, a: str) -> list[str]:
     return out
 
 
-def release(course: Course, a: str) -> Path:
-    """Generate the student edition (release/A/) and a zip of it to hand out (release/A.zip)."""
+def release(course: Course, a: str, force: bool = False) -> Path:
+    """Generate the student edition (release/A/) and a zip of it to hand out (release/A.zip).
+
+    A file of release/A/ that changed since the last release (someone worked in it) is never
+    replaced: the release stops, or with force that file is first moved to mywork/backups/
+    (autograder/workspace.py)."""
     course.check_assignment(a)
     for warning in given_answers(course, a):
         print(f"warning: {warning}")
     tests = hidden_tests(course, a).load()
-    _fail(course.api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
     out = course.dir("release", a)
+    workspace.guard_release(course.root, out, a, force)
+    _fail(course.api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
     for path in out.glob("*.ipynb"):  # the public rules, for the self-check (autograder/rules.py)
         nb = nbs.read(path)
         nb.metadata.setdefault("dlcv", {})["grading"] = rules.public(tests)
@@ -175,13 +183,29 @@ def release(course: Course, a: str) -> Path:
     leaked = [p for p in out.rglob("*.py")]
     if leaked:  # the jupytext twins hold solutions; the config ignores them, check anyway
         raise UsageError(f"refusing to release: {', '.join(map(str, leaked))} would ship solutions")
+    workspace.record(out)
     zpath = course.dir("release", f"{a}.zip")
     with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
         for p in sorted(out.rglob("*")):
-            if p.is_file():
+            if p.is_file() and p.name != workspace.MANIFEST:
                 z.write(p, Path(a) / p.relative_to(out))
     print(f"released {a}: {out} and {zpath}")
     return out
+
+
+def start(course: Course, a: str) -> Path:
+    """A self-learner's working copy of A's student edition in mywork/A/ (released first when
+    release/A/ is missing); a file already there is never replaced."""
+    course.check_assignment(a)
+    released = course.dir("release", a)
+    if not (released / f"{a}.ipynb").is_file():
+        release(course, a)
+    return workspace.start(course.root, released, a)
+
+
+def clean(course: Course) -> None:
+    """Remove what the course makes again; keep edited notebooks, submissions and the gradebook."""
+    workspace.report_clean(course.root, course.coursedir.release_directory)
 
 
 # ------------------------------------------------------------------------------------------
@@ -679,14 +703,21 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in [("release", "build the student edition"),
+                        ("start", "a self-learner's working copy of the student edition in mywork/A/"),
                         ("feedback", "write per-student feedback"),
                         ("export", "write grades as CSV and a report"),
-                        ("list", "list the course's assignments")]:
+                        ("list", "list the course's assignments"),
+                        ("clean", "remove what the course makes again (never edited notebooks, "
+                                  "submissions or grades)")]:
         s = sub.add_parser(name, help=help_)
-        if name != "list":
+        if name not in ("list", "clean"):
             s.add_argument("assignment")
         if name == "export":
             s.add_argument("--out", type=Path, default=None)
+        if name == "release":
+            s.add_argument("--force", action="store_true",
+                           help="release even over edited files of release/A/ (moved to mywork/backups/ "
+                                "first)")
     s = sub.add_parser("collect", help="take a folder or zip of submissions into submitted/")
     s.add_argument("assignment")
     s.add_argument("path")
@@ -730,7 +761,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             print("\n".join(course.assignments()))
         elif args.command == "release":
-            release(course, a)
+            release(course, a, force=args.force)
+        elif args.command == "start":
+            start(course, a)
+        elif args.command == "clean":
+            clean(course)
         elif args.command == "collect":
             collect(course, a, args.path, args.pattern)
         elif args.command == "autograde":

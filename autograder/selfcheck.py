@@ -1,6 +1,6 @@
 """Student self-check: run the visible tests of your notebook and see what passes.
 
-From a terminal:
+From a terminal, in the notebook's folder or the course's top folder (found in mywork/ or release/):
 
     python -m autograder.selfcheck a1_knn_linear.ipynb
 
@@ -71,7 +71,9 @@ def _run(nb, folder: Path, cell_timeout: int, kernel_name: str, env: dict | None
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
                             interrupt_on_timeout=True, record_timing=False,
                             resources={"metadata": {"path": str(folder)}})
-    env = dict(env or {})
+    from dlcv.timing import thread_env
+
+    env = {**thread_env(), **(env or {})}  # DLCV_THREADS (default 1) BLAS/torch threads, as the notebook
     saved = {k: os.environ.get(k) for k in {SELFCHECK_ENV, "PYTHONPATH", *env}}
     os.environ[SELFCHECK_ENV] = "1"  # inherited by the kernel
     for k, v in env.items():
@@ -238,15 +240,62 @@ def check_notebook(path: str | Path | None = None, cell_timeout: int = 300) -> l
     return report(nb, cell_timeout)
 
 
+# Where a student edition lives below the course's top folder: a self-learner's working copy
+# first (make start), then the released one. The instructor's sources (assignments/) and what
+# grading makes are never searched.
+WORK_FOLDERS = ("mywork", "release")
+NOT_SEARCHED = {"assignments", "autograded", "submitted", "feedback", "exports", ".venv", "backups",
+                ".ipynb_checkpoints", "node_modules", ".git"}
+
+
+def find_notebook(name: str | Path, cwd: Path | None = None) -> Path:
+    """The notebook the student means: `name` itself when it is a file; else, for a bare name
+    such as a1_knn_linear.ipynb typed in a terminal that opened elsewhere (JupyterLab's opens in
+    the top folder), mywork/<stem>/<name> or release/<stem>/<name>, else the one file of that
+    name within three folders below. FileNotFoundError says where it looked."""
+    cwd = Path(cwd or Path.cwd())
+    p = Path(name)
+    if (cwd / p).is_file():
+        return cwd / p
+    if p.suffix != ".ipynb" and (cwd / p.with_suffix(".ipynb")).is_file():
+        return cwd / p.with_suffix(".ipynb")
+    p = p if p.suffix == ".ipynb" else p.with_suffix(".ipynb")
+    if len(p.parts) == 1:
+        for folder in WORK_FOLDERS:
+            cand = cwd / folder / p.stem / p.name
+            if cand.is_file():
+                print(f"(found {cand.relative_to(cwd)})")
+                return cand
+        found = []
+        for depth in (1, 2, 3):
+            for cand in sorted(cwd.glob("/".join(["*"] * depth) + "/" + p.name)):
+                if not NOT_SEARCHED & set(cand.relative_to(cwd).parts[:-1]) and cand.is_file():
+                    found.append(cand)
+        if len(found) == 1:
+            print(f"(found {found[0].relative_to(cwd)})")
+            return found[0]
+        if found:
+            raise FileNotFoundError(
+                f"{len(found)} notebooks named {p.name} here: "
+                + ", ".join(str(f.relative_to(cwd)) for f in found[:5])
+                + "; give the path of the one to check")
+    raise FileNotFoundError(
+        f"no notebook {str(name)!r} in {cwd} (nor in mywork/ or release/ below it): give its path, "
+        "e.g. python -m autograder.selfcheck mywork/a1_knn_linear/a1_knn_linear.ipynb, or run the "
+        "command in the notebook's folder")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m autograder.selfcheck", description=__doc__.split("\n")[0])
     p.add_argument("notebook")
     p.add_argument("--timeout", type=int, default=300, help="seconds per cell (default 300)")
     args = p.parse_args(argv)
-    if not Path(args.notebook).is_file():
-        print(f"error: no notebook at {args.notebook}", file=sys.stderr)
+    try:
+        path = find_notebook(args.notebook)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    results = report(args.notebook, args.timeout)
+    results = report(path, args.timeout)
     return 0 if results and all(r.passed for r in results) else 1
 
 
