@@ -749,6 +749,9 @@ def _parallel_options(s: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from dlcv.timing import cap_threads
+
+    cap_threads()  # the hidden tests' reference answers run here, beside the sandboxed kernels
     try:  # nbgrader 0.9.6 with SQLAlchemy 2 warns on every submission; the warning is harmless
         from sqlalchemy.exc import SAWarning
 
