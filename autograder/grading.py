@@ -23,6 +23,7 @@ import nbformat
 
 from autograder.hidden import Session, Spec, StudentError, Verdict, run_hidden_tests
 from autograder.inside import serve
+from autograder.notebooks import failed_cells
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -95,7 +96,7 @@ class KernelSession(Session):
         try:
             return self._reply(reply)
         except StudentError as e:
-            if e.is_a("NotDefined") and self.note:
+            if e.is_a("NotDefined") and not e.is_a("CellFailed") and self.note:
                 raise StudentError(e.types, f"{e.message} ({self.note})", e.where) from None
             if e.is_a("MemoryError"):
                 self.stopped_in_test = "ran out of memory"
@@ -154,6 +155,9 @@ def grade_kernel(runner, spec: Spec, inside_path: str, isolated: bool = False, l
         if blocked and gid not in skip:
             skip[gid] = f"it needs answer cell {blocked[0]!r}, which was stopped: {stopped[blocked[0]]}"
     session = KernelSession(runner, inside_path, budget=runner.limits.wall_timeout)
+    # a name not defined because its cell stopped (a SyntaxError): that cell's error, with its line
+    session.failed_cells = failed_cells(runner.nb, answers_only=not isolated)
+    session.failed_where = " when run on its own, as grading runs it" if isolated else ""
     runner.restarts, runner.max_restarts = 0, 10  # restarts of its own (one per test at most)
     if cell_errors:
         session.note = "; ".join(f"answer cell {g!r} failed when run on its own for grading: {e}"

@@ -78,7 +78,14 @@ class ReferenceFailed(Exception):
 
 
 class Session:
-    """Where requests are answered: the sandboxed kernel, or (for `ref`) this process."""
+    """Where requests are answered: the sandboxed kernel, or (for `ref`) this process.
+
+    `failed_cells`: grade_id -> (source, what stopped it) of the cells that stopped with an error
+    when the notebook ran (notebooks.failed_cells): a name that is not defined because the cell
+    that defines it failed (a SyntaxError) is reported as that cell's error, with its line."""
+
+    failed_cells: dict[str, tuple[str, str]] = {}  # set per session, never changed in place
+    failed_where: str = ""  # how those cells ran: "" (the notebook) or " when run on its own ..."
 
     def request(self, req: dict, timeout: float | None = None):
         raise NotImplementedError
@@ -97,9 +104,33 @@ class Session:
             types_ = [str(t)[:100] for t in e["types"]][:20] if isinstance(e.get("types"), list) else []
             trace = e.get("trace") if isinstance(e.get("trace"), list) else []
             where = e.get("where") if isinstance(e.get("where"), str) else None
-            raise StudentError(types_ or ["Error"], str(e.get("message", ""))[:2000], where,
+            err = StudentError(types_ or ["Error"], str(e.get("message", ""))[:2000], where,
                                [str(t)[:300] for t in trace][:10])
+            raise self._why_not_defined(err)
         return reply["ok"]
+
+    def _why_not_defined(self, e: StudentError) -> StudentError:
+        """A name the grader asked for that is not defined because the cell defining it failed:
+        the error says so (types + "CellFailed"); any other error is returned as it is."""
+        import re
+
+        from autograder.notebooks import defines
+
+        m = re.fullmatch(r"name '(\w+)' is not defined", e.message) if e.is_a("NotDefined") else None
+        if m is None or not self.failed_cells:
+            return e
+        for gid, (source, error) in self.failed_cells.items():
+            if defines(source, m.group(1)) and error.startswith("NotImplementedError"):
+                return StudentError([*e.types, "CellFailed"],
+                                    f"{m.group(1)} is not defined: the cell that defines it ({gid!r}) is "
+                                    "not implemented yet: replace `raise NotImplementedError()` with your "
+                                    "code and run it", e.where)
+            if defines(source, m.group(1)):
+                return StudentError([*e.types, "CellFailed"],
+                                    f"{m.group(1)} is not defined: the cell that defines it ({gid!r}) "
+                                    f"stopped with {error}{self.failed_where}. Fix that cell, run it, "
+                                    "and check its test again", e.where)
+        return e
 
 
 class LocalSession(Session):
@@ -318,7 +349,7 @@ def _fmt_student_error(function: str, e: StudentError) -> str:
         needed = f" (it is needed by {function})" if where != function else ""
         return f"{where} is not implemented yet{needed}"
     if e.is_a("NotDefined"):
-        if "failed when run on its own" in e.message:
+        if e.is_a("CellFailed") or "failed when run on its own" in e.message:
             return e.message
         return f"{e.message}: run the cell that defines it, and keep its name"
     if e.name in ("Timeout", "KernelDied", "MemoryLimit", "WireError", "GradingError", "NotRun"):

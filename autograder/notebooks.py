@@ -8,6 +8,7 @@ S of answer cells earns exactly the points of the tests whose requirements lie i
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import nbformat
@@ -55,3 +56,44 @@ def with_solutions(release_nb, source_nb, grade_ids: set[str] | None = None):
         if _nbg(c).get("solution") and gid in answers and (grade_ids is None or gid in grade_ids):
             c.source = answers[gid].source
     return nb
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+_FILE_AND_LINE = re.compile(r"\s*\([^()]*, line \d+\)$")  # SyntaxError's "(3422837263.py, line 4)"
+
+
+def error_summary(output, source: str = "") -> str:
+    """An error output of a cell in one line, with the line of the cell where it stopped:
+    "SyntaxError at line 4 (`return x +`): invalid syntax"."""
+    ename, evalue = output.get("ename") or "Error", str(output.get("evalue") or "")
+    tb = _ANSI.sub("", "\n".join(str(t) for t in output.get("traceback") or []))
+    m = _CELL_LINE.search(tb)  # the first frame is the cell's own
+    if m is None:
+        return f"{ename}: {evalue}".rstrip(": ")
+    n = int(m.group(1))
+    lines = source.splitlines()
+    text = lines[n - 1].strip() if 0 < n <= len(lines) else ""
+    if ename in ("SyntaxError", "IndentationError", "TabError"):
+        evalue = _FILE_AND_LINE.sub("", evalue)
+    return f"{ename} at line {n}" + (f" (`{text}`)" if text else "") + (f": {evalue}" if evalue else "")
+
+
+def defines(source: str, name: str) -> bool:
+    """Whether a cell's code defines `name` at its top level (def, class or an assignment)."""
+    pattern = rf"^(?:def|class)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)"
+    return re.search(pattern, source, re.M) is not None
+
+
+def failed_cells(nb, answers_only: bool = True) -> dict[str, tuple[str, str]]:
+    """grade_id -> (source, error_summary) of the cells of a run notebook that stopped with an error
+    (answer cells only, or with `answers_only=False` every cell with a grade_id)."""
+    out = {}
+    for c in nb.cells:
+        gid = _nbg(c).get("grade_id")
+        if c.cell_type != "code" or not gid or answers_only and not _nbg(c).get("solution"):
+            continue
+        err = next((o for o in c.get("outputs", []) if o.get("output_type") == "error"), None)
+        if err is not None:
+            out[gid] = (c.source, error_summary(err, c.source))
+    return out

@@ -104,12 +104,14 @@ def _isolated_part(nb, iso: dict, folder: Path, cell_timeout: int, kernel_name: 
             names.append(gid)
     part = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
     _run(part, folder, cell_timeout, kernel_name, rules.kernel_env(iso, tmp / "isolated"))
+    from autograder.notebooks import error_summary
+
     problems = []
     for gid, c in zip(["preamble", *names], part.cells, strict=True):
         err = next((o for o in c.get("outputs", []) if o.get("output_type") == "error"), None)
         if err is not None:
             problems.append(f"  FAILED   cell {gid!r} on its own, with {_what(iso)} (as grading runs it): "
-                            + _first_line(f"{err.get('ename')}: {err.get('evalue')}"))
+                            + _first_line(error_summary(err, c.source)))
     return problems
 
 
@@ -144,13 +146,15 @@ def run_checks(path: str | Path, cell_timeout: int = 300, kernel_name: str = "py
             if problems is not None:
                 problems += found
         _run(nb, folder, cell_timeout, kernel_name, env)
+    from autograder.notebooks import failed_cells
+
     results = []
-    broken = {}  # answer cells that failed themselves (a SyntaxError, a forbidden import...)
-    for cell in nb.cells:
-        m = _nbg(cell)
-        err = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
-        if m.get("solution") and cell.cell_type == "code" and err is not None:
-            broken[m.get("grade_id")] = _first_line(f"{err.get('ename')}: {err.get('evalue')}", 300)
+    # answer cells that failed themselves (a SyntaxError, a forbidden import...), with their line
+    broken = {gid: _first_line(error, 300) for gid, (_, error) in failed_cells(nb).items()}
+    if problems is not None:
+        problems += [f"  FAILED   answer cell {gid!r} stopped with {error}. Until it runs without an "
+                     "error, the tests of its functions fail." for gid, error in broken.items()
+                     if not error.startswith("NotImplementedError")]  # (not written yet: tests say so)
     for cell in nb.cells:
         if not _is_test(cell):
             continue
@@ -195,12 +199,15 @@ def report(path: str | Path, cell_timeout: int = 300, file=None) -> list[TestRes
         print("  no test cells found: is this an assignment notebook?", file=file)
     for r in results:
         print(r.line(), file=file)
-    for line in problems:  # an isolated part's cell that fails on its own: grading will see it
-        print(line, file=file)
+    for line in problems:  # an answer cell that stopped with an error, or an isolated part's cell
+        print(line, file=file)  # that fails on its own: grading will see it too
     print(summary(results), file=file, flush=True)
-    if problems:
+    if any("on its own" in line for line in problems):
         print("Some cells fail when they run on their own, as grading runs them: the tests of "
               "their functions will fail when graded.", file=file, flush=True)
+    if any("  FAILED   answer cell" in line for line in problems):
+        print("Fix the answer cells listed above first (run each one and read its error).", file=file,
+              flush=True)
     return results
 
 

@@ -86,6 +86,46 @@ def test_the_grading_rules_apply_in_the_self_check(editions, tmp_path, capsys):
     results = {r.grade_id: r for r in selfcheck.report(path)}
     out = capsys.readouterr().out
     assert not results["test_knn_two_loops"].passed
-    assert ("the answer cell 'knn_two_loops' itself failed: ImportError: scipy is not available while "
-            "this part is graded") in results["test_knn_two_loops"].message, out[-3000:]
+    assert ("the answer cell 'knn_two_loops' itself failed: ImportError at line 1 (`from scipy.spatial."
+            "distance import cdist`): scipy is not available while this part is graded"
+            ) in results["test_knn_two_loops"].message, out[-3000:]
     assert results["test_knn_one_loop"].passed
+
+
+def test_an_answer_cell_that_stops_is_listed_with_its_line(tmp_path, capsys):
+    """Any answer cell of any assignment that stops with an error is listed, a SyntaxError with
+    its line; a test that needs the cell names it (not "... is not defined")."""
+    def cell(source, **nbgrader):
+        meta = {"nbgrader": {"grade_id": nbgrader.pop("gid"), "locked": False, "schema_version": 3,
+                             "task": False, **nbgrader}}
+        if "requires" in meta["nbgrader"]:
+            meta["dlcv"] = {"requires": meta["nbgrader"].pop("requires")}
+        return nbformat.v4.new_code_cell(source, metadata=meta)
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import numpy as np\nfrom dlcv.checks import checking"),
+        cell("def square(x):\n    return x *\n", gid="square", solution=True, grade=False),
+        cell("def cube(x):\n    return x ** 3\n\nnp.cubed\n", gid="cube", solution=True, grade=False),
+        cell("with checking('square'):\n    square(2)", gid="test_square", solution=False, grade=True,
+             points=1, requires=["square"]),
+    ])
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    results = selfcheck.report(path, cell_timeout=60)
+    out = capsys.readouterr().out
+    assert ("  FAILED   answer cell 'square' stopped with SyntaxError at line 2 (`return x *`): invalid "
+            "syntax. Until it runs without an error, the tests of its functions fail.") in out, out
+    assert ("  FAILED   answer cell 'cube' stopped with AttributeError at line 4 (`np.cubed`): module "
+            "'numpy' has no attribute 'cubed'") in out, out  # no test needs it: listed all the same
+    assert "Fix the answer cells listed above first" in out
+    assert results[0].message == ("the answer cell 'square' itself failed: SyntaxError at line 2 "
+                                  "(`return x *`): invalid syntax"), results[0].message
+
+
+@pytest.mark.parametrize("notebook", sorted((REPO / "assignments").glob("*/*.ipynb")), ids=lambda p: p.stem)
+def test_every_answer_cell_is_named_by_a_test_that_needs_it(notebook):
+    """A test cell whose answer cell stopped with an error names that cell (the self-check reads
+    `requires`): so every answer cell must be required by some test."""
+    nb = nbs.read(notebook)
+    required = {g for t in nbs.test_cells(nb).values() for g in t["requires"]}
+    assert set(nbs.answer_cells(nb)) <= required, sorted(set(nbs.answer_cells(nb)) - required)

@@ -27,30 +27,34 @@
 #    descent (SGD); and a search over learning rates and regularisation strengths on a
 #    validation set.
 #
-# The notebook uses CIFAR-10 when it is on your disk in `data/cifar-10-batches-py/`, with the sizes
-# of Stanford's CS231n (kNN on 5000 training and 500 test images, the linear classifiers on 49,000
-# training, 1000 validation and 1000 test images), and otherwise the 8x8 handwritten
-# digits that ship with scikit-learn. Every cell works with both; all you need is numpy.
+# The notebook uses CIFAR-10 when it is on your disk (without it, the data cell below says where to
+# put it), with the sizes of Stanford's CS231n (kNN on 5000 training and 500 test images, the linear
+# classifiers on 49,000 training, 1000 validation and 1000 test images), and otherwise the 8x8
+# handwritten digits that ship with scikit-learn. Every cell works with both; all you need is numpy.
 #
 # ## How to work
 #
-# - Run the cells from the top (**Run > Run All Cells** is fine: cells below a function you have not
-#   written yet simply stop with a message).
+# - Run the cells from the top, one by one or with **Run > Run All Cells** (which stops at the
+#   first cell that fails). A cell that needs a function you have not written yet stops with one
+#   line that names the function.
 # - Every function you write has a docstring that states the shapes of its inputs and outputs.
 #   Write your code where it says `# YOUR CODE HERE` and delete the line
 #   `raise NotImplementedError()`. Do not change the code around it, the function names or the
 #   arguments.
 # - Below each function there is a **test cell**. Run it after the cell with your function. A
 #   failing test tells you which function, on which case, and what was expected against what came
-#   back. A test that passes prints nothing.
+#   back. A test that passes prints nothing, or only the figure it measured (an accuracy).
 # - Before you submit, restart the kernel and run everything (**Kernel > Restart Kernel and Run All
 #   Cells**), or press **Validate** if your JupyterLab has the nbgrader extension. Then hand in this
 #   notebook file, with its name unchanged.
 # - **Self-check**, at any time: save the notebook, then run
-#   `python -m autograder.selfcheck a1_knn_linear.ipynb` in a terminal (or
+#   `python -m autograder.selfcheck a1_knn_linear.ipynb` in a terminal, in this notebook's folder or
+#   in the course's top folder, where JupyterLab's terminal opens (or
 #   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
 #   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden
-#   tests run only when your work is graded.
+#   tests run only when your work is graded. On a JupyterHub where `import dlcv` fails, install
+#   the course's package once, in a terminal: `pip install --user "dlcv @ git+URL"` (URL: the
+#   course repository's address, from your instructor).
 #
 # ## How it is graded
 #
@@ -63,9 +67,10 @@
 # and compares what they return outside the sandbox. A test cell earns its points when all its
 # cases pass, and the feedback lists every case: passed, or what was wrong. So passing the visible
 # test is a good sign, not a guarantee: read each docstring carefully, especially the rules for
-# edge cases. Most tests call only the function they are about; `cross_validate_knn`, the
-# accuracy tests and training also run the functions they use, and a failure then says when one
-# of those is the cause.
+# edge cases. Most tests call only the function they are about, but not all: `cross_validate_knn`
+# runs your distances and your vote, and the accuracy tests train and predict with your
+# `LinearClassifier` and your loss. When such a test fails, its message names the function that
+# raised an error, or reminds you of the functions it also runs: make their own tests pass first.
 #
 # | Part | Functions | Points |
 # |---|---|---|
@@ -94,7 +99,10 @@ from dlcv.checks import (
     expect_close,
     expect_equal,
     expect_grad_close,
+    expect_len,
+    expect_loss_before_gradient,
     expect_shape,
+    needs,
 )
 from dlcv.data import load_classification
 from dlcv.gradcheck import eval_numerical_gradient, grad_check_sparse, rel_error
@@ -326,10 +334,17 @@ with checking("compute_distances_no_loops", case="2 test points x 3 training poi
     expect_close(_d, [[0.0, 5.0, 1.0], [np.sqrt(2.0), np.sqrt(13.0), 1.0]], "dists")
 
 # %% nbgrader={"grade": true, "grade_id": "test_knn_no_loops_no_nan", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["knn_no_loops"]}
-with checking("compute_distances_no_loops", case="a test point equal to a training point"):
-    _a = np.array([[0.1, 0.2, 0.7]])
-    _d = compute_distances_no_loops(_a, np.vstack([_a, _a + 1.0]))
-    expect_close(_d, [[0.0, np.sqrt(3.0)]], "dists", atol=1e-6)
+# Test points equal to training points, with large values (pixels near 1000): rounding makes
+# ||a||^2 - 2 a.b + ||b||^2 slightly negative for some of these pairs, and np.sqrt of it nan.
+_X = 1000.0 + np.random.default_rng(0).uniform(0, 1, (40, 30))  # (40, 30)
+with checking("compute_distances_no_loops", case="40 test points equal to the 40 training points"):
+    _d = compute_distances_no_loops(_X, _X.copy())
+    expect_shape(_d, (40, 40), "dists")
+    if not np.all(np.isfinite(_d)):
+        raise CheckFailed(f"dists holds {int(np.sum(~np.isfinite(_d)))} nan values where a test "
+                          "point equals a training point: rounding made the squared distance "
+                          "slightly negative; clip it at 0 (np.maximum) before np.sqrt")
+    expect_close(np.diag(_d), np.zeros(40), "the diagonal of dists (equal points)", atol=1e-3)
 
 # %% [markdown]
 # ### Do the three versions agree, and how fast are they?
@@ -342,17 +357,18 @@ with checking("compute_distances_no_loops", case="a test point equal to a traini
 # %%
 n_time = min(S["num_timing"], len(X_test))
 Xq = X_test[:n_time]
-t_two, d_two = time_call(compute_distances_two_loops, Xq, X_train)
-t_one, d_one = time_call(compute_distances_one_loop, Xq, X_train)
-t_none, d_none = time_call(compute_distances_no_loops, Xq, X_train)
-print(f"{n_time} test x {len(X_train)} training images, D = {X_train.shape[1]}")
-print(f"two loops: {t_two:7.3f} s")
-print(f"one loop:  {t_one:7.3f} s   (speed-up over two loops: {t_two / t_one:5.1f}x)")
-print(f"no loops:  {t_none:7.3f} s   (speed-up over two loops: {t_two / t_none:5.1f}x)")
-for name, d in [("one loop", d_one), ("no loops", d_none)]:
-    diff = np.linalg.norm(d - d_two, ord="fro")
-    verdict = "agree" if diff < 1e-6 * np.linalg.norm(d_two) else "DIFFERENT"
-    print(f"|| {name} - two loops ||_F = {diff:.2e}  -> {verdict}")
+with needs("compute_distances_two_loops", "compute_distances_one_loop", "compute_distances_no_loops"):
+    t_two, d_two = time_call(compute_distances_two_loops, Xq, X_train)
+    t_one, d_one = time_call(compute_distances_one_loop, Xq, X_train)
+    t_none, d_none = time_call(compute_distances_no_loops, Xq, X_train)
+    print(f"{n_time} test x {len(X_train)} training images, D = {X_train.shape[1]}")
+    print(f"two loops: {t_two:7.3f} s")
+    print(f"one loop:  {t_one:7.3f} s   (speed-up over two loops: {t_two / t_one:5.1f}x)")
+    print(f"no loops:  {t_none:7.3f} s   (speed-up over two loops: {t_two / t_none:5.1f}x)")
+    for name, d in [("one loop", d_one), ("no loops", d_none)]:
+        diff = np.linalg.norm(d - d_two, ord="fro")
+        verdict = "agree" if diff < 1e-6 * np.linalg.norm(d_two) else "DIFFERENT"
+        print(f"|| {name} - two loops ||_F = {diff:.2e}  -> {verdict}")
 
 # %% [markdown]
 # The vectorised version should win by one to two orders of magnitude. Do not be surprised if the
@@ -366,19 +382,20 @@ for name, d in [("one loop", d_one), ("no loops", d_none)]:
 # diagonal blocks. Dark means close.
 
 # %%
-dists = compute_distances_no_loops(X_test, X_train)  # (M, N)
-o_test, o_train = np.argsort(y_test, kind="stable"), np.argsort(y_train, kind="stable")
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-axes[0].imshow(dists, cmap="viridis", aspect="auto", interpolation="nearest")
-axes[0].set_title("dists as computed")
-im = axes[1].imshow(dists[o_test][:, o_train], cmap="viridis", aspect="auto",
-                    interpolation="nearest")
-axes[1].set_title("rows and columns sorted by class")
-for ax in axes:
-    ax.set_xlabel("training image")
-    ax.set_ylabel("test image")
-fig.colorbar(im, ax=axes, label="L2 distance")
-plt.show()
+with needs("compute_distances_no_loops"):
+    dists = compute_distances_no_loops(X_test, X_train)  # (M, N)
+    o_test, o_train = np.argsort(y_test, kind="stable"), np.argsort(y_train, kind="stable")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].imshow(dists, cmap="viridis", aspect="auto", interpolation="nearest")
+    axes[0].set_title("dists as computed")
+    im = axes[1].imshow(dists[o_test][:, o_train], cmap="viridis", aspect="auto",
+                        interpolation="nearest")
+    axes[1].set_title("rows and columns sorted by class")
+    for ax in axes:
+        ax.set_xlabel("training image")
+        ax.set_ylabel("test image")
+    fig.colorbar(im, ax=axes, label="L2 distance")
+    plt.show()
 
 # %% [markdown]
 # **Check yourself.** In the left picture some rows are bright almost from end to end, and some
@@ -475,21 +492,22 @@ with checking("predict_labels", case="k=0"):
 # of k.
 
 # %%
-d_val = compute_distances_no_loops(X_val, X_train)  # (M_val, N)
-show = np.arange(6)
-nearest5 = np.argsort(d_val[show], axis=1)[:, :5]
-imgs, titles = [], []
-for r, i in enumerate(show):
-    imgs.append(data.X_val[i])
-    titles.append(f"query ({data.class_names[y_val[i]]})")
-    for j in nearest5[r]:
-        imgs.append(data.X_train[j])
-        titles.append(data.class_names[y_train[j]])
-show_images(imgs, titles, ncols=6, size=1.3)
-plt.show()
-for k in (1, 5):
-    acc = np.mean(predict_labels(d_val, y_train, k=k) == y_val)
-    print(f"validation accuracy with k={k}: {acc:.3f}")
+with needs("compute_distances_no_loops", "predict_labels"):
+    d_val = compute_distances_no_loops(X_val, X_train)  # (M_val, N)
+    show = np.arange(6)
+    nearest5 = np.argsort(d_val[show], axis=1)[:, :5]
+    imgs, titles = [], []
+    for r, i in enumerate(show):
+        imgs.append(data.X_val[i])
+        titles.append(f"query ({data.class_names[y_val[i]]})")
+        for j in nearest5[r]:
+            imgs.append(data.X_train[j])
+            titles.append(data.class_names[y_train[j]])
+    show_images(imgs, titles, ncols=6, size=1.3)
+    plt.show()
+    for k in (1, 5):
+        acc = np.mean(predict_labels(d_val, y_train, k=k) == y_val)
+        print(f"validation accuracy with k={k}: {acc:.3f}")
 
 # %% [markdown]
 # ## Choosing k by cross-validation
@@ -533,7 +551,10 @@ def cross_validate_knn(X, y, k_choices, num_folds=5):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_knn_cross_validate", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["knn_no_loops", "knn_predict", "knn_cross_validate"]}
-with checking("cross_validate_knn", case="7 points on a line, 3 folds"):
+# cross_validate_knn runs your compute_distances_no_loops and predict_labels: if their tests
+# fail, fix them first.
+with checking("cross_validate_knn", case="7 points on a line, 3 folds",
+              uses=("compute_distances_no_loops", "predict_labels")):
     # np.array_split makes the folds {0, 10, 1.1}, {11.2, 2.3} and {12.5, 3.6}.
     _X = np.array([[0.0], [10.0], [1.1], [11.2], [2.3], [12.5], [3.6]])
     _y = np.array([0, 1, 0, 1, 0, 1, 0])
@@ -541,8 +562,10 @@ with checking("cross_validate_knn", case="7 points on a line, 3 folds"):
     if not isinstance(_acc, dict) or sorted(_acc) != [1, 5]:
         raise CheckFailed(f"should return a dict with keys [1, 5], got {_acc!r}")
     # k=1: the nearest point in the other folds always has the right label.
+    expect_len(_acc[1], 3, "k_to_accuracies[1]", "accuracies, one per fold")
     expect_close(np.asarray(_acc[1], dtype=float), [1.0, 1.0, 1.0], "k_to_accuracies[1]")
     # k=5: all the other points vote (4 or 5 of them); class 0 wins (a 2-2 tie goes to 0).
+    expect_len(_acc[5], 3, "k_to_accuracies[5]", "accuracies, one per fold")
     expect_close(np.asarray(_acc[5], dtype=float), [2 / 3, 0.5, 0.5], "k_to_accuracies[5]")
 
 # %% [markdown]
@@ -551,28 +574,30 @@ with checking("cross_validate_knn", case="7 points on a line, 3 folds"):
 
 # %%
 k_choices = S["k_choices"]
-t0 = time.perf_counter()
-k_to_accuracies = cross_validate_knn(X_train, y_train, k_choices, num_folds=5)
-print(f"cross-validation of {len(k_choices)} values of k took {time.perf_counter() - t0:.1f} s")
-fig, ax = plt.subplots(figsize=(7, 3.5))
-means = plot_cv_accuracy(ax, k_choices, k_to_accuracies)
-ax.set_xscale("log")
-ax.set_xticks(k_choices, [str(k) for k in k_choices])
-plt.show()
-for k, m in zip(k_choices, means):
-    print(f"k = {k:3d}: mean accuracy {m:.4f}")
-best_k = k_choices[int(np.argmax(means))]
+with needs("cross_validate_knn", "compute_distances_no_loops", "predict_labels"):
+    t0 = time.perf_counter()
+    k_to_accuracies = cross_validate_knn(X_train, y_train, k_choices, num_folds=5)
+    print(f"cross-validation of {len(k_choices)} values of k took {time.perf_counter() - t0:.1f} s")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    means = plot_cv_accuracy(ax, k_choices, k_to_accuracies)
+    ax.set_xscale("log")
+    ax.set_xticks(k_choices, [str(k) for k in k_choices])
+    plt.show()
+    for k, m in zip(k_choices, means):
+        print(f"k = {k:3d}: mean accuracy {m:.4f}")
+    best_k = k_choices[int(np.argmax(means))]
 
-y_test_pred = predict_labels(compute_distances_no_loops(X_test, X_train), y_train, k=best_k)
-knn_test_acc = np.mean(y_test_pred == y_test)
-target = S["targets"]["knn"]
-print(f"\nbest k = {best_k}; kNN test accuracy on {data.name}: {knn_test_acc:.3f} "
-      f"(target about {target}: {'reached' if knn_test_acc >= target else 'NOT reached'})")
+    y_test_pred = predict_labels(compute_distances_no_loops(X_test, X_train), y_train, k=best_k)
+    knn_test_acc = np.mean(y_test_pred == y_test)
+    target = S["targets"]["knn"]
+    print(f"\nbest k = {best_k}; kNN test accuracy on {data.name}: {knn_test_acc:.3f} "
+          f"(target about {target}: {'reached' if knn_test_acc >= target else 'NOT reached'})")
 
 # %% nbgrader={"grade": true, "grade_id": "test_knn_accuracy", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["knn_no_loops", "knn_predict"]}
 # kNN with your functions on the real test set, with a k that cross-validation picks.
 _k, _threshold = {"digits": (3, 0.97), "cifar10": (10, 0.25)}[data.name]
-with checking("compute_distances_no_loops + predict_labels", case=f"{data.name} test set, k={_k}"):
+with checking("compute_distances_no_loops + predict_labels", case=f"{data.name} test set, k={_k}",
+              uses=("compute_distances_no_loops", "predict_labels")):
     _p = predict_labels(compute_distances_no_loops(X_test, X_train), y_train, k=_k)
     expect_shape(_p, y_test.shape, "y_pred")
     expect_at_least(float(np.mean(_p == y_test)), _threshold, "test accuracy")
@@ -716,7 +741,13 @@ with checking("svm_loss_naive", case="hand-checked 2 samples, 3 classes, reg=0.1
 _rng = np.random.default_rng(0)
 _W = 0.01 * _rng.normal(size=(5, 4))  # (D, C)
 _X, _y = _rng.normal(size=(6, 5)), np.array([0, 1, 2, 3, 0, 1])
+# The numeric gradient is computed from your loss, so the loss must be right first: the
+# hand-checked case of the loss test (loss 6.4).
+_hand = (np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 1.0]]), np.array([[1.0, 2.0], [2.0, -1.0]]),
+         np.array([0, 2]), 0.1)  # W, X, y, reg
 with checking("svm_loss_naive", case="random 6 samples, D=5, C=4, reg=0.05"):
+    expect_loss_before_gradient(svm_loss_naive(*_hand)[0], 6.4,
+                                "the hand-checked case of the loss test (reg=0.1)")
     _dW = svm_loss_naive(_W, _X, _y, 0.05)[1]
     _num = eval_numerical_gradient(lambda w: svm_loss_naive(w, _X, _y, 0.05)[0], _W.copy())
     expect_grad_close(_dW, _num, "dW", tol=1e-6)
@@ -772,7 +803,13 @@ with checking("svm_loss_vectorized", case="hand-checked 2 samples, 3 classes, re
 _rng = np.random.default_rng(0)
 _W = 0.01 * _rng.normal(size=(5, 4))  # (D, C)
 _X, _y = _rng.normal(size=(6, 5)), np.array([0, 1, 2, 3, 0, 1])
+# The numeric gradient is computed from your loss, so the loss must be right first: the
+# hand-checked case of the loss test (loss 6.4).
+_hand = (np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 1.0]]), np.array([[1.0, 2.0], [2.0, -1.0]]),
+         np.array([0, 2]), 0.1)  # W, X, y, reg
 with checking("svm_loss_vectorized", case="random 6 samples, D=5, C=4, reg=0.05"):
+    expect_loss_before_gradient(svm_loss_vectorized(*_hand)[0], 6.4,
+                                "the hand-checked case of the loss test (reg=0.1)")
     _dW = svm_loss_vectorized(_W, _X, _y, 0.05)[1]
     _num = eval_numerical_gradient(lambda w: svm_loss_vectorized(w, _X, _y, 0.05)[0], _W.copy())
     expect_grad_close(_dW, _num, "dW", tol=1e-6)
@@ -793,24 +830,25 @@ with checking("svm_loss_vectorized", case="random 6 samples, D=5, C=4, reg=0.05"
 # %%
 rng = np.random.default_rng(0)
 W0 = 0.0001 * rng.standard_normal((X_dev_lin.shape[1], data.num_classes))  # (D + 1, C)
-loss0, _ = svm_loss_vectorized(W0, X_dev_lin, y_dev, 0.0)
-print(f"SVM loss at initialisation: {loss0:.4f} (expected about C - 1 = {data.num_classes - 1})")
+with needs("svm_loss_naive", "svm_loss_vectorized"):
+    loss0, _ = svm_loss_vectorized(W0, X_dev_lin, y_dev, 0.0)
+    print(f"SVM loss at initialisation: {loss0:.4f} (expected about C - 1 = {data.num_classes - 1})")
 
-print("\ngradient check, reg = 0:")
-loss, grad = svm_loss_naive(W0, X_dev_lin, y_dev, 0.0)
-grad_check_sparse(lambda w: svm_loss_naive(w, X_dev_lin, y_dev, 0.0)[0], W0.copy(), grad,
-                  num_checks=5)
-print("gradient check, reg = 5e1 (a strong regulariser, to see its gradient matter):")
-loss, grad = svm_loss_naive(W0, X_dev_lin, y_dev, 5e1)
-grad_check_sparse(lambda w: svm_loss_naive(w, X_dev_lin, y_dev, 5e1)[0], W0.copy(), grad,
-                  num_checks=5)
+    print("\ngradient check, reg = 0:")
+    loss, grad = svm_loss_naive(W0, X_dev_lin, y_dev, 0.0)
+    grad_check_sparse(lambda w: svm_loss_naive(w, X_dev_lin, y_dev, 0.0)[0], W0.copy(), grad,
+                      num_checks=5)
+    print("gradient check, reg = 5e1 (a strong regulariser, to see its gradient matter):")
+    loss, grad = svm_loss_naive(W0, X_dev_lin, y_dev, 5e1)
+    grad_check_sparse(lambda w: svm_loss_naive(w, X_dev_lin, y_dev, 5e1)[0], W0.copy(), grad,
+                      num_checks=5)
 
-t_naive, (l_naive, g_naive) = time_call(svm_loss_naive, W0, X_dev_lin, y_dev, 1e-3)
-t_vec, (l_vec, g_vec) = time_call(svm_loss_vectorized, W0, X_dev_lin, y_dev, 1e-3)
-print(f"\nnaive:      loss {l_naive:.6f}, {1000 * t_naive:7.2f} ms")
-print(f"vectorised: loss {l_vec:.6f}, {1000 * t_vec:7.2f} ms  ({t_naive / t_vec:.0f}x faster)")
-print(f"difference of the losses {abs(l_naive - l_vec):.2e}, "
-      f"of the gradients (Frobenius) {np.linalg.norm(g_naive - g_vec):.2e}")
+    t_naive, (l_naive, g_naive) = time_call(svm_loss_naive, W0, X_dev_lin, y_dev, 1e-3)
+    t_vec, (l_vec, g_vec) = time_call(svm_loss_vectorized, W0, X_dev_lin, y_dev, 1e-3)
+    print(f"\nnaive:      loss {l_naive:.6f}, {1000 * t_naive:7.2f} ms")
+    print(f"vectorised: loss {l_vec:.6f}, {1000 * t_vec:7.2f} ms  ({t_naive / t_vec:.0f}x faster)")
+    print(f"difference of the losses {abs(l_naive - l_vec):.2e}, "
+          f"of the gradients (Frobenius) {np.linalg.norm(g_naive - g_vec):.2e}")
 
 # %% [markdown]
 # **Check yourself.** Once in a while a single entry of an SVM gradient check disagrees badly
@@ -897,7 +935,13 @@ with checking("softmax_loss_naive", case="1 sample, 2 classes, reg=0.5"):
 _rng = np.random.default_rng(0)
 _W = 0.1 * _rng.normal(size=(5, 4))  # (D, C)
 _X, _y = _rng.normal(size=(6, 5)), np.array([0, 1, 2, 3, 0, 1])
+# The numeric gradient is computed from your loss, so the loss must be right first. By hand:
+# scores [0, log 3] for 2 samples of class 1, -log(3/4) each; sum(W*W) = log(3)^2.
+_hand = (np.array([[0.0, np.log(3.0)]]), np.array([[1.0], [1.0]]), np.array([1, 1]), 0.5)
+_hand_loss = -np.log(0.75) + 0.5 * np.log(3.0) ** 2
 with checking("softmax_loss_naive", case="random 6 samples, D=5, C=4, reg=0.05"):
+    expect_loss_before_gradient(softmax_loss_naive(*_hand)[0], _hand_loss,
+                                "a hand-checked case (2 samples, 2 classes, reg=0.5)")
     _dW = softmax_loss_naive(_W, _X, _y, 0.05)[1]
     _num = eval_numerical_gradient(lambda w: softmax_loss_naive(w, _X, _y, 0.05)[0], _W.copy())
     expect_grad_close(_dW, _num, "dW", tol=1e-6)
@@ -946,7 +990,13 @@ with checking("softmax_loss_vectorized", case="1 sample, 2 classes, reg=0.5"):
 _rng = np.random.default_rng(0)
 _W = 0.1 * _rng.normal(size=(5, 4))  # (D, C)
 _X, _y = _rng.normal(size=(6, 5)), np.array([0, 1, 2, 3, 0, 1])
+# The numeric gradient is computed from your loss, so the loss must be right first. By hand:
+# scores [0, log 3] for 2 samples of class 1, -log(3/4) each; sum(W*W) = log(3)^2.
+_hand = (np.array([[0.0, np.log(3.0)]]), np.array([[1.0], [1.0]]), np.array([1, 1]), 0.5)
+_hand_loss = -np.log(0.75) + 0.5 * np.log(3.0) ** 2
 with checking("softmax_loss_vectorized", case="random 6 samples, D=5, C=4, reg=0.05"):
+    expect_loss_before_gradient(softmax_loss_vectorized(*_hand)[0], _hand_loss,
+                                "a hand-checked case (2 samples, 2 classes, reg=0.5)")
     _dW = softmax_loss_vectorized(_W, _X, _y, 0.05)[1]
     _num = eval_numerical_gradient(lambda w: softmax_loss_vectorized(w, _X, _y, 0.05)[0], _W.copy())
     expect_grad_close(_dW, _num, "dW", tol=1e-6)
@@ -955,18 +1005,19 @@ with checking("softmax_loss_vectorized", case="random 6 samples, D=5, C=4, reg=0
 # The same three sanity checks for the softmax loss.
 
 # %%
-loss0, _ = softmax_loss_vectorized(W0, X_dev_lin, y_dev, 0.0)
-print(f"softmax loss at initialisation: {loss0:.4f} "
-      f"(expected about log(C) = {np.log(data.num_classes):.4f})")
-print("\ngradient check, reg = 0:")
-loss, grad = softmax_loss_naive(W0, X_dev_lin, y_dev, 0.0)
-grad_check_sparse(lambda w: softmax_loss_naive(w, X_dev_lin, y_dev, 0.0)[0], W0.copy(), grad,
-                  num_checks=5)
-t_naive, (l_naive, g_naive) = time_call(softmax_loss_naive, W0, X_dev_lin, y_dev, 1e-3)
-t_vec, (l_vec, g_vec) = time_call(softmax_loss_vectorized, W0, X_dev_lin, y_dev, 1e-3)
-print(f"\nnaive:      loss {l_naive:.6f}, {1000 * t_naive:7.2f} ms")
-print(f"vectorised: loss {l_vec:.6f}, {1000 * t_vec:7.2f} ms  ({t_naive / t_vec:.0f}x faster)")
-print(f"relative error of the gradients: {rel_error(g_naive, g_vec):.2e}")
+with needs("softmax_loss_naive", "softmax_loss_vectorized"):
+    loss0, _ = softmax_loss_vectorized(W0, X_dev_lin, y_dev, 0.0)
+    print(f"softmax loss at initialisation: {loss0:.4f} "
+          f"(expected about log(C) = {np.log(data.num_classes):.4f})")
+    print("\ngradient check, reg = 0:")
+    loss, grad = softmax_loss_naive(W0, X_dev_lin, y_dev, 0.0)
+    grad_check_sparse(lambda w: softmax_loss_naive(w, X_dev_lin, y_dev, 0.0)[0], W0.copy(), grad,
+                      num_checks=5)
+    t_naive, (l_naive, g_naive) = time_call(softmax_loss_naive, W0, X_dev_lin, y_dev, 1e-3)
+    t_vec, (l_vec, g_vec) = time_call(softmax_loss_vectorized, W0, X_dev_lin, y_dev, 1e-3)
+    print(f"\nnaive:      loss {l_naive:.6f}, {1000 * t_naive:7.2f} ms")
+    print(f"vectorised: loss {l_vec:.6f}, {1000 * t_vec:7.2f} ms  ({t_naive / t_vec:.0f}x faster)")
+    print(f"relative error of the gradients: {rel_error(g_naive, g_vec):.2e}")
 
 # %% [markdown]
 # **Check yourself.** Why is the softmax loss at initialisation close to $\log C$? And: can a
@@ -1110,8 +1161,10 @@ with checking("LinearClassifier.train", case="a loss whose gradient is always 1,
     _m = _ConstantGradient()
     _m.W = np.zeros((4, 3))
     _hist = _m.train(_X, _y, learning_rate=0.1, reg=0.0, num_iters=7, batch_size=5)
-    if not isinstance(_hist, list) or len(_hist) != 7:
-        raise CheckFailed(f"train should return a list of 7 losses, got {_hist!r}")
+    if not isinstance(_hist, list):
+        raise CheckFailed("train should return a list of 7 losses, got "
+                          + ("None" if _hist is None else f"a {type(_hist).__name__}"))
+    expect_len(_hist, 7, "loss_history (what train returns)", "losses, one per step")
     expect_close(np.asarray(_hist, dtype=float), np.full(7, 2.5), "loss_history")
     expect_close(_m.W, np.full((4, 3), -0.7), "W after 7 steps of size 0.1")
 with checking("LinearClassifier.train", case="a fresh model creates W of shape (D, C)"):
@@ -1135,25 +1188,26 @@ with checking("LinearClassifier.predict", case="W given, 3 samples, 2 classes"):
 
 # %%
 demo = S["demo"]
-svm = LinearSVM()
-t0 = time.perf_counter()
-svm_history = svm.train(X_train_lin, y_train_lin, num_iters=S["num_iters"], verbose=True, **demo)
-print(f"LinearSVM: {S['num_iters']} steps in {time.perf_counter() - t0:.2f} s")
-softmax = Softmax()
-softmax_history = softmax.train(X_train_lin, y_train_lin, num_iters=S["num_iters"], **demo)
+with needs("LinearClassifier", "svm_loss_vectorized", "softmax_loss_vectorized"):
+    svm = LinearSVM()
+    t0 = time.perf_counter()
+    svm_history = svm.train(X_train_lin, y_train_lin, num_iters=S["num_iters"], verbose=True, **demo)
+    print(f"LinearSVM: {S['num_iters']} steps in {time.perf_counter() - t0:.2f} s")
+    softmax = Softmax()
+    softmax_history = softmax.train(X_train_lin, y_train_lin, num_iters=S["num_iters"], **demo)
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-setting = f"learning rate {demo['learning_rate']:g}, reg {demo['reg']:g}"
-plot_loss_history(axes[0], svm_history, title=f"LinearSVM: {setting}", smooth=25)
-plot_loss_history(axes[1], softmax_history, title=f"Softmax: {setting}", smooth=25)
-for ax in axes:
-    ax.set_yscale("log")  # the first steps divide the loss by 10 or more
-fig.tight_layout()
-plt.show()
-for name, model in [("LinearSVM", svm), ("Softmax", softmax)]:
-    tr = np.mean(model.predict(X_train_lin) == y_train_lin)
-    va = np.mean(model.predict(X_val_lin) == y_val_lin)
-    print(f"{name:9s}: training accuracy {tr:.3f}, validation accuracy {va:.3f}")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    setting = f"learning rate {demo['learning_rate']:g}, reg {demo['reg']:g}"
+    plot_loss_history(axes[0], svm_history, title=f"LinearSVM: {setting}", smooth=25)
+    plot_loss_history(axes[1], softmax_history, title=f"Softmax: {setting}", smooth=25)
+    for ax in axes:
+        ax.set_yscale("log")  # the first steps divide the loss by 10 or more
+    fig.tight_layout()
+    plt.show()
+    for name, model in [("LinearSVM", svm), ("Softmax", softmax)]:
+        tr = np.mean(model.predict(X_train_lin) == y_train_lin)
+        va = np.mean(model.predict(X_val_lin) == y_val_lin)
+        print(f"{name:9s}: training accuracy {tr:.3f}, validation accuracy {va:.3f}")
 
 # %% nbgrader={"grade": true, "grade_id": "test_linear_svm_accuracy", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["linear_classifier", "svm_vectorized"]}
 # Your LinearSVM (train, predict, svm_loss_vectorized) at a fixed good setting, on the test set.
@@ -1161,8 +1215,9 @@ _setting, _threshold = {
     "digits": (dict(learning_rate=1e-3, reg=1e-3, num_iters=1500), 0.93),
     "cifar10": (dict(learning_rate=1e-7, reg=2.5e4, num_iters=1500), 0.33),
 }[data.name]
+_uses = ("LinearClassifier.train", "LinearClassifier.predict", "svm_loss_vectorized")
 with checking("LinearSVM (train, predict and svm_loss_vectorized)",
-              case=f"{data.name}, {_setting}"):
+              case=f"{data.name}, {_setting}", uses=_uses):
     _m = LinearSVM()
     _m.train(X_train_lin, y_train_lin, seed=0, **_setting)
     _p = _m.predict(X_test_lin)
@@ -1175,8 +1230,9 @@ _setting, _threshold = {
     "digits": (dict(learning_rate=3e-3, reg=1e-2, num_iters=1500), 0.93),
     "cifar10": (dict(learning_rate=1e-7, reg=2.5e4, num_iters=1500), 0.33),
 }[data.name]
+_uses = ("LinearClassifier.train", "LinearClassifier.predict", "softmax_loss_vectorized")
 with checking("Softmax (train, predict and softmax_loss_vectorized)",
-              case=f"{data.name}, {_setting}"):
+              case=f"{data.name}, {_setting}", uses=_uses):
     _m = Softmax()
     _m.train(X_train_lin, y_train_lin, seed=0, **_setting)
     _p = _m.predict(X_test_lin)
@@ -1261,29 +1317,32 @@ with checking("tune_linear_classifier", case="2 learning rates x 2 regs with kno
         raise CheckFailed(f"results should have the keys {sorted(_FakeModel.ACC)}, got "
                           f"{sorted(_res) if isinstance(_res, dict) else type(_res).__name__}")
     for _key, _acc in _FakeModel.ACC.items():
+        expect_len(_res[_key], 2, f"results[{_key}]", "accuracies (training, validation)")
         expect_close(np.asarray(_res[_key], dtype=float), _acc, f"results[{_key}]")
     if not isinstance(_best, _FakeModel) or _best.setting != (0.01, 1.0):
         raise CheckFailed("best_model should be the model trained with (lr, reg) = (0.01, 1.0), "
-                          f"which has the best validation accuracy 0.8; got one trained with "
-                          f"{getattr(_best, 'setting', _best)!r}")
+                          "which has the best validation accuracy 0.8; got "
+                          + ("None" if _best is None else (f"the one trained with {_best.setting}"
+                             if isinstance(_best, _FakeModel) else f"a {type(_best).__name__}")))
 
 # %% [markdown]
 # Now the real search, for both classifiers, with the grid of `SETTINGS` for this data set.
 
 # %%
-searches = {}
-for name, cls in [("LinearSVM", LinearSVM), ("Softmax", Softmax)]:
-    t0 = time.perf_counter()
-    results, best_model = tune_linear_classifier(
-        cls, X_train_lin, y_train_lin, X_val_lin, y_val_lin, S["learning_rates"], S["regs"],
-        num_iters=S["num_iters"])
-    searches[name] = (results, best_model)
-    print(f"{name}: {len(results)} models trained in {time.perf_counter() - t0:.1f} s")
-    print(f"  {'learning rate':>13s} {'reg':>9s} {'train acc':>9s} {'val acc':>8s}")
-    best_key = max(results, key=lambda key: results[key][1])
-    for (lr, reg), (tr, va) in sorted(results.items()):
-        mark = "  <- best" if (lr, reg) == best_key else ""
-        print(f"  {lr:13.1e} {reg:9.1e} {tr:9.3f} {va:8.3f}{mark}")
+with needs("tune_linear_classifier"):
+    searches = {}
+    for name, cls in [("LinearSVM", LinearSVM), ("Softmax", Softmax)]:
+        t0 = time.perf_counter()
+        results, best_model = tune_linear_classifier(
+            cls, X_train_lin, y_train_lin, X_val_lin, y_val_lin, S["learning_rates"], S["regs"],
+            num_iters=S["num_iters"])
+        searches[name] = (results, best_model)
+        print(f"{name}: {len(results)} models trained in {time.perf_counter() - t0:.1f} s")
+        print(f"  {'learning rate':>13s} {'reg':>9s} {'train acc':>9s} {'val acc':>8s}")
+        best_key = max(results, key=lambda key: results[key][1])
+        for (lr, reg), (tr, va) in sorted(results.items()):
+            mark = "  <- best" if (lr, reg) == best_key else ""
+            print(f"  {lr:13.1e} {reg:9.1e} {tr:9.3f} {va:8.3f}{mark}")
 
 # %% [markdown]
 # The same numbers as pictures: validation accuracy over the grid. If the best value sits on the
@@ -1292,36 +1351,38 @@ for name, cls in [("LinearSVM", LinearSVM), ("Softmax", Softmax)]:
 # 180 validation digits), so neighbouring cells that differ by one or two images are a tie.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-lrs, regs = S["learning_rates"], S["regs"]
-for ax, (name, (results, _)) in zip(axes, searches.items()):
-    grid = np.array([[results[(lr, reg)][1] for reg in regs] for lr in lrs])  # (lrs, regs)
-    im = ax.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
-    for a in range(len(lrs)):
-        for b in range(len(regs)):
-            ax.text(b, a, f"{grid[a, b]:.3f}", ha="center", va="center",
-                    color="white" if grid[a, b] < (grid.min() + grid.max()) / 2 else "black",
-                    fontsize=9)
-    ax.set_xticks(range(len(regs)), [f"{r:g}" for r in regs])
-    ax.set_yticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
-    ax.set_xlabel("regularisation strength")
-    ax.set_ylabel("learning rate")
-    ax.set_title(f"{name}: validation accuracy")
-    fig.colorbar(im, ax=ax, shrink=0.8)
-fig.tight_layout()
-plt.show()
+with needs("tune_linear_classifier"):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    lrs, regs = S["learning_rates"], S["regs"]
+    for ax, (name, (results, _)) in zip(axes, searches.items()):
+        grid = np.array([[results[(lr, reg)][1] for reg in regs] for lr in lrs])  # (lrs, regs)
+        im = ax.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
+        for a in range(len(lrs)):
+            for b in range(len(regs)):
+                ax.text(b, a, f"{grid[a, b]:.3f}", ha="center", va="center",
+                        color="white" if grid[a, b] < (grid.min() + grid.max()) / 2 else "black",
+                        fontsize=9)
+        ax.set_xticks(range(len(regs)), [f"{r:g}" for r in regs])
+        ax.set_yticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
+        ax.set_xlabel("regularisation strength")
+        ax.set_ylabel("learning rate")
+        ax.set_title(f"{name}: validation accuracy")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # Finally the test set, once, for the best model of each search.
 
 # %%
 target = S["targets"]["linear"]
-for name, (results, best_model) in searches.items():
-    test_acc = np.mean(best_model.predict(X_test_lin) == y_test_lin)
-    print(f"{name:9s}: best validation accuracy {max(v for _, v in results.values()):.3f}, "
-          f"test accuracy {test_acc:.3f} (target about {target}: "
-          f"{'reached' if test_acc >= target else 'NOT reached'})")
-print(f"kNN      : test accuracy {knn_test_acc:.3f} with k = {best_k}")
+with needs("tune_linear_classifier", "cross_validate_knn"):
+    for name, (results, best_model) in searches.items():
+        test_acc = np.mean(best_model.predict(X_test_lin) == y_test_lin)
+        print(f"{name:9s}: best validation accuracy {max(v for _, v in results.values()):.3f}, "
+              f"test accuracy {test_acc:.3f} (target about {target}: "
+              f"{'reached' if test_acc >= target else 'NOT reached'})")
+    print(f"kNN      : test accuracy {knn_test_acc:.3f} with k = {best_k}")
 
 # %% [markdown]
 # ## What did the classifiers learn?
@@ -1332,11 +1393,12 @@ print(f"kNN      : test accuracy {knn_test_acc:.3f} with k = {best_k}")
 # templates are shown as colour images instead).
 
 # %%
-for name, (_, best_model) in searches.items():
-    W_img = best_model.W[:-1]  # (D, C): the bias row is not part of the image
-    show_templates(W_img, data.image_shape, data.class_names, size=1.2,
-                   title=f"{name}: learned templates (columns of W; red > 0, white = 0, blue < 0)")
-    plt.show()
+with needs("tune_linear_classifier"):
+    for name, (_, best_model) in searches.items():
+        W_img = best_model.W[:-1]  # (D, C): the bias row is not part of the image
+        show_templates(W_img, data.image_shape, data.class_names, size=1.2,
+                       title=f"{name}: learned templates (columns of W; red > 0, white = 0, blue < 0)")
+        plt.show()
 
 # %% [markdown]
 # **Check yourself.** Describe the templates. Why does a template resemble its class, and where

@@ -13,7 +13,15 @@ import functools
 import numpy as np
 
 from autograder.hidden import NUMPY_ONLY, HiddenTests, as_array, case, expect_raises
-from dlcv.checks import CheckFailed, expect_at_least, expect_close, expect_equal, expect_shape
+from dlcv.checks import (
+    CheckFailed,
+    expect_at_least,
+    expect_close,
+    expect_equal,
+    expect_len,
+    expect_loss_before_gradient,
+    expect_shape,
+)
 
 tests = HiddenTests(probes="a1_knn_linear", blocked=NUMPY_ONLY,
                     dlcv=["checks", "data", "gradcheck", "plots", "timing"])
@@ -89,21 +97,30 @@ def _(st, ref):
                     dict(rtol=1e-6, atol=1e-6))
 
 
+def _no_nan_case(f, X, n):
+    """dists(X, X) for rows with large values: finite, with a zero diagonal (rounding makes some
+    squared distances slightly negative unless they are clipped at 0)."""
+    d = as_array(f(X, X.copy()), "dists")
+    expect_shape(d, (n, n), "dists")
+    if not np.all(np.isfinite(d)):
+        raise CheckFailed(f"dists holds {int(np.sum(~np.isfinite(d)))} nan values where a test point "
+                          "equals a training point: rounding made the squared distance slightly "
+                          "negative; clip it at 0 (np.maximum) before np.sqrt")
+    expect_close(np.diag(d), np.zeros(n), "the diagonal of dists (equal points)", atol=1e-3)
+
+
 @tests.test("test_knn_no_loops_no_nan")
 def _(st, ref):
     f = st.compute_distances_no_loops
+    with case("compute_distances_no_loops", "40 test points equal to the 40 training points"):
+        _no_nan_case(f, 1000.0 + np.random.default_rng(0).uniform(0, 1, (40, 30)), 40)
     a = np.array([[0.1, 0.2, 0.7]])
     with case("compute_distances_no_loops", "a test point equal to a training point"):
         expect_close(f(a, np.vstack([a, a + 1.0])), [[0.0, np.sqrt(3.0)]], "dists", atol=1e-6)
     # Rounding of ||a||^2 - 2ab + ||b||^2 goes negative for these rows unless clipped at 0.
-    b = 1000.0 + np.random.default_rng(104).uniform(0, 1, (40, 30))
+    b = 1000.0 + np.random.default_rng(104).uniform(0, 1, (60, 20))
     with case("compute_distances_no_loops", "identical rows with large values (rounding)"):
-        d = as_array(f(b, b), "dists")
-        expect_shape(d, (40, 40), "dists")
-        if not np.all(np.isfinite(d)):
-            raise CheckFailed(f"dists holds {int(np.sum(~np.isfinite(d)))} nan or inf values for "
-                              "identical rows: clip the squared distances at 0 first")
-        expect_close(np.diag(d), np.zeros(40), "the diagonal of dists(X, X)", atol=1e-3)
+        _no_nan_case(f, b, 60)
 
 
 @tests.test("test_knn_predict")
@@ -151,22 +168,59 @@ def _(st, ref):
             raise CheckFailed(f"y_pred should hold integer labels, got dtype {p.dtype}")
 
 
-def _helpers_note(st) -> str:
-    """Why cross_validate_knn may be wrong when its own code is right: the functions it uses."""
-    notes = []
+def _works(st, ref, name: str) -> bool:
+    """Whether the student's `name` passes a small case (the visible one of its own test)."""
+    rng = np.random.default_rng(7)
     try:
-        expect_close(st.compute_distances_no_loops(_A, _B), _D, "dists")
-    except Exception:  # noqa: BLE001
-        notes.append("compute_distances_no_loops")
-    try:
-        expect_equal(st.predict_labels(np.array([[0.5, 2.0, 0.1, 3.0, 0.7]]),
-                                       np.array([1, 0, 2, 0, 1]), k=3), [1], "y_pred")
-    except Exception:  # noqa: BLE001
-        notes.append("predict_labels")
-    if not notes:
+        if name == "compute_distances_no_loops":
+            expect_close(st[name](_A, _B), _D, "dists")
+        elif name == "predict_labels":
+            expect_equal(st[name](np.array([[0.5, 2.0, 0.1, 3.0, 0.7]]), np.array([1, 0, 2, 0, 1]), k=3),
+                         [1], "y_pred")
+        elif name in ("svm_loss_vectorized", "softmax_loss_vectorized"):
+            W, X, y = 0.1 * rng.normal(size=(5, 4)), rng.normal(size=(6, 5)), np.array([0, 1, 2, 3, 0, 1])
+            got, expected = st[name](W, X, y, 0.05), ref[name](W, X, y, 0.05)
+            expect_close(got[0], expected[0], "loss")
+            expect_close(got[1], expected[1], "dW")
+        elif name == "LinearClassifier.train":
+            _, W = st.probe("constant_gradient_train", rng.normal(size=(30, 4)), np.arange(30) % 3,
+                            np.zeros((4, 3)), learning_rate=0.1, reg=0.0, num_iters=7, batch_size=5)
+            expect_close(W, np.full((4, 3), -0.7), "W")
+        elif name == "LinearClassifier.predict":
+            m = st.LinearClassifier()
+            m.W.set(np.array([[1.0, -1.0], [0.0, 2.0]]))
+            expect_equal(m.predict(np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 1.0]])), [0, 1, 0], "y_pred")
+    except Exception:  # noqa: BLE001 - wrong, or raised: either way the cause may be there
+        return False
+    return True
+
+
+def _uses_note(st, ref, names: list[str], remind: bool = True) -> str:
+    """What to add when a test that also runs other functions of the student's fails: the ones
+    that are wrong on a small case, or else (with `remind`) a reminder that it runs them."""
+    wrong = [n for n in names if not _works(st, ref, n)]
+    if wrong:
+        one = len(wrong) == 1
+        return (f"this test also runs your {_and(wrong)}, which {'is' if one else 'are'} wrong on "
+                f"{'its' if one else 'their'} own test's case: fix {'it' if one else 'them'} first")
+    if not remind:
         return ""
-    return (f" (cross_validate_knn uses your {' and '.join(notes)}, which "
-            f"{'is' if len(notes) == 1 else 'are'} wrong: fix {'it' if len(notes) == 1 else 'them'} first)")
+    return f"this test also runs your {_and(names)}: if their own tests fail, fix them first"
+
+
+def _noted(e: CheckFailed, note: str) -> CheckFailed:
+    """e's message and a note: in parentheses after one line, on a line of its own after more."""
+    msg = str(e)
+    if not note:
+        return CheckFailed(msg)
+    return CheckFailed(f"{msg}\n  {note[0].upper()}{note[1:]}." if "\n" in msg else f"{msg} ({note})")
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+_KNN_USES = ["compute_distances_no_loops", "predict_labels"]
 
 
 def _check_cv(st, ref, X, y, ks, nf, what):
@@ -183,7 +237,7 @@ def _check_cv(st, ref, X, y, ks, nf, what):
             expect_close(as_array(acc[k], f"k_to_accuracies[{k}]").astype(float), expected[k],
                          f"k_to_accuracies[{k}]")
         except CheckFailed as e:
-            raise CheckFailed(f"{e}{_helpers_note(st)}") from None
+            raise _noted(e, _uses_note(st, ref, _KNN_USES)) from None
 
 
 @tests.test("test_knn_cross_validate")
@@ -209,7 +263,10 @@ def _(st, ref):
     with case("compute_distances_no_loops + predict_labels", f"{name} test set, k={s['k']}"):
         p = as_array(st.probe("knn_predict_test", name, s["k"], s["sizes"]), "y_pred")
         expect_shape(p, (n_te,), "y_pred")
-        expect_at_least(float(np.mean(p == data.y_test[:n_te])), s["threshold"], "test accuracy")
+        try:
+            expect_at_least(float(np.mean(p == data.y_test[:n_te])), s["threshold"], "test accuracy")
+        except CheckFailed as e:
+            raise _noted(e, _uses_note(st, ref, _KNN_USES, remind=False)) from None
 
 
 # ------------------------------------------------------------------------------------------
@@ -236,8 +293,7 @@ def _grad_note(st, name, W, X, y, reg, ref) -> str:
         expect_close(st[name](W, X, y, reg)[0], ref[name](W, X, y, reg)[0], "loss")
         return ""
     except Exception:  # noqa: BLE001
-        return (" (the loss is wrong too on this case: make the loss test pass first, then the "
-                "gradient of that loss)")
+        return "the loss is wrong too on this case: fix the loss test first, then the gradient of that loss"
 
 
 def _loss_grad_cases(st, ref, name, seed, w_scale, big, visible_scale):
@@ -251,15 +307,17 @@ def _loss_grad_cases(st, ref, name, seed, w_scale, big, visible_scale):
         W = w_scale * rng.normal(size=(D, C))
         cases.append((f"random N={N}, D={D}, C={C}, reg={reg}", W, rng.normal(size=(N, D)),
                       rng.integers(0, C, N), reg))
-    for label, W, X, y, reg in cases:
+    for i, (label, W, X, y, reg) in enumerate(cases):
         with case(name, label):
             got = f(W, X, y, reg)
             if not isinstance(got, tuple) or len(got) != 2:
                 raise CheckFailed(f"should return a tuple (loss, dW), got {type(got).__name__}")
+            if i == 0:  # the visible case: its numeric gradient is computed from the student's loss
+                expect_loss_before_gradient(got[0], r(W, X, y, reg)[0], "this case")
             try:
                 expect_close(got[1], r(W, X, y, reg)[1], "dW", rtol=1e-6, atol=1e-9)
             except CheckFailed as e:
-                raise CheckFailed(f"{e}{_grad_note(st, name, W, X, y, reg, ref)}") from None
+                raise _noted(e, _grad_note(st, name, W, X, y, reg, ref)) from None
     W = 0.05 * rng.normal(size=(4, 3))
     with case(name, "the input W is not modified"):
         _, (args, _) = f.returning_inputs(W, rng.normal(size=(5, 4)), np.array([0, 1, 2, 0, 1]), 0.5)
@@ -352,9 +410,10 @@ def _(st, ref):
     with case("LinearClassifier.train", "a loss whose gradient is always 1, 7 steps"):
         hist, W = st.probe("constant_gradient_train", X, y, np.zeros((4, 3)), learning_rate=0.1,
                            reg=0.0, num_iters=7, batch_size=5)
-        if not isinstance(hist, list) or len(hist) != 7:
-            raise CheckFailed(f"train should return a list of 7 losses, got "
-                              f"{type(hist).__name__} of length {np.size(hist)}")
+        if not isinstance(hist, list):
+            raise CheckFailed("train should return a list of 7 losses, got "
+                              + ("None" if hist is None else f"a {type(hist).__name__}"))
+        expect_len(hist, 7, "loss_history (what train returns)", "losses, one per step")
         expect_close(as_array(hist, "loss_history").astype(float), np.full(7, 2.5), "loss_history")
         expect_close(W, np.full((4, 3), -0.7), "W after 7 steps of size 0.1")
     with case("LinearClassifier.train", "a fresh model creates W of shape (D, C)"):
@@ -418,7 +477,7 @@ def _(st, ref):
         expect_equal(m.predict(X[:1]), np.argmax(X[:1] @ W, axis=1), "y_pred")
 
 
-def _linear_accuracy(st, class_name, loss_name):
+def _linear_accuracy(st, ref, class_name, loss_name):
     name, data = _data()
     setting, threshold = LINEAR[name][class_name]
     with case(f"{class_name} (train, predict and {loss_name})", f"{name}, {setting}"):
@@ -429,49 +488,62 @@ def _linear_accuracy(st, class_name, loss_name):
         W = as_array(W, "W")
         expect_shape(W, (X_test.shape[1], len(data.class_names)), "W")
         p = np.argmax(X_test @ W, axis=1)  # scored here, with the labels held here
-        expect_at_least(float(np.mean(p == data.y_test)), threshold, "test accuracy")
+        try:
+            expect_at_least(float(np.mean(p == data.y_test)), threshold, "test accuracy")
+        except CheckFailed as e:
+            raise _noted(e, _uses_note(st, ref, ["LinearClassifier.train", loss_name])) from None
 
 
 @tests.test("test_linear_svm_accuracy")
 def _(st, ref):
-    _linear_accuracy(st, "LinearSVM", "svm_loss_vectorized")
+    _linear_accuracy(st, ref, "LinearSVM", "svm_loss_vectorized")
 
 
 @tests.test("test_softmax_accuracy")
 def _(st, ref):
-    _linear_accuracy(st, "Softmax", "softmax_loss_vectorized")
+    _linear_accuracy(st, ref, "Softmax", "softmax_loss_vectorized")
 
 
 _XTR, _YTR = np.zeros((20, 3)), np.zeros(20, dtype=np.int64)  # every label is 0
 _XVA, _YVA = np.zeros((10, 3)), np.zeros(10, dtype=np.int64)
 
 
-def _search_case(st, acc, lrs, regs, num_iters, best):
-    results, setting, n_iters, is_fake, trained = st.probe(
+def _search_case(st, acc, lrs, regs, num_iters, best, seen=None):
+    """One search with stand-in models; `seen` (a dict) gets what was trained (n_iters, trained)
+    even when the result is wrong."""
+    results, setting, n_iters, is_fake, trained, best_type = st.probe(
         "fake_model_search", acc, _XTR, _YTR, _XVA, _YVA, lrs, regs, num_iters)
+    if seen is not None:
+        seen.update(n_iters=n_iters, trained=trained)
     if not isinstance(results, dict) or set(results) != set(acc):
         raise CheckFailed(f"results should have the keys {sorted(acc)}, got "
                           f"{sorted(results) if isinstance(results, dict) else type(results).__name__}")
     for key, a in acc.items():
+        expect_len(results[key], 2, f"results[{key}]", "accuracies (training, validation)")
         expect_close(as_array(results[key], f"results[{key}]").astype(float), a, f"results[{key}]")
     if not is_fake or tuple(setting) != best:
-        got = "something that is not a trained model" if not is_fake else f"the one trained with {tuple(setting)}"
+        got = (f"the one trained with {tuple(setting)}" if is_fake else
+               "None" if best_type == "NoneType" else f"a {best_type}")
         raise CheckFailed(f"best_model should be the model trained with (lr, reg) = {best}, which has "
                           f"the best validation accuracy {acc[best][1]}; got {got}")
-    return n_iters, trained
 
 
 @tests.test("test_tune_linear")
 def _(st, ref):
     acc = {(0.1, 1.0): (0.5, 0.3), (0.1, 10.0): (0.9, 0.6), (0.01, 1.0): (0.7, 0.8),
            (0.01, 10.0): (0.95, 0.5)}
+    seen: dict = {}
     with case("tune_linear_classifier", "2 learning rates x 2 regs with known accuracies"):
-        n_iters, trained = _search_case(st, acc, [0.1, 0.01], [1.0, 10.0], 42, (0.01, 1.0))
+        _search_case(st, acc, [0.1, 0.01], [1.0, 10.0], 42, (0.01, 1.0), seen)
     with case("tune_linear_classifier", "num_iters is passed on, every pair trained"):
-        if n_iters != 42:
-            raise CheckFailed(f"the models should be trained with num_iters=42, got {n_iters}")
-        if {tuple(t) for t in trained} != set(acc):
-            raise CheckFailed(f"every pair should be trained once; trained {sorted(map(tuple, trained))}")
+        if not seen:
+            raise CheckFailed("could not be checked: the search stopped with an error (the case above)")
+        if {tuple(t) for t in seen["trained"]} != set(acc):
+            raise CheckFailed("every pair should be trained once; trained "
+                              f"{sorted(map(tuple, seen['trained']))}")
+        if set(seen["n_iters"]) != {42}:
+            raise CheckFailed("the models should be trained with num_iters=42, got "
+                              f"{sorted(set(seen['n_iters']))}")
     acc = {(0.5, 0.0): (0.6, 0.2), (0.5, 0.1): (0.65, 0.4), (0.5, 0.2): (0.3, 0.7)}
     with case("tune_linear_classifier", "one learning rate x 3 regs, best is the last"):
         _search_case(st, acc, [0.5], [0.0, 0.1, 0.2], 5, (0.5, 0.2))

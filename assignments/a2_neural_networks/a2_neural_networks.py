@@ -32,11 +32,12 @@
 # 5. **A fully connected network of any depth** with optional batch or layer normalisation and
 #    dropout: overfit a tiny data set, compare the update rules, and train your best network.
 #
-# The notebook uses CIFAR-10 when it is on your disk in `data/cifar-10-batches-py/` and the 8x8
-# handwritten digits that ship with scikit-learn otherwise. On the digits the reference solution
-# reaches 97% test accuracy with the two-layer network and 97.5% with a deep network with batch
-# normalisation; on CIFAR-10 a fully connected network reaches about 50%, the ceiling of networks
-# that ignore the layout of the pixels (convolutional networks, assignment 3, go much further).
+# The notebook uses CIFAR-10 when it is on your disk (without it, the data cell below says where to
+# put it) and the 8x8 handwritten digits that ship with scikit-learn otherwise. On the digits the
+# reference solution reaches 97% test accuracy with the two-layer network and 97.5% with a deep
+# network with batch normalisation; on CIFAR-10 a fully connected network reaches about 50%, the
+# ceiling of networks that ignore the layout of the pixels (convolutional networks, assignment 3, go
+# much further).
 #
 # ## How to work
 #
@@ -50,14 +51,18 @@
 # - All models follow one contract: `model.loss(X)` returns the scores; `model.loss(X, y)` returns
 #   `(loss, grads)`, with `grads[name]` of the same shape as `model.params[name]`.
 # - Below each function a **test cell** checks it. A failing test names the function, the case and
-#   what was expected against what came back; a passing test prints nothing.
+#   what was expected against what came back; a passing test prints nothing, or only the figure it
+#   measured (a test accuracy).
 # - Before you submit: **Kernel > Restart Kernel and Run All Cells**, or **Validate** if your
 #   JupyterLab has the nbgrader extension. Hand in this notebook with its name unchanged.
 # - **Self-check**, at any time: save the notebook, then run
-#   `python -m autograder.selfcheck a2_neural_networks.ipynb` in a terminal (or
+#   `python -m autograder.selfcheck a2_neural_networks.ipynb` in a terminal, in this notebook's folder or
+#   in the course's top folder, where JupyterLab's terminal opens (or
 #   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
 #   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden
-#   tests run only when your work is graded.
+#   tests run only when your work is graded. On a JupyterHub where `import dlcv` fails, install
+#   the course's package once, in a terminal: `pip install --user "dlcv @ git+URL"` (URL: the
+#   course repository's address, from your instructor).
 #
 # ## How it is graded
 #
@@ -102,6 +107,7 @@ from dlcv.checks import (
     expect_equal,
     expect_grad_close,
     expect_shape,
+    needs,
 )
 from dlcv.augment import augment_by_shifts
 from dlcv.data import load_classification
@@ -1098,7 +1104,8 @@ for _reg in (0.0, 0.7):
 # %% [markdown]
 # ## Training with the Solver
 #
-# `dlcv.solver.Solver` is the training loop, given to you (read it in `dlcv/solver.py`: it is short).
+# `dlcv.solver.Solver` is the training loop, given to you (it is short: run `Solver??` in a cell to
+# read its code).
 # Each iteration it draws a minibatch, calls `model.loss(X_batch, y_batch)`, and hands every
 # parameter and its gradient to the update rule. After each epoch it multiplies the learning rate
 # by `lr_decay`, measures the training and validation accuracy, and keeps a copy of the parameters
@@ -1107,37 +1114,40 @@ for _reg in (0.0, 0.7):
 
 # %%
 T = S["two_layer"]
-model = TwoLayerNet(input_dim, T["hidden_dim"], num_classes, weight_scale=T["weight_scale"],
-                    reg=T["reg"], seed=0)
-checkpoint_dir = Path(tempfile.mkdtemp(prefix="a2_checkpoints_"))
-solver = Solver(model, data_dict, update_rule=sgd_momentum,
-                optim_config={"learning_rate": T["learning_rate"], "momentum": 0.9},
-                lr_decay=T["lr_decay"], num_epochs=T["num_epochs"], batch_size=T["batch_size"],
-                checkpoint_name=str(checkpoint_dir / "two_layer"), verbose=False, seed=0)
-solver.train()
-print(f"best validation accuracy {solver.best_val_acc:.3f} at epoch {solver.best_epoch}")
-print("checkpoint:", sorted(p.name for p in checkpoint_dir.iterdir()))
+with needs("TwoLayerNet", "sgd_momentum"):
+    model = TwoLayerNet(input_dim, T["hidden_dim"], num_classes, weight_scale=T["weight_scale"],
+                        reg=T["reg"], seed=0)
+    checkpoint_dir = Path(tempfile.mkdtemp(prefix="a2_checkpoints_"))
+    solver = Solver(model, data_dict, update_rule=sgd_momentum,
+                    optim_config={"learning_rate": T["learning_rate"], "momentum": 0.9},
+                    lr_decay=T["lr_decay"], num_epochs=T["num_epochs"], batch_size=T["batch_size"],
+                    checkpoint_name=str(checkpoint_dir / "two_layer"), verbose=False, seed=0)
+    solver.train()
+    print(f"best validation accuracy {solver.best_val_acc:.3f} at epoch {solver.best_epoch}")
+    print("checkpoint:", sorted(p.name for p in checkpoint_dir.iterdir()))
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-plot_loss_history(axes[0], solver.loss_history, title="training loss (minibatches)", smooth=20)
-axes[1].plot(np.arange(1, len(solver.train_acc_history) + 1), solver.train_acc_history, "o-", label="train")
-axes[1].plot(np.arange(1, len(solver.val_acc_history) + 1), solver.val_acc_history, "o-", label="val")
-axes[1].set_xlabel("epoch")
-axes[1].set_ylabel("accuracy")
-axes[1].set_title("classification accuracy")
-axes[1].legend()
-plt.show()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    plot_loss_history(axes[0], solver.loss_history, title="training loss (minibatches)", smooth=20)
+    axes[1].plot(np.arange(1, len(solver.train_acc_history) + 1), solver.train_acc_history, "o-",
+                 label="train")
+    axes[1].plot(np.arange(1, len(solver.val_acc_history) + 1), solver.val_acc_history, "o-", label="val")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("accuracy")
+    axes[1].set_title("classification accuracy")
+    axes[1].legend()
+    plt.show()
 
 # %% [markdown]
 # The first-layer weights are templates again, as in assignment 1, but now there are `H` of them
 # and the second layer combines them. Each column of `W1` has one weight per pixel.
 
 # %%
-_W1 = model.params["W1"]  # (D, H)
-_shape = data.X_train.shape[1:]
-show_images(_W1.T[:32].reshape((-1,) + _shape), ncols=16, size=0.8,
-            suptitle="32 columns of W1, reshaped as images")
-plt.show()
+with needs("TwoLayerNet"):
+    _W1 = model.params["W1"]  # (D, H)
+    _shape = data.X_train.shape[1:]
+    show_images(_W1.T[:32].reshape((-1,) + _shape), ncols=16, size=0.8,
+                suptitle="32 columns of W1, reshaped as images")
+    plt.show()
 
 # %% nbgrader={"grade": true, "grade_id": "test_two_layer_accuracy", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["affine_forward", "affine_backward", "relu", "softmax_loss", "two_layer_net", "sgd_momentum"]}
 # Your TwoLayerNet trained with sgd_momentum at the settings above, from initial weights that the test draws
@@ -1338,16 +1348,19 @@ with checking("FullyConnectedNet.loss", case="dropout_keep_ratio 0.5, seed 123: 
 small_data = {"X_train": data_dict["X_train"][:50], "y_train": data_dict["y_train"][:50],
               "X_val": data_dict["X_val"], "y_val": data_dict["y_val"]}
 OVERFIT = dict(hidden_dims=[100, 100, 100, 100], **S["overfit"])
-net5 = FullyConnectedNet(OVERFIT["hidden_dims"], input_dim, num_classes,
-                         weight_scale=OVERFIT["weight_scale"], seed=0)
-solver5 = Solver(net5, small_data, update_rule=sgd, optim_config={"learning_rate": OVERFIT["learning_rate"]},
-                 num_epochs=OVERFIT["num_epochs"], batch_size=OVERFIT["batch_size"], verbose=False, seed=0)
-solver5.train()
-print(f"training accuracy on 50 samples: {max(solver5.train_acc_history):.2f}, "
-      f"validation accuracy: {solver5.best_val_acc:.2f} (it memorised, it did not generalise)")
-fig, ax = plt.subplots(figsize=(6, 3))
-plot_loss_history(ax, solver5.loss_history, title="5-layer network, 50 training samples")
-plt.show()
+with needs("FullyConnectedNet", "sgd"):
+    net5 = FullyConnectedNet(OVERFIT["hidden_dims"], input_dim, num_classes,
+                             weight_scale=OVERFIT["weight_scale"], seed=0)
+    solver5 = Solver(net5, small_data, update_rule=sgd,
+                     optim_config={"learning_rate": OVERFIT["learning_rate"]},
+                     num_epochs=OVERFIT["num_epochs"], batch_size=OVERFIT["batch_size"], verbose=False,
+                     seed=0)
+    solver5.train()
+    print(f"training accuracy on 50 samples: {max(solver5.train_acc_history):.2f}, "
+          f"validation accuracy: {solver5.best_val_acc:.2f} (it memorised, it did not generalise)")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    plot_loss_history(ax, solver5.loss_history, title="5-layer network, 50 training samples")
+    plt.show()
 
 # %% nbgrader={"grade": true, "grade_id": "test_overfit", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["affine_forward", "affine_backward", "relu", "softmax_loss", "fc_net", "sgd"]}
 with checking("FullyConnectedNet with 4 hidden layers", case=f"overfitting 50 samples, {OVERFIT}"):
@@ -1374,27 +1387,28 @@ with checking("FullyConnectedNet with 4 hidden layers", case=f"overfitting 50 sa
 # usual first choice.
 
 # %%
-COMPARE = {"sgd": (sgd, 0.05), "sgd_momentum": (sgd_momentum, 0.02), "nesterov": (nesterov, 0.02),
-           "adagrad": (adagrad, 0.02), "rmsprop": (rmsprop, 1e-3), "adam": (adam, 1e-3)}
-solvers = {}
-for name, (rule, lr) in COMPARE.items():
-    net = FullyConnectedNet([100, 100, 100, 100], input_dim, num_classes, weight_scale=0.1, seed=0)
-    solvers[name] = Solver(net, data_dict, update_rule=rule, optim_config={"learning_rate": lr},
-                           num_epochs=S["compare_epochs"], batch_size=100, verbose=False, progress=False,
-                           seed=0).train()
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-for name, s in solvers.items():
-    k = 10
-    smooth = np.convolve(s.loss_history, np.ones(k) / k, mode="valid")
-    axes[0].plot(smooth, label=name)
-    axes[1].plot(np.arange(1, len(s.val_acc_history) + 1), s.val_acc_history, "o-", label=name)
-axes[0].set_yscale("log")
-axes[0].set_xlabel("iteration")
-axes[0].set_title("training loss (smoothed)")
-axes[1].set_xlabel("epoch")
-axes[1].set_title("validation accuracy")
-axes[1].legend(fontsize=8)
-plt.show()
+with needs("FullyConnectedNet", "sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam"):
+    COMPARE = {"sgd": (sgd, 0.05), "sgd_momentum": (sgd_momentum, 0.02), "nesterov": (nesterov, 0.02),
+               "adagrad": (adagrad, 0.02), "rmsprop": (rmsprop, 1e-3), "adam": (adam, 1e-3)}
+    solvers = {}
+    for name, (rule, lr) in COMPARE.items():
+        net = FullyConnectedNet([100, 100, 100, 100], input_dim, num_classes, weight_scale=0.1, seed=0)
+        solvers[name] = Solver(net, data_dict, update_rule=rule, optim_config={"learning_rate": lr},
+                               num_epochs=S["compare_epochs"], batch_size=100, verbose=False, progress=False,
+                               seed=0).train()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    for name, s in solvers.items():
+        k = 10
+        smooth = np.convolve(s.loss_history, np.ones(k) / k, mode="valid")
+        axes[0].plot(smooth, label=name)
+        axes[1].plot(np.arange(1, len(s.val_acc_history) + 1), s.val_acc_history, "o-", label=name)
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("iteration")
+    axes[0].set_title("training loss (smoothed)")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_title("validation accuracy")
+    axes[1].legend(fontsize=8)
+    plt.show()
 
 # %% [markdown]
 # ## Batch normalisation in practice
@@ -1404,23 +1418,26 @@ plt.show()
 # rescales every layer's output, so the network trains anyway.
 
 # %%
-bn_solvers = {}
-for norm in (None, "batchnorm", "layernorm"):
-    net = FullyConnectedNet([100, 100, 100, 100], input_dim, num_classes, normalization=norm,
-                            weight_scale=1e-2, seed=0)
-    bn_solvers[str(norm)] = Solver(net, data_dict, update_rule=adam, optim_config={"learning_rate": 1e-3},
-                                   num_epochs=S["compare_epochs"], batch_size=100, verbose=False,
-                                   progress=False, seed=0).train()
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-for name, s in bn_solvers.items():
-    axes[0].plot(np.convolve(s.loss_history, np.ones(10) / 10, mode="valid"), label=f"normalization={name}")
-    axes[1].plot(np.arange(1, len(s.val_acc_history) + 1), s.val_acc_history, "o-", label=f"normalization={name}")
-axes[0].set_title("training loss (smoothed), weight_scale 1e-2")
-axes[0].set_xlabel("iteration")
-axes[1].set_title("validation accuracy")
-axes[1].set_xlabel("epoch")
-axes[1].legend(fontsize=8)
-plt.show()
+with needs("FullyConnectedNet", "adam"):
+    bn_solvers = {}
+    for norm in (None, "batchnorm", "layernorm"):
+        net = FullyConnectedNet([100, 100, 100, 100], input_dim, num_classes, normalization=norm,
+                                weight_scale=1e-2, seed=0)
+        bn_solvers[str(norm)] = Solver(net, data_dict, update_rule=adam, optim_config={"learning_rate": 1e-3},
+                                       num_epochs=S["compare_epochs"], batch_size=100, verbose=False,
+                                       progress=False, seed=0).train()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    for name, s in bn_solvers.items():
+        axes[0].plot(np.convolve(s.loss_history, np.ones(10) / 10, mode="valid"),
+                     label=f"normalization={name}")
+        axes[1].plot(np.arange(1, len(s.val_acc_history) + 1), s.val_acc_history, "o-",
+                     label=f"normalization={name}")
+    axes[0].set_title("training loss (smoothed), weight_scale 1e-2")
+    axes[0].set_xlabel("iteration")
+    axes[1].set_title("validation accuracy")
+    axes[1].set_xlabel("epoch")
+    axes[1].legend(fontsize=8)
+    plt.show()
 
 # %% [markdown]
 # **Check yourself.** In the plot the network without normalisation sits at a loss of about
@@ -1482,14 +1499,16 @@ with checking("best_model", case=f"test accuracy on {data.name}"):
 # and the true label:
 
 # %%
-pred = np.argmax(best_model.loss(data_dict["X_test"]), axis=1)
-wrong = np.flatnonzero(pred != data_dict["y_test"])[:12]
-if len(wrong):
-    titles = [f"{data.class_names[pred[i]]} (true {data.class_names[data_dict['y_test'][i]]})" for i in wrong]
-    show_images(data.X_test[wrong], titles=titles, ncols=6, size=1.6)
-    plt.suptitle("misclassified test images: predicted (true)")
-    plt.show()
-print(f"{len(np.flatnonzero(pred != data_dict['y_test']))} of {len(pred)} test images misclassified")
+with needs("best_model"):
+    pred = np.argmax(best_model.loss(data_dict["X_test"]), axis=1)
+    wrong = np.flatnonzero(pred != data_dict["y_test"])[:12]
+    if len(wrong):
+        titles = [f"{data.class_names[pred[i]]} (true {data.class_names[data_dict['y_test'][i]]})"
+                  for i in wrong]
+        show_images(data.X_test[wrong], titles=titles, ncols=6, size=1.6)
+        plt.suptitle("misclassified test images: predicted (true)")
+        plt.show()
+    print(f"{len(np.flatnonzero(pred != data_dict['y_test']))} of {len(pred)} test images misclassified")
 
 # %% [markdown]
 # **Check yourself.** The checkpoint saved by the `Solver` holds the best parameters. Why is the

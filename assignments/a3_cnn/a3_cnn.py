@@ -33,8 +33,8 @@
 # 6. **PyTorch**: a CNN as an `nn.Module`, your own training loop with `torch.optim`, and a
 #    network that reaches 98.5% test accuracy on the digits.
 #
-# The notebook uses CIFAR-10 when it is on your disk in `data/cifar-10-batches-py/` and the 8x8
-# handwritten digits otherwise. Everything runs on a laptop CPU.
+# The notebook uses CIFAR-10 when it is on your disk (without it, the data cell below says where to
+# put it) and the 8x8 handwritten digits otherwise. Everything runs on a laptop CPU.
 #
 # ## How to work
 #
@@ -45,14 +45,18 @@
 # - Layers follow the contract of assignment 2: `out, cache = layer_forward(x, ...)` and
 #   `dx, dparams... = layer_backward(dout, cache)`. Models: `model.loss(X)` returns scores,
 #   `model.loss(X, y)` returns `(loss, grads)`.
-# - A failing test names the function, the case, and what was expected against what came back.
+# - A failing test names the function, the case, and what was expected against what came back; a
+#   passing test prints nothing, or only the figure it measured (a test accuracy).
 # - Before you submit: **Kernel > Restart Kernel and Run All Cells** (or **Validate**). Hand in
 #   this notebook with its name unchanged.
 # - **Self-check**, at any time: save the notebook, then run
-#   `python -m autograder.selfcheck a3_cnn.ipynb` in a terminal (or
+#   `python -m autograder.selfcheck a3_cnn.ipynb` in a terminal, in this notebook's folder or
+#   in the course's top folder, where JupyterLab's terminal opens (or
 #   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
 #   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden
-#   tests run only when your work is graded.
+#   tests run only when your work is graded. On a JupyterHub where `import dlcv` fails, install
+#   the course's package once, in a terminal: `pip install --user "dlcv @ git+URL"` (URL: the
+#   course repository's address, from your instructor).
 #
 # ## How it is graded
 #
@@ -101,6 +105,7 @@ from dlcv.checks import (
     expect_equal,
     expect_grad_close,
     expect_shape,
+    needs,
 )
 from dlcv.augment import augment_by_shifts
 from dlcv.data import load_classification, load_photo
@@ -316,10 +321,11 @@ sobel = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 w_demo = np.zeros((2, 1, 5, 5))
 w_demo[0, 0, 1:4, 1:4] = sobel  # the 3x3 Sobel filter inside a 5x5 window
 w_demo[1, 0] = 1.0 / 25.0  # box blur
-maps, _ = conv_forward_naive(photo[None, None], w_demo, np.zeros(2), {"stride": 1, "pad": 2})
-show_images([photo, maps[0, 0], maps[0, 1]], titles=["input", "Sobel (vertical edges)", "5x5 box blur"],
-            ncols=3, size=2.6)
-plt.show()
+with needs("conv_forward_naive"):
+    maps, _ = conv_forward_naive(photo[None, None], w_demo, np.zeros(2), {"stride": 1, "pad": 2})
+    show_images([photo, maps[0, 0], maps[0, 1]], titles=["input", "Sobel (vertical edges)", "5x5 box blur"],
+                ncols=3, size=2.6)
+    plt.show()
 
 # %% [markdown]
 # # Part 2: max pooling
@@ -506,31 +512,34 @@ with checking("conv_backward_fast", case="x (2, 3, 9, 9), w (4, 3, 3, 3), stride
 # %% [markdown]
 # **How fast?** The three versions on a batch of CIFAR-10's size, `(N, 3, 32, 32)` with 32 filters
 # of 3x3 (stride 1, pad 1), forward and backward. The naive version runs on fewer images (it is
-# slow); its time is scaled up to the same batch. `make bench` measures the reference solution the
-# same way on 64 images.
+# slow); its time is scaled up to the same batch. The cell prints the times, how many times faster
+# your fast version is than the naive one, and how its time compares with torch's.
 
 # %%
 _rng = np.random.default_rng(0)
 N_fast, N_naive = 64, 2
 xb, wb, bb = _rng.normal(size=(N_fast, 3, 32, 32)), _rng.normal(size=(32, 3, 3, 3)), _rng.normal(size=32)
 cp = {"stride": 1, "pad": 1}
-t_naive, (out_naive, cache_naive) = time_call(conv_forward_naive, xb[:N_naive], wb, bb, cp)
-t_naive_b, _ = time_call(conv_backward_naive, np.ones_like(out_naive), cache_naive)
-t_fast, (out_fast, cache_fast) = time_call(conv_forward_fast, xb, wb, bb, cp, repeats=3)
-t_fast_b, _ = time_call(conv_backward_fast, np.ones_like(out_fast), cache_fast, repeats=3)
-xt, wt, bt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (xb, wb, bb))
-t_torch, out_t = time_call(lambda: F.conv2d(xt, wt, bt, padding=1), repeats=3)
-t_torch_b, _ = time_call(lambda: torch.autograd.grad(out_t, (xt, wt, bt), torch.ones_like(out_t),
-                                                     retain_graph=True), repeats=3)
-scale = N_fast / N_naive
-print(f"{N_fast} images (3, 32, 32), 32 filters 3x3, float64:")
-print(f"  naive:  forward {t_naive * scale:7.3f} s   backward {t_naive_b * scale:7.3f} s   (scaled from {N_naive} images)")
-print(f"  fast:   forward {t_fast:7.3f} s   backward {t_fast_b:7.3f} s")
-print(f"  torch:  forward {t_torch:7.3f} s   backward {t_torch_b:7.3f} s")
-print(f"fast vs naive: {t_naive * scale / t_fast:.0f}x (forward), {t_naive_b * scale / t_fast_b:.0f}x (backward); "
-      f"fast vs torch: {t_fast / t_torch:.1f}x (forward), {t_fast_b / t_torch_b:.1f}x (backward) the time")
-print("difference fast vs naive on the same images:",
-      np.abs(conv_forward_fast(xb[:N_naive], wb, bb, cp)[0] - out_naive).max())
+with needs("conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast"):
+    t_naive, (out_naive, cache_naive) = time_call(conv_forward_naive, xb[:N_naive], wb, bb, cp)
+    t_naive_b, _ = time_call(conv_backward_naive, np.ones_like(out_naive), cache_naive)
+    t_fast, (out_fast, cache_fast) = time_call(conv_forward_fast, xb, wb, bb, cp, repeats=3)
+    t_fast_b, _ = time_call(conv_backward_fast, np.ones_like(out_fast), cache_fast, repeats=3)
+    xt, wt, bt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (xb, wb, bb))
+    t_torch, out_t = time_call(lambda: F.conv2d(xt, wt, bt, padding=1), repeats=3)
+    t_torch_b, _ = time_call(lambda: torch.autograd.grad(out_t, (xt, wt, bt), torch.ones_like(out_t),
+                                                         retain_graph=True), repeats=3)
+    scale = N_fast / N_naive
+    print(f"{N_fast} images (3, 32, 32), 32 filters 3x3, float64:")
+    print(f"  naive:  forward {t_naive * scale:7.3f} s   backward {t_naive_b * scale:7.3f} s   "
+          f"(scaled from {N_naive} images)")
+    print(f"  fast:   forward {t_fast:7.3f} s   backward {t_fast_b:7.3f} s")
+    print(f"  torch:  forward {t_torch:7.3f} s   backward {t_torch_b:7.3f} s")
+    print(f"fast vs naive: {t_naive * scale / t_fast:.0f}x (forward), "
+          f"{t_naive_b * scale / t_fast_b:.0f}x (backward); fast vs torch: {t_fast / t_torch:.1f}x "
+          f"(forward), {t_fast_b / t_torch_b:.1f}x (backward) the time")
+    print("difference fast vs naive on the same images:",
+          np.abs(conv_forward_fast(xb[:N_naive], wb, bb, cp)[0] - out_naive).max())
 
 # %% [markdown]
 # # Part 4: normalisation for feature maps
@@ -898,19 +907,20 @@ for _reg in (0.0, 0.5):
 small = {"X_train": data_dict["X_train"][:50], "y_train": data_dict["y_train"][:50],
          "X_val": data_dict["X_val"], "y_val": data_dict["y_val"]}
 K = S["convnet"]
-small_net = ThreeLayerConvNet(input_shape, K["num_filters"], K["filter_size"], K["hidden_dim"], num_classes,
-                              weight_scale=K["weight_scale"], seed=0)
-small_solver = Solver(small_net, small, update_rule=adam, optim_config={"learning_rate": 5e-3},
-                      num_epochs=20, batch_size=10, verbose=False, progress=False, seed=0).train()
-print(f"training accuracy {max(small_solver.train_acc_history):.2f}, "
-      f"validation accuracy {small_solver.best_val_acc:.2f}")
-fig, ax = plt.subplots(figsize=(7, 3))
-ax.plot(small_solver.train_acc_history, "o-", label="train (50 images)")
-ax.plot(small_solver.val_acc_history, "o-", label="val")
-ax.set_xlabel("epoch")
-ax.set_ylabel("accuracy")
-ax.legend()
-plt.show()
+with needs("ThreeLayerConvNet"):
+    small_net = ThreeLayerConvNet(input_shape, K["num_filters"], K["filter_size"], K["hidden_dim"],
+                                  num_classes, weight_scale=K["weight_scale"], seed=0)
+    small_solver = Solver(small_net, small, update_rule=adam, optim_config={"learning_rate": 5e-3},
+                          num_epochs=20, batch_size=10, verbose=False, progress=False, seed=0).train()
+    print(f"training accuracy {max(small_solver.train_acc_history):.2f}, "
+          f"validation accuracy {small_solver.best_val_acc:.2f}")
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(small_solver.train_acc_history, "o-", label="train (50 images)")
+    ax.plot(small_solver.val_acc_history, "o-", label="val")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.legend()
+    plt.show()
 
 # %% nbgrader={"grade": true, "grade_id": "test_convnet_overfit", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_fast", "max_pool_naive", "convnet"]}
 with checking("ThreeLayerConvNet trained with Solver and adam", case="overfitting 50 training images"):
@@ -929,16 +939,18 @@ with checking("ThreeLayerConvNet trained with Solver and adam", case="overfittin
 # filters it learned.
 
 # %%
-net = ThreeLayerConvNet(input_shape, K["num_filters"], K["filter_size"], K["hidden_dim"], num_classes,
-                        weight_scale=K["weight_scale"], reg=K["reg"], seed=0)
-solver = Solver(net, data_dict, update_rule=adam, optim_config={"learning_rate": K["learning_rate"]},
-                num_epochs=K["num_epochs"], batch_size=K["batch_size"], verbose=True, seed=0).train()
-test_acc_convnet = np.mean(np.argmax(net.loss(data_dict["X_test"]), axis=1) == data_dict["y_test"])
-print(f"numpy convnet: best validation accuracy {solver.best_val_acc:.3f}, test accuracy {test_acc_convnet:.3f}")
-W1 = net.params["W1"]  # (F, C, k, k)
-filters = W1[:, 0] if W1.shape[1] == 1 else W1.transpose(0, 2, 3, 1)
-show_images(filters, ncols=min(16, len(filters)), size=0.9, suptitle="first-layer filters")
-plt.show()
+with needs("ThreeLayerConvNet"):
+    net = ThreeLayerConvNet(input_shape, K["num_filters"], K["filter_size"], K["hidden_dim"], num_classes,
+                            weight_scale=K["weight_scale"], reg=K["reg"], seed=0)
+    solver = Solver(net, data_dict, update_rule=adam, optim_config={"learning_rate": K["learning_rate"]},
+                    num_epochs=K["num_epochs"], batch_size=K["batch_size"], verbose=True, seed=0).train()
+    test_acc_convnet = np.mean(np.argmax(net.loss(data_dict["X_test"]), axis=1) == data_dict["y_test"])
+    print(f"numpy convnet: best validation accuracy {solver.best_val_acc:.3f}, "
+          f"test accuracy {test_acc_convnet:.3f}")
+    W1 = net.params["W1"]  # (F, C, k, k)
+    filters = W1[:, 0] if W1.shape[1] == 1 else W1.transpose(0, 2, 3, 1)
+    show_images(filters, ncols=min(16, len(filters)), size=0.9, suptitle="first-layer filters")
+    plt.show()
 
 # %% [markdown]
 # # Part 6: PyTorch
@@ -1125,22 +1137,23 @@ with checking("torch_model", case=f"test accuracy on {data.name}"):
     expect_at_least(_acc, S["targets"]["torch"], "test accuracy")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-plot_loss_history(axes[0], torch_history["loss"], title="DigitsCNN: training loss", smooth=20)
-axes[1].plot(np.arange(1, len(torch_history["val_acc"]) + 1), torch_history["val_acc"], "o-")
-axes[1].set_xlabel("epoch")
-axes[1].set_ylabel("validation accuracy")
-axes[1].set_title("DigitsCNN: validation accuracy")
-plt.show()
-with torch.no_grad():
-    pred = torch_model(torch.tensor(data_dict["X_test"], dtype=torch.float32)).argmax(1).numpy()
-wrong = np.flatnonzero(pred != data_dict["y_test"])[:12]
-print(f"{len(np.flatnonzero(pred != data_dict['y_test']))} of {len(pred)} test images misclassified")
-if len(wrong):
-    show_images(data.X_test[wrong], titles=[f"{data.class_names[pred[i]]} (true {data.class_names[data.y_test[i]]})"
-                                            for i in wrong], ncols=6, size=1.6,
-                suptitle="misclassified test images: predicted (true)")
+with needs("torch_model", "torch_history"):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    plot_loss_history(axes[0], torch_history["loss"], title="DigitsCNN: training loss", smooth=20)
+    axes[1].plot(np.arange(1, len(torch_history["val_acc"]) + 1), torch_history["val_acc"], "o-")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("validation accuracy")
+    axes[1].set_title("DigitsCNN: validation accuracy")
     plt.show()
+    with torch.no_grad():
+        pred = torch_model(torch.tensor(data_dict["X_test"], dtype=torch.float32)).argmax(1).numpy()
+    wrong = np.flatnonzero(pred != data_dict["y_test"])[:12]
+    print(f"{len(np.flatnonzero(pred != data_dict['y_test']))} of {len(pred)} test images misclassified")
+    if len(wrong):
+        titles = [f"{data.class_names[pred[i]]} (true {data.class_names[data.y_test[i]]})" for i in wrong]
+        show_images(data.X_test[wrong], titles=titles, ncols=6, size=1.6,
+                    suptitle="misclassified test images: predicted (true)")
+        plt.show()
 
 # %% [markdown]
 # **Check yourself.** Your numpy convnet and your PyTorch CNN compute the same kinds of layers. Name

@@ -55,14 +55,18 @@
 # - Lecture 09's module `dlcv.detection` holds small *teaching* versions of some of these
 #   computations, and lecture 08's `dlcv.evaluation` computes average precision. Write your own:
 #   neither module is available when your notebook is graded, so importing them fails there.
-# - A failing test names the function, the case, and what was expected against what came back.
+# - A failing test names the function, the case, and what was expected against what came back; a
+#   passing test prints nothing, or only the figure it measured (the detector's mAP).
 # - Before you submit: **Kernel > Restart Kernel and Run All Cells** (or **Validate**). Hand in
 #   this notebook with its name unchanged.
 # - **Self-check**, at any time: save the notebook, then run
-#   `python -m autograder.selfcheck a4_detection.ipynb` in a terminal (or
+#   `python -m autograder.selfcheck a4_detection.ipynb` in a terminal, in this notebook's folder or
+#   in the course's top folder, where JupyterLab's terminal opens (or
 #   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
 #   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden
-#   tests run only when your work is graded.
+#   tests run only when your work is graded. On a JupyterHub where `import dlcv` fails, install
+#   the course's package once, in a terminal: `pip install --user "dlcv @ git+URL"` (URL: the
+#   course repository's address, from your instructor).
 #
 # ## How it is graded
 #
@@ -110,7 +114,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dlcv.checks import CheckFailed, checking, expect_close, expect_equal, expect_shape
+from dlcv.checks import CheckFailed, checking, expect_close, expect_equal, expect_shape, needs
 from dlcv.data import load_photo
 from dlcv.plots import CLASS_COLORS, plot_loss_history
 from dlcv.shapes import CLASSES, draw_boxes, make_scenes, show_scene
@@ -327,12 +331,15 @@ for b, lab in zip(gt_b, gt_l):
     cand_s.append(rng.uniform(0.3, 1.0, size=12))
     cand_l.append(np.full(12, lab))
 cand_b, cand_s, cand_l = np.concatenate(cand_b), np.concatenate(cand_s), np.concatenate(cand_l)
-kept = batched_nms(cand_b, cand_s, cand_l, 0.5)
-fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-show_scene(axes[0], scene, cand_b, cand_l, title=f"{len(cand_b)} candidate boxes", linewidth=0.8, show_text=False)
-show_scene(axes[1], scene, cand_b[kept], cand_l[kept], cand_s[kept], title=f"after NMS at IoU 0.5: {len(kept)} boxes")
-plt.tight_layout()
-plt.show()
+with needs("batched_nms"):
+    kept = batched_nms(cand_b, cand_s, cand_l, 0.5)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+    show_scene(axes[0], scene, cand_b, cand_l, title=f"{len(cand_b)} candidate boxes", linewidth=0.8,
+               show_text=False)
+    show_scene(axes[1], scene, cand_b[kept], cand_l[kept], cand_s[kept],
+               title=f"after NMS at IoU 0.5: {len(kept)} boxes")
+    plt.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # One box per object survives, and a few more: jittered copies that overlap the best box by
@@ -588,24 +595,25 @@ with checking("match_anchors", case="no ground-truth boxes: all negative"):
 # anchor even when that IoU is below 0.5.
 
 # %%
-grid_anchors = generate_anchors((8, 8), 8, sizes=(12.0, 20.0, 28.0), ratios=(1.0,))  # (192, 4)
-fig, axes = plt.subplots(1, 2, figsize=(8.5, 4.2))
-show_scene(axes[0], demo.images[5], title="the 3 anchors of cell (4, 4)")
-for x in range(8, 64, 8):
-    axes[0].axvline(x, color="white", lw=0.4, alpha=0.6)
-    axes[0].axhline(x, color="white", lw=0.4, alpha=0.6)
-first = (4 * 8 + 4) * 3  # anchors (i * W + j) * A + k of cell (i, j) = (4, 4)
-draw_boxes(axes[0], grid_anchors[first:first + 3], color="white", linewidth=1.2)
-lab, matched = match_anchors(grid_anchors, demo.boxes[5], 0.5, 0.4)
-pos = np.flatnonzero(lab == 1)
-show_scene(axes[1], demo.images[5], title=f"{len(pos)} positive anchors, {np.sum(lab == -1)} ignored")
-draw_boxes(axes[1], grid_anchors[pos], demo.labels[5][matched[pos]], show_text=False, linewidth=1.0)
-draw_boxes(axes[1], demo.boxes[5], color="white", linestyle="--", linewidth=1.0)
-plt.tight_layout()
-plt.show()
-for g, (b, name) in enumerate(zip(demo.boxes[5], demo.describe(5))):
-    ious = box_iou(grid_anchors[pos[matched[pos] == g]], b[None])[:, 0]
-    print(f"{name}: {len(ious)} positive anchor(s), IoU {', '.join(f'{v:.2f}' for v in ious)}")
+with needs("generate_anchors", "match_anchors", "box_iou"):
+    grid_anchors = generate_anchors((8, 8), 8, sizes=(12.0, 20.0, 28.0), ratios=(1.0,))  # (192, 4)
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 4.2))
+    show_scene(axes[0], demo.images[5], title="the 3 anchors of cell (4, 4)")
+    for x in range(8, 64, 8):
+        axes[0].axvline(x, color="white", lw=0.4, alpha=0.6)
+        axes[0].axhline(x, color="white", lw=0.4, alpha=0.6)
+    first = (4 * 8 + 4) * 3  # anchors (i * W + j) * A + k of cell (i, j) = (4, 4)
+    draw_boxes(axes[0], grid_anchors[first:first + 3], color="white", linewidth=1.2)
+    lab, matched = match_anchors(grid_anchors, demo.boxes[5], 0.5, 0.4)
+    pos = np.flatnonzero(lab == 1)
+    show_scene(axes[1], demo.images[5], title=f"{len(pos)} positive anchors, {np.sum(lab == -1)} ignored")
+    draw_boxes(axes[1], grid_anchors[pos], demo.labels[5][matched[pos]], show_text=False, linewidth=1.0)
+    draw_boxes(axes[1], demo.boxes[5], color="white", linestyle="--", linewidth=1.0)
+    plt.tight_layout()
+    plt.show()
+    for g, (b, name) in enumerate(zip(demo.boxes[5], demo.describe(5))):
+        ious = box_iou(grid_anchors[pos[matched[pos] == g]], b[None])[:, 0]
+        print(f"{name}: {len(ious)} positive anchor(s), IoU {', '.join(f'{v:.2f}' for v in ious)}")
 
 # %% [markdown]
 # # Part 5: losses
@@ -713,20 +721,21 @@ with checking("sigmoid_focal_loss", case="gamma 0 and alpha None: the binary cro
 # %%
 z = torch.linspace(-6, 6, 400)
 p_t = torch.sigmoid(z).numpy()
-fig, ax = plt.subplots(figsize=(6, 3.4))
-for gamma, color in zip((0.0, 0.5, 1.0, 2.0, 5.0), CLASS_COLORS):
-    ax.plot(p_t, sigmoid_focal_loss(z, torch.ones_like(z), gamma=gamma, alpha=None).numpy(), color=color,
-            label=f"gamma = {gamma:g}" + (" (cross-entropy)" if gamma == 0 else ""))
-ax.axvspan(0.6, 1.0, color="0.9", zorder=0)
-ax.text(0.8, 1.4, "well-classified\nexamples", ha="center", fontsize=9)
-ax.set_xlabel("probability of the true class, $p_t$")
-ax.set_ylabel("loss")
-ax.set_ylim(0, 4)
-ax.legend(fontsize=8)
-ax.set_title("focal loss against cross-entropy")
-plt.show()
-print("loss at p_t = 0.9: cross-entropy", round(-np.log(0.9), 4), "| focal, gamma 2:", round(-0.01 * np.log(0.9), 6),
-      "(100 times smaller)")
+with needs("sigmoid_focal_loss"):
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for gamma, color in zip((0.0, 0.5, 1.0, 2.0, 5.0), CLASS_COLORS):
+        ax.plot(p_t, sigmoid_focal_loss(z, torch.ones_like(z), gamma=gamma, alpha=None).numpy(), color=color,
+                label=f"gamma = {gamma:g}" + (" (cross-entropy)" if gamma == 0 else ""))
+    ax.axvspan(0.6, 1.0, color="0.9", zorder=0)
+    ax.text(0.8, 1.4, "well-classified\nexamples", ha="center", fontsize=9)
+    ax.set_xlabel("probability of the true class, $p_t$")
+    ax.set_ylabel("loss")
+    ax.set_ylim(0, 4)
+    ax.legend(fontsize=8)
+    ax.set_title("focal loss against cross-entropy")
+    plt.show()
+    print("loss at p_t = 0.9: cross-entropy", round(-np.log(0.9), 4), "| focal, gamma 2:",
+          round(-0.01 * np.log(0.9), 6), "(100 times smaller)")
 
 # %% [markdown]
 # # Part 6: evaluation
@@ -1012,6 +1021,19 @@ def roi_pool(features, rois, output_size, spatial_scale=1.0):
     return out
 
 
+# %% nbgrader={"grade": true, "grade_id": "test_roi_pool", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["roi_pool"]}
+_f = np.arange(16.0).reshape(1, 4, 4)  # one channel, rows [0 1 2 3], [4 5 6 7], ...
+with checking("roi_pool", case="the whole 4x4 map into 2x2 bins: the maximum of every quadrant"):
+    _o = roi_pool(_f, np.array([[0.0, 0.0, 4.0, 4.0]]), 2)
+    expect_shape(_o, (1, 1, 2, 2), "out")
+    expect_close(_o[0, 0], [[5.0, 7.0], [13.0, 15.0]], "out")
+with checking("roi_pool", case="an image box (8, 0, 16, 16) on this map with stride 4 (spatial_scale 0.25)"):
+    # columns [2, 4), rows [0, 4); 2x1 output: rows 0-1 and rows 2-3
+    expect_close(roi_pool(_f, np.array([[8.0, 0.0, 16.0, 16.0]]), (2, 1), spatial_scale=0.25)[0, 0],
+                 [[7.0], [15.0]], "out")
+with checking("roi_pool", case="a 3-cell RoI into 2 bins: the middle row belongs to both"):
+    expect_close(roi_pool(_f, np.array([[0.0, 0.0, 1.0, 3.0]]), (2, 1))[0, 0], [[4.0], [8.0]], "out")
+
 # %% nbgrader={"grade": false, "grade_id": "roi_align", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def roi_align(features, rois, output_size, spatial_scale=1.0, sampling_ratio=2):
     """RoIAlign (Mask R-CNN; torchvision's roi_align with aligned=True).
@@ -1063,19 +1085,6 @@ def roi_align(features, rois, output_size, spatial_scale=1.0, sampling_ratio=2):
     return out
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_roi_pool", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["roi_pool"]}
-_f = np.arange(16.0).reshape(1, 4, 4)  # one channel, rows [0 1 2 3], [4 5 6 7], ...
-with checking("roi_pool", case="the whole 4x4 map into 2x2 bins: the maximum of every quadrant"):
-    _o = roi_pool(_f, np.array([[0.0, 0.0, 4.0, 4.0]]), 2)
-    expect_shape(_o, (1, 1, 2, 2), "out")
-    expect_close(_o[0, 0], [[5.0, 7.0], [13.0, 15.0]], "out")
-with checking("roi_pool", case="an image box (8, 0, 16, 16) on this map with stride 4 (spatial_scale 0.25)"):
-    # columns [2, 4), rows [0, 4); 2x1 output: rows 0-1 and rows 2-3
-    expect_close(roi_pool(_f, np.array([[8.0, 0.0, 16.0, 16.0]]), (2, 1), spatial_scale=0.25)[0, 0],
-                 [[7.0], [15.0]], "out")
-with checking("roi_pool", case="a 3-cell RoI into 2 bins: the middle row belongs to both"):
-    expect_close(roi_pool(_f, np.array([[0.0, 0.0, 1.0, 3.0]]), (2, 1))[0, 0], [[4.0], [8.0]], "out")
-
 # %% nbgrader={"grade": true, "grade_id": "test_roi_align", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["roi_align"]}
 _f = np.arange(16.0).reshape(1, 4, 4)
 with checking("roi_align", case="a RoI that is exactly feature cell (row 1, column 2), 1x1 output, 1 sample"):
@@ -1101,29 +1110,30 @@ with checking("roi_align", case="the whole 4x4 map into 2x2 bins, 2x2 samples pe
 # %%
 cam = load_photo("camera", gray=True, size=64).astype(np.float64)[None] / 255.0  # (1, 64, 64) "features"
 head = np.array([[96.0, 24.0, 168.0, 96.0]])  # a box in the 256x256 image's pixels
-pooled = roi_pool(cam, head, 14, spatial_scale=0.25)[0, 0]
-aligned = roi_align(cam, head, 14, spatial_scale=0.25, sampling_ratio=2)[0, 0]
-shifts = np.arange(0, 8.01, 0.25)  # image pixels; 4 pixels = one feature cell
-moved_pool = [np.abs(roi_pool(cam, head + [s, 0, s, 0], 14, 0.25) - pooled).mean() for s in shifts]
-moved_align = [np.abs(roi_align(cam, head + [s, 0, s, 0], 14, 0.25, 2) - aligned).mean() for s in shifts]
-fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 1.5]})
-axes[0].imshow(cam[0], cmap="gray", extent=(0, 256, 256, 0))
-draw_boxes(axes[0], head, color="#E69F00")
-axes[0].set_title("feature map, box in image pixels", fontsize=9)
-for ax, img, title in ((axes[1], pooled, "RoI pooling, 14x14"), (axes[2], aligned, "RoIAlign, 14x14")):
-    ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-    ax.set_title(title, fontsize=9)
-for ax in axes[:3]:
-    ax.set_xticks([])
-    ax.set_yticks([])
-axes[3].plot(shifts, moved_pool, "o-", ms=3, color=CLASS_COLORS[1], label="RoI pooling")
-axes[3].plot(shifts, moved_align, "o-", ms=3, color=CLASS_COLORS[0], label="RoIAlign")
-axes[3].set_xlabel("box shifted right by (image pixels; 4 = one cell)")
-axes[3].set_ylabel("mean change of the crop")
-axes[3].legend(fontsize=8)
-axes[3].set_title("sliding the box", fontsize=9)
-plt.tight_layout()
-plt.show()
+with needs("roi_pool", "roi_align"):
+    pooled = roi_pool(cam, head, 14, spatial_scale=0.25)[0, 0]
+    aligned = roi_align(cam, head, 14, spatial_scale=0.25, sampling_ratio=2)[0, 0]
+    shifts = np.arange(0, 8.01, 0.25)  # image pixels; 4 pixels = one feature cell
+    moved_pool = [np.abs(roi_pool(cam, head + [s, 0, s, 0], 14, 0.25) - pooled).mean() for s in shifts]
+    moved_align = [np.abs(roi_align(cam, head + [s, 0, s, 0], 14, 0.25, 2) - aligned).mean() for s in shifts]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 1.5]})
+    axes[0].imshow(cam[0], cmap="gray", extent=(0, 256, 256, 0))
+    draw_boxes(axes[0], head, color="#E69F00")
+    axes[0].set_title("feature map, box in image pixels", fontsize=9)
+    for ax, img, title in ((axes[1], pooled, "RoI pooling, 14x14"), (axes[2], aligned, "RoIAlign, 14x14")):
+        ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+    for ax in axes[:3]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[3].plot(shifts, moved_pool, "o-", ms=3, color=CLASS_COLORS[1], label="RoI pooling")
+    axes[3].plot(shifts, moved_align, "o-", ms=3, color=CLASS_COLORS[0], label="RoIAlign")
+    axes[3].set_xlabel("box shifted right by (image pixels; 4 = one cell)")
+    axes[3].set_ylabel("mean change of the crop")
+    axes[3].legend(fontsize=8)
+    axes[3].set_title("sliding the box", fontsize=9)
+    plt.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # # Part 8: a single-stage detector
@@ -1153,11 +1163,13 @@ print(f"{len(train_scenes)} training scenes with {len(all_boxes)} objects, {len(
 print("box widths, percentiles 5/50/95:", np.percentile(widths, [5, 50, 95]))
 print("aspect ratios h / w, percentiles 5/50/95:", np.percentile(heights / widths, [5, 50, 95]).round(2))
 ANCHOR_SIZES, ANCHOR_RATIOS, STRIDE = (12.0, 20.0, 28.0), (1.0,), 8
-best_iou = box_iou(all_boxes, generate_anchors((8, 8), STRIDE, ANCHOR_SIZES, ANCHOR_RATIOS)).max(axis=1)
-all_sizes = np.concatenate(train_scenes.sizes)  # 0 small, 1 large
-for size, name in enumerate(("small", "large")):
-    b = best_iou[all_sizes == size]
-    print(f"{name} objects with an anchor of IoU >= 0.5: {np.mean(b >= 0.5):.1%}; >= 0.4: {np.mean(b >= 0.4):.1%}")
+with needs("box_iou", "generate_anchors"):
+    best_iou = box_iou(all_boxes, generate_anchors((8, 8), STRIDE, ANCHOR_SIZES, ANCHOR_RATIOS)).max(axis=1)
+    all_sizes = np.concatenate(train_scenes.sizes)  # 0 small, 1 large
+    for size, name in enumerate(("small", "large")):
+        b = best_iou[all_sizes == size]
+        print(f"{name} objects with an anchor of IoU >= 0.5: {np.mean(b >= 0.5):.1%}; "
+              f">= 0.4: {np.mean(b >= 0.4):.1%}")
 
 # %% [markdown]
 # ## The network
@@ -1496,16 +1508,17 @@ def _train(model, scenes, epochs, batch_size, lr, weight_decay, seed, flip):
 LONG_RUN = False
 detector, history, test_map50, train_seconds = None, None, None, None
 torch.manual_seed(0)
-detector = ShapesDetector()
-print(f"ShapesDetector: {sum(p.numel() for p in detector.parameters()):,} parameters, "
-      f"{detector.num_anchors * 64} anchors per image")
-fit_scenes = make_scenes(6000, seed=1) if LONG_RUN else train_scenes
-t0 = time.perf_counter()
-history = train_detector(detector, fit_scenes, epochs=16 if LONG_RUN else 10, seed=0)
-train_seconds = time.perf_counter() - t0
-print(f"trained in {train_seconds:.1f} s ({len(history['loss'])} steps); final loss "
-      f"{np.mean(history['loss'][-20:]):.3f} (classes {np.mean(history['cls'][-20:]):.3f}, "
-      f"boxes {np.mean(history['box'][-20:]):.3f})")
+with needs("generate_anchors", "flatten_predictions", "detection_loss"):
+    detector = ShapesDetector()
+    print(f"ShapesDetector: {sum(p.numel() for p in detector.parameters()):,} parameters, "
+          f"{detector.num_anchors * 64} anchors per image")
+    fit_scenes = make_scenes(6000, seed=1) if LONG_RUN else train_scenes
+    t0 = time.perf_counter()
+    history = train_detector(detector, fit_scenes, epochs=16 if LONG_RUN else 10, seed=0)
+    train_seconds = time.perf_counter() - t0
+    print(f"trained in {train_seconds:.1f} s ({len(history['loss'])} steps); final loss "
+          f"{np.mean(history['loss'][-20:]):.3f} (classes {np.mean(history['cls'][-20:]):.3f}, "
+          f"boxes {np.mean(history['box'][-20:]):.3f})")
 
 # %% [markdown]
 # ## Evaluation
@@ -1516,13 +1529,14 @@ print(f"trained in {train_seconds:.1f} s ({len(history['loss'])} steps); final l
 # %%
 test_images = test_scenes.tensors()
 test_gt = [{"boxes": b, "labels": lab} for b, lab in zip(test_scenes.boxes, test_scenes.labels)]
-test_detections = detector.predict(test_images)
-test_map50, test_ap50, test_curves = evaluate_detections(test_detections, test_gt, 0.5, num_classes=3,
-                                                         return_curves=True)
-test_map75, test_ap75 = evaluate_detections(test_detections, test_gt, 0.75, num_classes=3)
-print(f"test mAP@0.5 = {test_map50:.4f}   AP per class: "
-      + ", ".join(f"{name} {ap:.3f}" for name, ap in zip(CLASSES, test_ap50)))
-print(f"test mAP@0.75 = {test_map75:.4f}")
+with needs("postprocess", "evaluate_detections"):
+    test_detections = detector.predict(test_images)
+    test_map50, test_ap50, test_curves = evaluate_detections(test_detections, test_gt, 0.5, num_classes=3,
+                                                             return_curves=True)
+    test_map75, test_ap75 = evaluate_detections(test_detections, test_gt, 0.75, num_classes=3)
+    print(f"test mAP@0.5 = {test_map50:.4f}   AP per class: "
+          + ", ".join(f"{name} {ap:.3f}" for name, ap in zip(CLASSES, test_ap50)))
+    print(f"test mAP@0.75 = {test_map75:.4f}")
 
 # %% nbgrader={"grade": true, "grade_id": "test_detector_learns", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["box_iou", "nms", "batched_nms", "box_coding", "generate_anchors", "match_anchors", "smooth_l1", "sigmoid_focal_loss", "average_precision", "evaluate_detections", "flatten_predictions", "detection_loss", "postprocess"]}
 _HINT = ("What to check: (1) flatten_predictions puts anchor a of cell (i, j) in row (i * W + j) * A + a, the "
@@ -1563,41 +1577,45 @@ with checking("the trained detector", case="mAP@0.5 on the 300 test scenes, at l
 # curve of every class from your `evaluate_detections`.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
-plot_loss_history(axes[0], history["loss"], title="training loss (classes + boxes)", smooth=20)
-axes[0].set_yscale("log")
-axes[1].plot(np.convolve(history["cls"], np.ones(20) / 20, mode="valid"), label="focal loss (classes)")
-axes[1].plot(np.convolve(history["box"], np.ones(20) / 20, mode="valid"), label="smooth L1 (boxes)")
-axes[1].set_yscale("log")
-axes[1].set_xlabel("step")
-axes[1].set_title("the two parts, smoothed over 20 steps")
-axes[1].legend(fontsize=8)
-plt.tight_layout()
-plt.show()
+with needs("detection_loss"):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
+    plot_loss_history(axes[0], history["loss"], title="training loss (classes + boxes)", smooth=20)
+    axes[0].set_yscale("log")
+    axes[1].plot(np.convolve(history["cls"], np.ones(20) / 20, mode="valid"), label="focal loss (classes)")
+    axes[1].plot(np.convolve(history["box"], np.ones(20) / 20, mode="valid"), label="smooth L1 (boxes)")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("step")
+    axes[1].set_title("the two parts, smoothed over 20 steps")
+    axes[1].legend(fontsize=8)
+    plt.tight_layout()
+    plt.show()
 
 # %%
-fig, axes = plt.subplots(2, 5, figsize=(13, 5.6))
-for ax, i in zip(axes.ravel(), range(10)):
-    d = test_detections[i]
-    confident = d["scores"] >= 0.5
-    show_scene(ax, test_scenes.images[i], d["boxes"][confident], d["labels"][confident], d["scores"][confident],
-               title=f"test scene {i}: {confident.sum()} found, {len(test_scenes.boxes[i])} true")
-    draw_boxes(ax, test_scenes.boxes[i], color="white", linestyle="--", linewidth=0.8)
-plt.tight_layout()
-plt.show()
+with needs("postprocess"):
+    fig, axes = plt.subplots(2, 5, figsize=(13, 5.6))
+    for ax, i in zip(axes.ravel(), range(10)):
+        d = test_detections[i]
+        confident = d["scores"] >= 0.5
+        show_scene(ax, test_scenes.images[i], d["boxes"][confident], d["labels"][confident],
+                   d["scores"][confident],
+                   title=f"test scene {i}: {confident.sum()} found, {len(test_scenes.boxes[i])} true")
+        draw_boxes(ax, test_scenes.boxes[i], color="white", linestyle="--", linewidth=0.8)
+    plt.tight_layout()
+    plt.show()
 
 # %%
-fig, ax = plt.subplots(figsize=(5.2, 4))
-for c, name in enumerate(CLASSES):
-    recall, precision = test_curves[c]
-    ax.plot(recall, precision, color=CLASS_COLORS[c], label=f"{name}: AP {test_ap50[c]:.3f}")
-ax.set_xlabel("recall")
-ax.set_ylabel("precision")
-ax.set_xlim(0, 1.02)
-ax.set_ylim(0, 1.02)
-ax.set_title(f"test scenes, IoU 0.5: mAP {test_map50:.3f}")
-ax.legend(loc="lower left", fontsize=9)
-plt.show()
+with needs("evaluate_detections"):
+    fig, ax = plt.subplots(figsize=(5.2, 4))
+    for c, name in enumerate(CLASSES):
+        recall, precision = test_curves[c]
+        ax.plot(recall, precision, color=CLASS_COLORS[c], label=f"{name}: AP {test_ap50[c]:.3f}")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"test scenes, IoU 0.5: mAP {test_map50:.3f}")
+    ax.legend(loc="lower left", fontsize=9)
+    plt.show()
 
 # %% [markdown]
 # Where does the detector struggle? For the small and the large objects of the test scenes: how
@@ -1610,13 +1628,15 @@ def found_by(d, box, label, min_score):
     return bool(same.any() and box_iou(box[None], d["boxes"][same]).max() >= 0.5)
 
 
-for size, name in enumerate(("small", "large")):
-    objs = [(i, b, lab) for i in range(len(test_scenes)) for b, lab, sz in
-            zip(test_scenes.boxes[i], test_scenes.labels[i], test_scenes.sizes[i]) if sz == size]
-    missed_confident = sum(not found_by(test_detections[i], b, lab, 0.5) for i, b, lab in objs)
-    missed_any = sum(not found_by(test_detections[i], b, lab, 0.0) for i, b, lab in objs)
-    print(f"{name} objects: {len(objs)}; missed by the confident detections: {missed_confident} "
-          f"({missed_confident / len(objs):.1%}), by all detections: {missed_any} ({missed_any / len(objs):.1%})")
+with needs("box_iou", "postprocess"):
+    for size, name in enumerate(("small", "large")):
+        objs = [(i, b, lab) for i in range(len(test_scenes)) for b, lab, sz in
+                zip(test_scenes.boxes[i], test_scenes.labels[i], test_scenes.sizes[i]) if sz == size]
+        missed_confident = sum(not found_by(test_detections[i], b, lab, 0.5) for i, b, lab in objs)
+        missed_any = sum(not found_by(test_detections[i], b, lab, 0.0) for i, b, lab in objs)
+        print(f"{name} objects: {len(objs)}; missed by the confident detections: {missed_confident} "
+              f"({missed_confident / len(objs):.1%}), by all detections: {missed_any} "
+              f"({missed_any / len(objs):.1%})")
 
 # %% [markdown]
 # Almost every object is found by *some* detection, but the small ones often with a score below

@@ -52,14 +52,18 @@
 #   (`dlcv.encoders`). Lecture 11's `dlcv.recurrent` and lecture 12's `dlcv.captioning` hold the
 #   lectures' own versions of some of these computations (in torch); write your own: those two
 #   modules are not there when your notebook is graded, so importing them fails.
-# - A failing test names the function, the case, and what was expected against what came back.
+# - A failing test names the function, the case, and what was expected against what came back; a
+#   passing test prints nothing, or only the figure it measured (a loss, a BLEU score).
 # - Before you submit: **Kernel > Restart Kernel and Run All Cells** (or **Validate**). Hand in
 #   this notebook with its name unchanged.
 # - **Self-check**, at any time: save the notebook, then run
-#   `python -m autograder.selfcheck a5_captioning.ipynb` in a terminal (or
+#   `python -m autograder.selfcheck a5_captioning.ipynb` in a terminal, in this notebook's folder or
+#   in the course's top folder, where JupyterLab's terminal opens (or
 #   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
 #   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden
-#   tests run only when your work is graded.
+#   tests run only when your work is graded. On a JupyterHub where `import dlcv` fails, install
+#   the course's package once, in a terminal: `pip install --user "dlcv @ git+URL"` (URL: the
+#   course repository's address, from your instructor).
 #
 # ## How it is graded
 #
@@ -115,6 +119,7 @@ from dlcv.checks import (
     expect_grad_close,
     expect_numeric_grads,
     expect_shape,
+    needs,
 )
 from dlcv.encoders import encode_scenes, grid_labels, shapes_encoder, show_cell_labels
 from dlcv.gradcheck import eval_numerical_gradient
@@ -1122,19 +1127,20 @@ small_index = np.arange(50) * 5  # the first caption of scenes 0..49
 small_tokens = train_data.tokens[small_index]
 small_image = train_data.image_index[small_index]
 OVERFIT = dict(steps=200, batch_size=25, learning_rate=1e-2, seed=0, progress=False)
-fig, ax = plt.subplots(figsize=(7, 3))
-for _cell in ("rnn", "lstm"):
-    _m = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], 64, 128, cell_type=_cell, seed=0)
-    init_captioner_weights(_m, seed=5)
-    _losses = train_captioner(_m, train_features, small_tokens, small_image, **OVERFIT)
-    print(f"{_cell}: loss on the 50 captions after training "
-          f"{_m.loss(train_features[small_image], small_tokens)[0]:.4f}")
-    ax.semilogy(_losses, label=_cell)
-ax.set_xlabel("step")
-ax.set_ylabel("loss (per caption)")
-ax.set_title("memorising 50 captions")
-ax.legend()
-plt.show()
+with needs("CaptioningRNN.__init__", "CaptioningRNN.loss"):
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for _cell in ("rnn", "lstm"):
+        _m = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], 64, 128, cell_type=_cell, seed=0)
+        init_captioner_weights(_m, seed=5)
+        _losses = train_captioner(_m, train_features, small_tokens, small_image, **OVERFIT)
+        print(f"{_cell}: loss on the 50 captions after training "
+              f"{_m.loss(train_features[small_image], small_tokens)[0]:.4f}")
+        ax.semilogy(_losses, label=_cell)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (per caption)")
+    ax.set_title("memorising 50 captions")
+    ax.legend()
+    plt.show()
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_overfit_rnn", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn"]}
@@ -1277,33 +1283,36 @@ with checking("bleu", case="corpus level: the counts of two candidates are added
 CAPTIONER = dict(wordvec_dim=64, hidden_dim=128)
 TRAINING = dict(batch_size=64, learning_rate=5e-3, seed=0)
 lstm_model = None  # set below once training has finished
-_model = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], cell_type="lstm", **CAPTIONER)
-init_captioner_weights(_model, seed=1)
-_t0 = time.perf_counter()
-lstm_losses = train_captioner(_model, train_features, train_data.tokens, train_data.image_index, steps=600,
-                              **TRAINING)
-caption_train_seconds = time.perf_counter() - _t0
-lstm_model = _model
-print(f"LSTM captioner trained in {caption_train_seconds:.1f} s")
+with needs("CaptioningRNN.__init__", "CaptioningRNN.loss"):
+    _model = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], cell_type="lstm", **CAPTIONER)
+    init_captioner_weights(_model, seed=1)
+    _t0 = time.perf_counter()
+    lstm_losses = train_captioner(_model, train_features, train_data.tokens, train_data.image_index,
+                                  steps=600, **TRAINING)
+    caption_train_seconds = time.perf_counter() - _t0
+    lstm_model = _model
+    print(f"LSTM captioner trained in {caption_train_seconds:.1f} s")
 
 # %% nbgrader={"grade": false, "grade_id": "train_rnn", "locked": true, "schema_version": 3, "solution": false, "task": false}
 rnn_model = None
-_model = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], cell_type="rnn", **CAPTIONER)
-init_captioner_weights(_model, seed=1)
-_t0 = time.perf_counter()
-rnn_losses = train_captioner(_model, train_features, train_data.tokens, train_data.image_index, steps=900,
-                             **TRAINING)
-rnn_train_seconds = time.perf_counter() - _t0
-rnn_model = _model
-print(f"RNN captioner trained in {rnn_train_seconds:.1f} s")
+with needs("CaptioningRNN.__init__", "CaptioningRNN.loss"):
+    _model = CaptioningRNN(vocab.word_to_idx, train_features.shape[1], cell_type="rnn", **CAPTIONER)
+    init_captioner_weights(_model, seed=1)
+    _t0 = time.perf_counter()
+    rnn_losses = train_captioner(_model, train_features, train_data.tokens, train_data.image_index,
+                                 steps=900, **TRAINING)
+    rnn_train_seconds = time.perf_counter() - _t0
+    rnn_model = _model
+    print(f"RNN captioner trained in {rnn_train_seconds:.1f} s")
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
-plot_loss_history(axes[0], lstm_losses, title="LSTM captioner: training loss", smooth=25)
-plot_loss_history(axes[1], rnn_losses, title="RNN captioner: training loss", smooth=25)
-axes[0].set_ylim(4, 12)  # the first steps start near 31 = (about 8.6 words per caption) x ln(36 words)
-axes[0].set_ylabel("loss (per caption)")
-axes[1].set_ylabel("")
-plt.show()
+with needs("CaptioningRNN.__init__", "CaptioningRNN.loss"):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
+    plot_loss_history(axes[0], lstm_losses, title="LSTM captioner: training loss", smooth=25)
+    plot_loss_history(axes[1], rnn_losses, title="RNN captioner: training loss", smooth=25)
+    axes[0].set_ylim(4, 12)  # the first steps start near 31 = (about 8.6 words per caption) x ln(36 words)
+    axes[0].set_ylabel("loss (per caption)")
+    axes[1].set_ylabel("")
+    plt.show()
 
 # %% [markdown]
 # ## How good are the captions?
@@ -1329,25 +1338,26 @@ def describe(tokens):
 
 
 test_refs = test_data.captions
-if lstm_model is None or rnn_model is None:
-    raise RuntimeError("train both captioners first: the two training cells above did not finish")
-lstm_captions = describe(lstm_model.sample(test_features))
-rnn_captions = describe(rnn_model.sample(test_features))
-bleu4_lstm = bleu(lstm_captions, test_refs)
-bleu4_rnn = bleu(rnn_captions, test_refs)
-bleu4_baseline = bleu(describe(lstm_model.sample(np.zeros_like(test_features))), test_refs)
-_other = np.roll(np.arange(len(test_features)), 1)  # scene i gets the features of scene i - 1
-bleu4_wrong_image = bleu(describe(lstm_model.sample(test_features[_other])), test_refs)
-most_frequent = Counter(c for cs in train_data.captions for c in cs).most_common(1)[0][0]
-bleu4_most_frequent = bleu([most_frequent] * len(test_refs), test_refs)
-print(f"BLEU-4 on {len(test_refs)} held-out scenes (all references):")
-print(f"  LSTM captioner                   {bleu4_lstm:.3f}")
-print(f"  RNN captioner                    {bleu4_rnn:.3f}")
-print(f"  language only (features zeroed)  {bleu4_baseline:.3f}   "
-      f"'{describe(lstm_model.sample(np.zeros_like(test_features[:1])))[0]}'")
-print(f"  wrong image                      {bleu4_wrong_image:.3f}")
-print(f"  most frequent caption            {bleu4_most_frequent:.3f}   '{most_frequent}'")
-print(f"  LSTM, first 5 references only    {bleu(lstm_captions, [r[:5] for r in test_refs]):.3f}")
+with needs("CaptioningRNN.sample", "bleu"):
+    if lstm_model is None or rnn_model is None:
+        raise RuntimeError("train both captioners first: the two training cells above did not finish")
+    lstm_captions = describe(lstm_model.sample(test_features))
+    rnn_captions = describe(rnn_model.sample(test_features))
+    bleu4_lstm = bleu(lstm_captions, test_refs)
+    bleu4_rnn = bleu(rnn_captions, test_refs)
+    bleu4_baseline = bleu(describe(lstm_model.sample(np.zeros_like(test_features))), test_refs)
+    _other = np.roll(np.arange(len(test_features)), 1)  # scene i gets the features of scene i - 1
+    bleu4_wrong_image = bleu(describe(lstm_model.sample(test_features[_other])), test_refs)
+    most_frequent = Counter(c for cs in train_data.captions for c in cs).most_common(1)[0][0]
+    bleu4_most_frequent = bleu([most_frequent] * len(test_refs), test_refs)
+    print(f"BLEU-4 on {len(test_refs)} held-out scenes (all references):")
+    print(f"  LSTM captioner                   {bleu4_lstm:.3f}")
+    print(f"  RNN captioner                    {bleu4_rnn:.3f}")
+    print(f"  language only (features zeroed)  {bleu4_baseline:.3f}   "
+          f"'{describe(lstm_model.sample(np.zeros_like(test_features[:1])))[0]}'")
+    print(f"  wrong image                      {bleu4_wrong_image:.3f}")
+    print(f"  most frequent caption            {bleu4_most_frequent:.3f}   '{most_frequent}'")
+    print(f"  LSTM, first 5 references only    {bleu(lstm_captions, [r[:5] for r in test_refs]):.3f}")
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_bleu", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn", "bleu"]}
@@ -1387,10 +1397,11 @@ with checking("CaptioningRNN (rnn) trained on the shapes captions", case="BLEU-4
 
 # %%
 _show = np.arange(8)
-show_captioned(test_data.scenes.images[_show],
-               [[f"LSTM: {lstm_captions[i]}", f"RNN: {rnn_captions[i]}"] for i in _show], ncols=4,
-               suptitle="greedy captions of held-out scenes")
-plt.show()
+with needs("CaptioningRNN.sample"):
+    show_captioned(test_data.scenes.images[_show],
+                   [[f"LSTM: {lstm_captions[i]}", f"RNN: {rnn_captions[i]}"] for i in _show], ncols=4,
+                   suptitle="greedy captions of held-out scenes")
+    plt.show()
 
 # %% [markdown]
 # # Part 7: beam search
@@ -1538,26 +1549,27 @@ for _cell in ("rnn", "lstm"):
 # scenes, and the captions of six scenes side by side.
 
 # %%
-_t0 = time.perf_counter()
-beam_captions = {}
-for _k, _norm in ((3, True), (3, False), (5, True)):
-    beam_captions[_k, _norm] = describe(beam_search(lstm_model, test_features, beam_width=_k,
-                                                    length_normalize=_norm))
-print(f"beam searches in {time.perf_counter() - _t0:.1f} s")
-print(f"BLEU-4 of the LSTM captioner:   greedy {bleu4_lstm:.3f}   "
-      f"({np.mean([len(c.split()) for c in lstm_captions]):.1f} words per caption)")
-for (_k, _norm), _caps in beam_captions.items():
-    _words = np.mean([len(c.split()) for c in _caps])
-    print(f"  beam {_k}, {'length-normalised' if _norm else 'plain score      '}  {bleu(_caps, test_refs):.3f}"
-          f"   ({_words:.1f} words per caption)")
-bleu4_lstm_beam = bleu(beam_captions[3, True], test_refs)
+with needs("beam_search", "bleu"):
+    _t0 = time.perf_counter()
+    beam_captions = {}
+    for _k, _norm in ((3, True), (3, False), (5, True)):
+        beam_captions[_k, _norm] = describe(beam_search(lstm_model, test_features, beam_width=_k,
+                                                        length_normalize=_norm))
+    print(f"beam searches in {time.perf_counter() - _t0:.1f} s")
+    print(f"BLEU-4 of the LSTM captioner:   greedy {bleu4_lstm:.3f}   "
+          f"({np.mean([len(c.split()) for c in lstm_captions]):.1f} words per caption)")
+    for (_k, _norm), _caps in beam_captions.items():
+        _words = np.mean([len(c.split()) for c in _caps])
+        print(f"  beam {_k}, {'length-normalised' if _norm else 'plain score      '}  "
+              f"{bleu(_caps, test_refs):.3f}   ({_words:.1f} words per caption)")
+    bleu4_lstm_beam = bleu(beam_captions[3, True], test_refs)
 
-_show = np.arange(8, 14)
-show_captioned(test_data.scenes.images[_show],
-               [[f"greedy: {lstm_captions[i]}", f"beam 3: {beam_captions[3, True][i]}",
-                 f"beam 3, plain: {beam_captions[3, False][i]}"] for i in _show], ncols=3,
-               suptitle="the LSTM captioner: greedy against beam search")
-plt.show()
+    _show = np.arange(8, 14)
+    show_captioned(test_data.scenes.images[_show],
+                   [[f"greedy: {lstm_captions[i]}", f"beam 3: {beam_captions[3, True][i]}",
+                     f"beam 3, plain: {beam_captions[3, False][i]}"] for i in _show], ncols=3,
+                   suptitle="the LSTM captioner: greedy against beam search")
+    plt.show()
 
 # %% [markdown]
 # **Check yourself.** Without length normalisation the beam prefers shorter captions than

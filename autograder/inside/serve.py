@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
+from collections.abc import MutableMapping
 
 from . import wire
 
@@ -29,6 +30,38 @@ REPLY_MIME = "text/x-dlcv-reply"
 
 class NotDefined(NameError):
     """The grader asked for a name the student's namespace does not have."""
+
+
+class ProbeNames(MutableMapping):
+    """The student's namespace as a probe sees it: `ns["LinearClassifier"]` of a name that is not
+    defined raises NotDefined (not KeyError), so the grader can say which cell should define it."""
+
+    def __init__(self, ns: dict):
+        self.ns = ns
+
+    def __getitem__(self, name):
+        try:
+            return self.ns[name]
+        except KeyError:
+            raise NotDefined(f"name {name!r} is not defined") from None
+
+    def get(self, name, default=None):
+        return self.ns.get(name, default)
+
+    def __contains__(self, name) -> bool:
+        return name in self.ns
+
+    def __setitem__(self, name, value) -> None:
+        self.ns[name] = value
+
+    def __delitem__(self, name) -> None:
+        del self.ns[name]
+
+    def __iter__(self):
+        return iter(self.ns)
+
+    def __len__(self) -> int:
+        return len(self.ns)
 
 
 def _namespace() -> dict:
@@ -92,7 +125,8 @@ class Server:
         if head == "$probe":
             module, func, rest = rest[0], rest[1], rest[2:]
             probe = getattr(importlib.import_module(f"{__package__}.probes.{module}"), func)
-            obj = lambda *a, **k: probe(ns, *a, **k)  # noqa: E731 - the probe sees the namespace
+            names = ProbeNames(ns)
+            obj = lambda *a, **k: probe(names, *a, **k)  # noqa: E731 - the probe sees the namespace
         elif isinstance(head, str):
             if head not in ns:
                 raise NotDefined(f"name {head!r} is not defined")

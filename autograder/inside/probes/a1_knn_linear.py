@@ -45,8 +45,9 @@ def fake_model_search(ns, accuracies, X_train, y_train, X_val, y_val, learning_r
                       num_iters):
     """Run the student's tune_linear_classifier with a stand-in model class whose accuracy for
     each (lr, reg) is given: on the 20 training rows accuracies[(lr, reg)][0], on the 10
-    validation rows [1]. Returns (results, the best model's setting or None, its num_iters,
-    whether it is one of the stand-ins, the settings trained, in order)."""
+    validation rows [1]. Returns (results, the best model's setting or None, the num_iters of
+    every model trained, whether the best is one of the stand-ins, the settings trained, in order,
+    the best model's type name)."""
     made = []
 
     class FakeModel:
@@ -67,8 +68,9 @@ def fake_model_search(ns, accuracies, X_train, y_train, X_val, y_val, learning_r
     results, best = ns["tune_linear_classifier"](FakeModel, X_train, y_train, X_val, y_val,
                                                   learning_rates, regs, num_iters=num_iters)
     is_fake = isinstance(best, FakeModel)
-    return (results, best.setting if is_fake else None, best.num_iters if is_fake else None,
-            is_fake, [m.setting for m in made if m.setting is not None])
+    trained = [m for m in made if m.setting is not None]
+    return (results, best.setting if is_fake else None, [m.num_iters for m in trained], is_fake,
+            [m.setting for m in trained], type(best).__name__)
 
 
 def _flatten(X):
