@@ -108,7 +108,7 @@ def postgres_cluster(database: str = "dlcv"):
         run_as = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups"]
     data, log = tmp / "data", tmp / "server.log"
 
-    def pg(*argv, timeout=60):
+    def pg(*argv, timeout=300):  # a guard against a hang: initdb takes a while on a busy machine
         r = subprocess.run([*run_as, *argv], capture_output=True, text=True, timeout=timeout,
                            cwd=tmp, env={**os.environ, "LC_ALL": "C"})
         if r.returncode != 0:
@@ -118,7 +118,7 @@ def postgres_cluster(database: str = "dlcv"):
     try:
         pg(postgres_bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
            "--locale=C", "--no-sync")
-        pg(postgres_bin("pg_ctl"), "-D", data, "-l", log, "-w", "-t", "30", "start", "-o",
+        pg(postgres_bin("pg_ctl"), "-D", data, "-l", log, "-w", "-t", "240", "start", "-o",
            f"-k {tmp} -c listen_addresses='' -c fsync=off -c full_page_writes=off "
            "-c synchronous_commit=off")
         try:

@@ -111,6 +111,8 @@ def test_bad_arguments(setup):
         AttentionView(model, feats, data.scenes, data.captions, data.vocab, scene=6)
 
 
-def test_constructor_is_fast(setup):
+def test_constructor_opens_on_the_scene_it_is_given(setup):
     data, model, feats = setup
-    AttentionView(model, feats, data.scenes, data.captions, data.vocab, scene=1)
+    v = AttentionView(model, feats, data.scenes, data.captions, data.vocab, scene=1)
+    assert v.scene.value == 1 and v.renders == 1
+    assert data.captions[1][0] in v.readout.value

@@ -146,7 +146,7 @@ def test_nms_pair_pickers(nms):
     assert ious[b] == ious.max()
 
 
-def test_nms_bad_arguments_and_speed():
+def test_nms_bad_arguments_and_stepping_the_replay():
     with pytest.raises(ValueError, match="scene must be one of"):
         IoUNMSPlayground(scene=len(NMS_SCENE_IDS))
     with pytest.raises(ValueError, match="iou_threshold must be a number in"):
@@ -277,10 +277,12 @@ def test_anchor_scene_change_and_bad_args():
         AnchorView(scene=ANCHOR_SCENES)
 
 
-def test_anchor_speed():
+def test_anchor_count_and_scene_change():
     v = AnchorView(stride=4, scales=(8, 12, 16, 24, 32))
     assert v.stats["num_anchors"] == 16 * 16 * 15
+    renders = v.renders
     v.scene.value = 3
+    assert v.renders == renders + 1 and v.stats["num_anchors"] == 16 * 16 * 15
 
 
 # ---------------------------------------------------------------------------------------------

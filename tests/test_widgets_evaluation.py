@@ -115,7 +115,7 @@ def test_threshold_above_every_score_predicts_nothing():
     assert v.stats["recall"] == 1.0 and v.stats["precision"] == pytest.approx(0.1)
 
 
-def test_update_is_fast_and_png(view):
+def test_update_and_static_png(view):
     view.threshold.value = 1.5
     bundle = view._repr_mimebundle_()
     assert bundle["image/png"]

@@ -97,9 +97,11 @@ def test_largest_k_on_smallest_sample():
     assert np.all((v.train_line.get_ydata() >= 0) & (v.train_line.get_ydata() <= 1))
 
 
-def test_update_is_fast():
+def test_changing_k_redraws():
     v = KNNRegionsView(dataset="spiral", num_points=400, noise=0.3, k=1)
+    renders = v.renders
     v.k.value = 25
+    assert v.renders == renders + 1 and v.stats["k"] == 25
 
 
 def test_static_png_and_layout(view):

@@ -83,9 +83,11 @@ def test_gradient_flow_view_rejects_bad_arguments():
         GradientFlowView(matrix="sparse")
 
 
-def test_gradient_flow_view_is_fast():
+def test_gradient_flow_view_redraws_when_the_radius_moves():
     v = GradientFlowView(spectral_radius=1.2, nonlinearity="relu")
+    renders = v.renders
     v.radius.value = 0.9
+    assert v.renders == renders + 1
 
 
 # ------------------------------------------------------------------------------------------
@@ -184,8 +186,11 @@ def test_gates_view_rejects_bad_arguments(net):
         LSTMGatesView(R.MarkerNet("gru", 4))
 
 
-def test_gates_view_is_fast_once_the_net_is_trained(net):
-    LSTMGatesView(net, sequence=3, clamp="forget = 1")
+def test_gates_view_opens_on_the_sequence_and_clamp_it_is_given(net):
+    v = LSTMGatesView(net, sequence=3, clamp="forget = 1")
+    assert v.sequence.value == 3 and v.clamp.value == "forget = 1"
+    assert np.all(v.images["f"].get_array() == 1)  # the forget gate held open
+    assert "<b>clamp: forget = 1</b>" in v.readout.value
 
 
 # ------------------------------------------------------------------------------------------
@@ -243,7 +248,10 @@ def test_sampling_view_rejects_bad_arguments(lm):
     assert char_label(" ") == "␣" and char_label("\n") == "⏎" and char_label("a") == "a"
 
 
-def test_sampling_view_is_fast(lm):
+def test_sampling_view_samples_a_long_text_and_redraws_at_a_new_temperature(lm):
     model, vocab = lm
     v = SamplingView(model, vocab, prompts=("The ",), length=300)
+    renders = v.renders
     v.temperature.value = 0.5
+    assert v.renders == renders + 1
+    assert v.text == R.sample(model, vocab, "The ", 300, 0.5, 0)

@@ -122,10 +122,12 @@ def test_torch_output_shape_agrees_with_the_formula_everywhere():
         np.testing.assert_array_equal(out, ref[0, 0].numpy())
 
 
-def test_constructor_checks_and_is_fast():
+def test_constructor_checks_and_the_kernel_size_redraws():
     with pytest.raises(ValueError, match="stride must be an int in 1..3"):
         TransposedConvView(stride=4)
     with pytest.raises(ValueError, match="row must be an int in 0..3"):
         TransposedConvView(n=4, row=4)
     v = TransposedConvView()
+    renders = v.renders
     v.k.value = 5
+    assert v.renders == renders + 1
