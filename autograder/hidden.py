@@ -24,6 +24,8 @@ solutions through `ref`, and compares here:
   submissions computes each reference once.
 - An error in the student's code arrives as `StudentError` (class names, message, where);
   `case(...)` turns it, and any `CheckFailed` of the dlcv.checks helpers, into the case's verdict.
+  `case(..., uses=("affine_forward", ...))` names the student's other functions the case also runs
+  (as dlcv.checks.checking's `uses`): a failed case then ends with a reminder of them.
 
 - `SOURCE` (a global the grader gives every hidden_tests.py) is the source notebook:
   `SOURCE.value("SETTINGS")` reads a setting the tests share with it, from one place.
@@ -48,7 +50,7 @@ import numpy as np
 
 from autograder.inside import serve, wire
 from autograder.rules import NUMPY_ONLY  # noqa: F401 - hidden_tests.py import it from here
-from dlcv.checks import CheckFailed
+from dlcv.checks import CheckFailed, _and
 
 HIDDEN_TESTS_FILE = "hidden_tests.py"
 
@@ -360,25 +362,45 @@ def _fmt_student_error(function: str, e: StudentError) -> str:
     return f"{e.name}{inside}: {e.message}".rstrip(": ")
 
 
+def _with_uses(message: str, uses: tuple[str, ...]) -> str:
+    """`message`, then the reminder that the case also runs the student's functions `uses`: in
+    parentheses after a message of one line, on a line of its own after one of several."""
+    if not uses:
+        return message
+    one = len(uses) == 1
+    note = (f"this test also runs your {_and(uses)}: if {'its' if one else 'their'} own "
+            f"{'test fails' if one else 'tests fail'}, fix {'it' if one else 'them'} first")
+    return f"{message}\n  {note[0].upper()}{note[1:]}." if "\n" in message else f"{message} ({note})"
+
+
 @contextlib.contextmanager
-def case(function: str, case: str | None = None):
-    """One case of a hidden test: its verdict is recorded, and the test goes on to the next."""
+def case(function: str, case: str | None = None, *, uses: tuple[str, ...] = ()):
+    """One case of a hidden test: its verdict is recorded, and the test goes on to the next.
+
+    `uses`: the student's other functions the case also runs (a network's layers, the update
+    rule of a training run): a failed case ends with a reminder that they may be the cause (not
+    when it failed because a function is not implemented yet: that message names it)."""
     results = _CURRENT.get()
     if results is None:
         raise RuntimeError("case() is used inside a hidden test")
+    uses = tuple(uses)
     try:
         yield
     except CheckFailed as e:
-        results.append(CaseResult(function, case, False, str(e)))
+        results.append(CaseResult(function, case, False, _with_uses(str(e), uses)))
     except StudentError as e:
-        results.append(CaseResult(function, case, False, _fmt_student_error(function, e)))
+        message = _fmt_student_error(function, e)
+        if not e.is_a("NotImplementedError"):
+            message = _with_uses(message, uses)
+        results.append(CaseResult(function, case, False, message))
     except ReferenceFailed as e:
         results.append(CaseResult(function, case, False,
                                   f"the course's reference failed on this case ({e}): what your code "
                                   "returned could not be checked; tell your instructor"))
     except Exception as e:  # noqa: BLE001 - what came back could not be checked
         results.append(CaseResult(function, case, False,
-                                  f"what came back could not be checked ({type(e).__name__}: {e})"))
+                                  _with_uses(f"what came back could not be checked ({type(e).__name__}: {e})",
+                                             uses)))
     else:
         results.append(CaseResult(function, case, True))
 

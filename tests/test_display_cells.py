@@ -1,7 +1,8 @@
 """The assignments' display cells (neither answer nor test cells: plots, timings, training runs)
 run the student's functions inside `with needs(...)` (dlcv.checks), so that on a half-done
 notebook each stops with one line naming what is missing, not a NotImplementedError traceback or
-a NameError; and each test cell sits right after the function it tests. Static: the jupytext
+a NameError; each test cell sits right after the function it tests; and a test block that runs
+other functions the student writes names them in checking(uses=...). Static: the jupytext
 twins are read, nothing is run (tests/test_notebooks.py runs the source notebooks)."""
 
 from __future__ import annotations
@@ -144,3 +145,158 @@ def test_the_check_sees_a_display_cell_outside_needs(tmp_path):
     assert len(found) == 4, found
     assert "uses ['x'] outside" in found[0] and "uses ['f'] outside" in found[1]
     assert "['g'] is not one" in found[2] and "calls ['f'] without naming them" in found[3]
+
+
+# ------------------------------------------------------------------------------------------
+# checking(..., uses=...): a test block names the student's other functions it runs
+# ------------------------------------------------------------------------------------------
+def _solution_in(lines: list[str], node) -> bool:
+    return any("### BEGIN SOLUTION" in ln for ln in lines[node.lineno - 1:node.end_lineno])
+
+
+def _functions(cells) -> dict:
+    """name -> (node, its class or None, written by the student) of the functions and methods
+    defined at the top level of the code cells ("f", "C" for a class, "C.m" for a method); the
+    student writes those of the answer cells that hold a solution."""
+    out = {}
+    for cell in cells:
+        lines, answer = cell.source.splitlines(), _kind(cell) == "answer"
+        for s in _tree(cell.source).body:
+            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                out[s.name] = (s, s.name if isinstance(s, ast.ClassDef) else None,
+                               answer and _solution_in(lines, s))
+            if isinstance(s, ast.ClassDef):
+                for m in s.body:
+                    if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        out[f"{s.name}.{m.name}"] = (m, s.name, answer and _solution_in(lines, m))
+    return out
+
+
+def _called(node, cls, functions) -> set[str]:
+    """The functions (not classes: which of their methods run is not known here) that a body
+    names: plain names, and self.m of its own class."""
+    names = {n for n in _loads(node) if n in functions and not isinstance(functions[n][0], ast.ClassDef)}
+    if cls is not None:
+        names |= {f"{cls}.{a.attr}" for a in ast.walk(node)
+                  if isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name)
+                  and a.value.id == "self" and f"{cls}.{a.attr}" in functions}
+    return names
+
+
+def _runs(start, functions) -> set[str]:
+    """The student's functions that running `start` runs, through given code too."""
+    seen, todo = set(), list(start)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            node, cls, _ = functions[name]
+            todo += _called(node, cls, functions)
+    return {n for n in seen if functions[n][2]}
+
+
+def _listed(expr, cell: ast.Module) -> set[str] | None:
+    """The names a uses= expression can give: strings, tuples, `a if c else b`, `a + b`, a name
+    the cell assigns, and f"{x}_forward" for a loop `for x in ("a", "b")` of the cell (every value).
+    None when the expression is none of these."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return {expr.value}
+    if isinstance(expr, ast.JoinedStr):
+        out = {""}
+        for v in expr.values:
+            loops = [] if isinstance(v, ast.Constant) else [
+                f.iter.elts for f in ast.walk(cell)
+                if isinstance(f, ast.For) and isinstance(f.target, ast.Name) and isinstance(v.value, ast.Name)
+                and f.target.id == v.value.id and isinstance(f.iter, (ast.Tuple, ast.List))]
+            if not isinstance(v, ast.Constant) and (len(loops) != 1 or not all(
+                    isinstance(e, ast.Constant) for e in loops[0])):
+                return None
+            values = [v.value] if isinstance(v, ast.Constant) else [str(e.value) for e in loops[0]]
+            out = {o + x for o in out for x in values}
+        return out
+    if isinstance(expr, (ast.Tuple, ast.List)):
+        parts = [_listed(e.value if isinstance(e, ast.Starred) else e, cell) for e in expr.elts]
+    elif isinstance(expr, ast.IfExp):
+        parts = [_listed(expr.body, cell), _listed(expr.orelse, cell)]
+    elif isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        parts = [_listed(expr.left, cell), _listed(expr.right, cell)]
+    elif isinstance(expr, ast.Name):
+        parts = [_listed(s.value, cell) for s in cell.body if isinstance(s, ast.Assign)
+                 and any(isinstance(t, ast.Name) and t.id == expr.id for t in s.targets)] or [None]
+    else:
+        return None
+    return None if any(p is None for p in parts) else set().union(*parts)
+
+
+_NORM = {"batchnorm_forward", "batchnorm_backward", "layernorm_forward", "layernorm_backward"}
+_DROPOUT = {"dropout_forward", "dropout_backward"}
+# Branches a test block does not take, which the static reading cannot tell (a2's
+# FullyConnectedNet.loss calls the normalisation and dropout layers only when it has them).
+NOT_RUN = {"test_fc_net": _NORM | _DROPOUT, "test_fc_net_norm": _DROPOUT, "test_fc_net_dropout": _NORM}
+
+
+def _uses_problems(path) -> list[str]:
+    cells = [c for c in jupytext.read(path).cells if c.cell_type == "code"]
+    functions = _functions(cells)
+    students = {n for n, (_, _, own) in functions.items() if own}
+    problems = []
+    for cell in cells:
+        if _kind(cell) != "test":
+            continue
+        tree, gid = _tree(cell.source), cell.metadata["nbgrader"]["grade_id"]
+        for block in (w for w in ast.walk(tree) if isinstance(w, ast.With)):
+            for call in (i.context_expr for i in block.items):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                        and call.func.id == "checking"):
+                    continue
+                fn = call.args[0].value if call.args and isinstance(call.args[0], ast.Constant) else None
+                uses = next((k.value for k in call.keywords if k.arg == "uses"), None)
+                listed = set() if uses is None else _listed(uses, tree)
+                where = f"{gid}, checking({fn!r}) at line {block.lineno} of the cell"
+                if listed is None:
+                    problems.append(f"{where}: uses= is not a tuple of names this test can read")
+                    continue
+                # what the block calls itself, and what the function it checks calls
+                start = {n for s in block.body for n in _loads(s)
+                         if n in functions and not isinstance(functions[n][0], ast.ClassDef)}
+                if fn in functions and not isinstance(functions[fn][0], ast.ClassDef):
+                    start |= _called(*functions[fn][:2], functions)
+                missing = sorted(_runs(start - {fn}, functions) - {fn} - NOT_RUN.get(gid, set()) - listed)
+                if missing:
+                    problems.append(f"{where}: runs the student's {missing}, which uses= does not name")
+                strange = sorted(n for n in listed if n not in students or n == fn)
+                if strange:
+                    problems.append(f"{where}: uses= names {strange}, not another function the student "
+                                    "writes")
+    return problems
+
+
+@pytest.mark.parametrize("path", TWINS, ids=lambda p: str(p.relative_to(REPO)))
+def test_a_test_names_the_other_functions_it_runs(path):
+    """A test block that runs other functions the student writes (the forward pass in a backward
+    test, the layers of a network, what the function checked calls) names them in
+    checking(uses=...), so that a failure can say they may be the cause. A lower bound: calls
+    through objects (model.loss) are not followed, so a test of a trained model may list more."""
+    problems = _uses_problems(path)
+    assert not problems, f"{notebook_id(path)}:\n  " + "\n  ".join(problems)
+
+
+def test_the_check_sees_a_test_that_does_not_name_what_it_runs(tmp_path):
+    answer = ('# %% nbgrader={"grade": false, "grade_id": "GID", "locked": false, "schema_version": 3, '
+              '"solution": true, "task": false}\n')
+    test = ('# %% nbgrader={"grade": true, "grade_id": "test_GID", "locked": true, "points": 1, '
+            '"schema_version": 3, "solution": false, "task": false}\n')
+    twin = tmp_path / "a0.py"
+    twin.write_text(
+        '# %%\nfrom dlcv.checks import checking\n\n'
+        + answer.replace("GID", "g") + 'def g(x):\n    ### BEGIN SOLUTION\n    return x\n'
+        '    ### END SOLUTION\n\n'
+        + answer.replace("GID", "f") + 'def f(x):\n    ### BEGIN SOLUTION\n    return g(x)\n'
+        '    ### END SOLUTION\n\n'
+        + test.replace("GID", "f") + 'with checking("f"):\n    f(1)\n'
+        'for _k in ("g", "h"):\n    with checking("f", uses=(f"{_k}",)):\n        f(1)\n'
+        'with checking("f", uses=("g",)):\n    f(1)\n')
+    found = _uses_problems(twin)
+    assert len(found) == 2, found
+    assert "line 1 of the cell: runs the student's ['g'], which uses= does not name" in found[0]
+    assert "uses= names ['h'], not another function the student writes" in found[1]

@@ -109,3 +109,32 @@ def test_a_failing_reference_is_the_course_s_problem():
 def _check(ref):
     with case("f", "zero"):
         ref.f(0)
+
+
+def test_a_case_that_also_runs_other_functions_reminds_of_them(st):
+    def run():
+        with case("double", "right", uses=("helper",)):
+            expect_close(st.double(2), 4, "double(2)")
+        with case("double", "wrong, one line", uses=("helper",)):
+            raise CheckFailed("should return a dict")
+        with case("double", "wrong, several lines", uses=("helper", "picky")):
+            expect_close(st.double(np.array([2.0])), [5.0], "double(2)")
+        with case("picky", "raises", uses=("double",)):
+            st.picky(0)
+        with case("helper", "not implemented", uses=("not_done",)):
+            st.helper(1)
+        with case("double", "wrong, without uses"):
+            raise CheckFailed("should return a dict")
+
+    got = cases_of(run)
+    assert [c.passed for c in got] == [True, False, False, False, False, False]
+    assert got[0].message == ""
+    assert got[1].message == ("should return a dict (this test also runs your helper: if its own test fails, "
+                              "fix it first)")
+    assert "\n" in got[2].message and got[2].message.endswith(
+        "\n  This test also runs your helper and picky: if their own tests fail, fix them first.")
+    assert got[3].message == ("ValueError: k must be at least 1 (this test also runs your double: if its own "
+                              "test fails, fix it first)")
+    assert got[4].message == "not_done is not implemented yet (it is needed by helper)"  # it says which
+    assert got[5].message == "should return a dict"  # no uses: the message as it was
+    assert Verdict("t", 2.0, got[:1]).score == 2.0 and Verdict("t", 2.0, got[:2]).score == 0

@@ -278,7 +278,7 @@ def affine_backward(dout, cache):
 _rng = np.random.default_rng(0)
 _x, _w, _b = _rng.normal(size=(4, 2, 3)), _rng.normal(size=(6, 5)), _rng.normal(size=5)
 _dout = _rng.normal(size=(4, 5))
-with checking("affine_backward", case="x (4, 2, 3), w (6, 5)"):
+with checking("affine_backward", case="x (4, 2, 3), w (6, 5)", uses=("affine_forward",)):
     _dx, _dw, _db = affine_backward(_dout, affine_forward(_x, _w, _b)[1])
     expect_shape(_dx, _x.shape, "dx")
     expect_grad_close(_dx, eval_numerical_gradient_array(lambda v: affine_forward(v, _w, _b)[0],
@@ -566,7 +566,7 @@ def batchnorm_backward(dout, cache):
 _rng = np.random.default_rng(1)
 _x = 5.0 * _rng.normal(size=(6, 4)) + 2.0
 _g, _b, _dout = _rng.normal(size=4), _rng.normal(size=4), _rng.normal(size=(6, 4))
-with checking("batchnorm_backward", case="random (6, 4), numeric gradients"):
+with checking("batchnorm_backward", case="random (6, 4), numeric gradients", uses=("batchnorm_forward",)):
     def _f(x=None, g=None, b=None):
         return batchnorm_forward(_x if x is None else x, _g if g is None else g,
                                  _b if b is None else b, {"mode": "train"})[0]
@@ -639,7 +639,7 @@ with checking("layernorm_forward", case="3 samples, 4 features, gamma=1, beta=0"
     _out, _ = layernorm_forward(_x, np.ones(4), np.zeros(4), {})
     expect_close(_out.mean(axis=1), [0.0, 0.0, 0.0], "the mean of each row of out", atol=1e-7)
     expect_close(_out.std(axis=1), [1.0, 1.0, 1.0], "the std of each row of out", rtol=1e-4)
-with checking("layernorm_backward", case="random (4, 5), numeric gradients"):
+with checking("layernorm_backward", case="random (4, 5), numeric gradients", uses=("layernorm_forward",)):
     _x, _g, _b = 3.0 * _rng.normal(size=(4, 5)), _rng.normal(size=5), _rng.normal(size=5)
     _dout = _rng.normal(size=(4, 5))
     _dx, _dg, _db = layernorm_backward(_dout, layernorm_forward(_x, _g, _b, {})[1])
@@ -1082,7 +1082,8 @@ with checking("TwoLayerNet", case="input_dim 5, hidden_dim 4, 3 classes: paramet
     expect_close(_net.params["b1"], np.zeros(4), 'params["b1"] at initialisation')
     expect_close(np.std(TwoLayerNet(500, 400, 3, weight_scale=0.5, seed=1).params["W1"]), 0.5,
                  'the std of params["W1"] with weight_scale=0.5', rtol=0.02)
-with checking("TwoLayerNet.loss", case="small weights: loss about ln(3), scores of shape (6, 3)"):
+with checking("TwoLayerNet.loss", case="small weights: loss about ln(3), scores of shape (6, 3)",
+              uses=("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss")):
     _X, _y = np.random.default_rng(0).normal(size=(6, 5)), np.array([0, 1, 2, 0, 1, 2])
     expect_shape(_net.loss(_X), (6, 3), "scores")
     _loss, _grads = _net.loss(_X, _y)
@@ -1092,7 +1093,8 @@ with checking("TwoLayerNet.loss", case="small weights: loss about ln(3), scores 
 _rng = np.random.default_rng(4)
 _X, _y = _rng.normal(size=(3, 5)), np.array([0, 2, 1])
 for _reg in (0.0, 0.7):
-    with checking("TwoLayerNet.loss", case=f"numeric gradients, reg={_reg}"):
+    with checking("TwoLayerNet.loss", case=f"numeric gradients, reg={_reg}",
+                  uses=("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss")):
         _net = TwoLayerNet(input_dim=5, hidden_dim=6, num_classes=3, weight_scale=0.5, reg=_reg, seed=5)
         _loss, _grads = _net.loss(_X, _y)
         for _k in sorted(_net.params):
@@ -1152,7 +1154,9 @@ with needs("TwoLayerNet"):
 # %% nbgrader={"grade": true, "grade_id": "test_two_layer_accuracy", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["affine_forward", "affine_backward", "relu", "softmax_loss", "two_layer_net", "sgd_momentum"]}
 # Your TwoLayerNet trained with sgd_momentum at the settings above, from initial weights that the test draws
 # itself (so that every correct solution trains the same way), on the test set.
-with checking("TwoLayerNet trained with sgd_momentum", case=f"{data.name}, settings {S['two_layer']}"):
+with checking("TwoLayerNet trained with sgd_momentum", case=f"{data.name}, settings {S['two_layer']}",
+              uses=("TwoLayerNet.loss", "sgd_momentum", "affine_forward", "affine_backward", "relu_forward",
+                    "relu_backward", "softmax_loss")):
     _T = S["two_layer"]
     _net = TwoLayerNet(input_dim, _T["hidden_dim"], num_classes, weight_scale=_T["weight_scale"],
                        reg=_T["reg"], seed=0)
@@ -1301,7 +1305,8 @@ with checking("FullyConnectedNet", case="hidden_dims [20, 30]: parameter names a
     for _k, _s in _expected.items():
         expect_shape(_net.params[_k], _s, f'params["{_k}"]')
 for _reg in (0.0, 3.14):
-    with checking("FullyConnectedNet.loss", case=f"hidden_dims [20, 30], reg={_reg}: numeric gradients"):
+    with checking("FullyConnectedNet.loss", case=f"hidden_dims [20, 30], reg={_reg}: numeric gradients",
+                  uses=("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss")):
         _net = FullyConnectedNet([20, 30], input_dim=_D, num_classes=_C, reg=_reg, weight_scale=5e-2, seed=0)
         _loss, _grads = _net.loss(_X, _y)
         for _k in sorted(_net.params):
@@ -1313,7 +1318,9 @@ _rng = np.random.default_rng(6)
 _N, _D, _C = 4, 8, 5
 _X, _y = _rng.normal(size=(_N, _D)), _rng.integers(0, _C, _N)
 for _norm in ("batchnorm", "layernorm"):
-    with checking("FullyConnectedNet.loss", case=f"normalization={_norm!r}, hidden_dims [9, 7]: numeric gradients"):
+    with checking("FullyConnectedNet.loss", case=f"normalization={_norm!r}, hidden_dims [9, 7]: numeric gradients",
+                  uses=("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+                        f"{_norm}_forward", f"{_norm}_backward")):
         _net = FullyConnectedNet([9, 7], input_dim=_D, num_classes=_C, normalization=_norm, reg=0.1,
                                  weight_scale=0.3, seed=0)
         for _k in ("gamma1", "beta1", "gamma2", "beta2"):
@@ -1328,7 +1335,9 @@ for _norm in ("batchnorm", "layernorm"):
 _rng = np.random.default_rng(7)
 _N, _D, _C = 3, 10, 4
 _X, _y = _rng.normal(size=(_N, _D)), _rng.integers(0, _C, _N)
-with checking("FullyConnectedNet.loss", case="dropout_keep_ratio 0.5, seed 123: numeric gradients"):
+with checking("FullyConnectedNet.loss", case="dropout_keep_ratio 0.5, seed 123: numeric gradients",
+              uses=("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+                    "dropout_forward", "dropout_backward")):
     _net = FullyConnectedNet([12, 9], input_dim=_D, num_classes=_C, dropout_keep_ratio=0.5,
                              weight_scale=0.3, seed=123)
     _loss, _grads = _net.loss(_X, _y)
@@ -1363,7 +1372,9 @@ with needs("FullyConnectedNet", "sgd"):
     plt.show()
 
 # %% nbgrader={"grade": true, "grade_id": "test_overfit", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["affine_forward", "affine_backward", "relu", "softmax_loss", "fc_net", "sgd"]}
-with checking("FullyConnectedNet with 4 hidden layers", case=f"overfitting 50 samples, {OVERFIT}"):
+with checking("FullyConnectedNet with 4 hidden layers", case=f"overfitting 50 samples, {OVERFIT}",
+              uses=("FullyConnectedNet.loss", "sgd", "affine_forward", "affine_backward", "relu_forward",
+                    "relu_backward", "softmax_loss")):
     _net = FullyConnectedNet(OVERFIT["hidden_dims"], input_dim, num_classes,
                              weight_scale=OVERFIT["weight_scale"], seed=0)
     _rng = np.random.default_rng(77)  # initial weights drawn by the test (same for everyone)
@@ -1484,7 +1495,7 @@ best_solver.train()
 print(f"best validation accuracy: {best_solver.best_val_acc:.4f} (epoch {best_solver.best_epoch})")
 
 # %% nbgrader={"grade": true, "grade_id": "test_best_model", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["affine_forward", "affine_backward", "relu", "softmax_loss", "batchnorm_forward", "batchnorm_backward", "fc_net", "adam", "best_model"]}
-with checking("best_model", case=f"test accuracy on {data.name}"):
+with checking("best_model", case=f"test accuracy on {data.name}", uses=("FullyConnectedNet.loss",)):
     if best_model is None:
         raise CheckFailed("best_model is None: the cell above is not implemented yet. Train your "
                           "network there and store it in best_model.")

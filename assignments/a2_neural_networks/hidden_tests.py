@@ -270,6 +270,8 @@ _LAYERS = ["affine_forward", "affine_backward", "relu_forward / relu_backward", 
 _TWO_LAYER_USES = _LAYERS
 _NORM_USES = [*_LAYERS, "batchnorm_forward / batchnorm_backward", "layernorm_forward / layernorm_backward"]
 _DROPOUT_USES = [*_LAYERS, "dropout_forward / dropout_backward"]
+# The student's functions a case also runs (case(..., uses=...): a failed case reminds of them).
+_RUNS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss")
 
 
 # ------------------------------------------------------------------------------------------
@@ -300,7 +302,7 @@ def _(st, ref):
     x, w, b = rng.normal(size=(4, 2, 3)), rng.normal(size=(6, 5)), rng.normal(size=5)
     dout = rng.normal(size=(4, 5))
     tol = {n: (1e-7, 1e-10) for n in ("dx", "dw", "db")}
-    with case("affine_backward", "x (4, 2, 3), w (6, 5)"):
+    with case("affine_backward", "x (4, 2, 3), w (6, 5)", uses=("affine_forward",)):
         got = _layer_grad_case(st, ref, "affine_forward", "affine_backward", [x, w, b], dout,
                                ("dx", "dw", "db"), tol)
         expect_shape(as_array(got[1][0], "dx"), x.shape, "dx")
@@ -429,14 +431,14 @@ def _(st, ref):
     rng = np.random.default_rng(1)
     x = 5.0 * rng.normal(size=(6, 4)) + 2.0
     g, b, dout = rng.normal(size=4), rng.normal(size=4), rng.normal(size=(6, 4))
-    with case("batchnorm_backward", "random (6, 4)"):
+    with case("batchnorm_backward", "random (6, 4)", uses=("batchnorm_forward",)):
         _layer_grad_case(st, ref, "batchnorm_forward", "batchnorm_backward", [x, g, b, {"mode": "train"}],
                          dout, ("dx", "dgamma", "dbeta"), _BN_TOL)
     rng = np.random.default_rng(307)
     for N, D in ((50, 7), (2, 3), (128, 16)):
         x = 4.0 * rng.normal(size=(N, D)) - 1.0
         g, b, dout = rng.normal(size=D), rng.normal(size=D), rng.normal(size=(N, D))
-        with case("batchnorm_backward", f"random ({N}, {D})"):
+        with case("batchnorm_backward", f"random ({N}, {D})", uses=("batchnorm_forward",)):
             _layer_grad_case(st, ref, "batchnorm_forward", "batchnorm_backward",
                              [x, g, b, {"mode": "train"}], dout, ("dx", "dgamma", "dbeta"), _BN_TOL)
 
@@ -451,7 +453,7 @@ def _(st, ref):
         expect_close(out.std(axis=1), [1.0, 1.0, 1.0], "the std of each row of out", rtol=1e-4)
     x, g, b = 3.0 * rng.normal(size=(4, 5)), rng.normal(size=5), rng.normal(size=5)
     dout = rng.normal(size=(4, 5))
-    with case("layernorm_backward", "random (4, 5)"):
+    with case("layernorm_backward", "random (4, 5)", uses=("layernorm_forward",)):
         _layer_grad_case(st, ref, "layernorm_forward", "layernorm_backward", [x, g, b, {}], dout,
                          ("dx", "dgamma", "dbeta"), _BN_TOL)
     rng = np.random.default_rng(308)
@@ -650,7 +652,7 @@ def _(st, ref):
         expect_close(np.std(_param(big, "W1")), 0.5, 'the std of params["W1"] with weight_scale=0.5',
                      rtol=0.02)
     X, y = np.random.default_rng(0).normal(size=(6, 5)), np.array([0, 1, 2, 0, 1, 2])
-    with case("TwoLayerNet.loss", "small weights: loss about ln(3), scores of shape (6, 3)"):
+    with case("TwoLayerNet.loss", "small weights: loss about ln(3), scores of shape (6, 3)", uses=_RUNS):
         with _noting(st, ref, _TWO_LAYER_USES):
             scores, result = _run(st, "TwoLayerNet", [], kwargs, calls=[[X], [X, y]])["results"]
             expect_shape(as_array(scores, "scores"), (6, 3), "scores")
@@ -664,12 +666,12 @@ def _(st, ref):
               for k, *dims in _TWO_LAYER_SHAPES}
     X, y = rng.normal(size=(N, D)), rng.integers(0, C, N)
     given = dict(params=params, reg=0.3)
-    with case("TwoLayerNet.loss", "given weights, reg=0.3: scores"):
+    with case("TwoLayerNet.loss", "given weights, reg=0.3: scores", uses=("affine_forward", "relu_forward")):
         with _noting(st, ref, _TWO_LAYER_USES):
             got = _run(st, "TwoLayerNet", [D, H, C], {"seed": 3}, calls=[[X]], **given)["results"][0]
             expected = _run(ref, "TwoLayerNet", [D, H, C], {"seed": 3}, calls=[[X]], **given)["results"][0]
             expect_close(as_array(got, "scores"), expected, "scores", rtol=1e-7, atol=1e-9)
-    with case("TwoLayerNet.loss", "given weights, reg=0.3: loss"):
+    with case("TwoLayerNet.loss", "given weights, reg=0.3: loss", uses=_RUNS):
         with _noting(st, ref, _TWO_LAYER_USES):
             got = _run(st, "TwoLayerNet", [D, H, C], {"seed": 3}, calls=[[X, y]], **given)["results"][0]
             expected = _run(ref, "TwoLayerNet", [D, H, C], {"seed": 3}, calls=[[X, y]], **given)["results"][0]
@@ -682,7 +684,7 @@ def _(st, ref):
     rng = np.random.default_rng(4)
     X, y = rng.normal(size=(3, 5)), np.array([0, 2, 1])
     for reg in (0.0, 0.7):
-        with case("TwoLayerNet.loss", f"gradients, reg={reg}"):
+        with case("TwoLayerNet.loss", f"gradients, reg={reg}", uses=_RUNS):
             with _noting(st, ref, _TWO_LAYER_USES):
                 _net_grads_case(st, ref, "TwoLayerNet", [], dict(input_dim=5, hidden_dim=6, num_classes=3,
                                                                  weight_scale=0.5, reg=reg, seed=5), X, y)
@@ -691,7 +693,7 @@ def _(st, ref):
     params = {k: rng.normal(size=tuple({"D": D, "H": H, "C": C}[d] for d in dims))
               for k, *dims in _TWO_LAYER_SHAPES}
     X, y = rng.normal(size=(N, D)), rng.integers(0, C, N)
-    with case("TwoLayerNet.loss", "given weights, reg=0.3: gradients"):
+    with case("TwoLayerNet.loss", "given weights, reg=0.3: gradients", uses=_RUNS):
         with _noting(st, ref, _TWO_LAYER_USES):
             _net_grads_case(st, ref, "TwoLayerNet", [D, H, C], dict(reg=0.3, seed=3), X, y, params=params)
 
@@ -700,7 +702,8 @@ def _(st, ref):
 def _(st, ref):
     name, _, y_test, _, num_classes = _data()
     s = SETTINGS[name]
-    with case("TwoLayerNet trained with sgd_momentum", f"{name}, settings {s['two_layer']}"):
+    with case("TwoLayerNet trained with sgd_momentum", f"{name}, settings {s['two_layer']}",
+              uses=("TwoLayerNet.loss", "sgd_momentum", *_RUNS)):
         with _noting(st, ref, [*_LAYERS, "TwoLayerNet", "sgd_momentum"]):
             scores = as_array(st.with_timeout(900).probe("two_layer_train", name, s["scale"], s["augment"],
                                                          s["two_layer"], 2024, 1), "scores")
@@ -728,7 +731,7 @@ def _(st, ref):
         for k, shape in expected.items():
             expect_shape(_param(params, k), shape, f'params["{k}"]')
     for reg in (0.0, 3.14):
-        with case("FullyConnectedNet.loss", f"hidden_dims [20, 30], reg={reg}: gradients"):
+        with case("FullyConnectedNet.loss", f"hidden_dims [20, 30], reg={reg}: gradients", uses=_RUNS):
             with _noting(st, ref, _LAYERS):
                 _net_grads_case(st, ref, "FullyConnectedNet", [[20, 30]],
                                 dict(input_dim=D, num_classes=C, reg=reg, weight_scale=5e-2, seed=0), X, y)
@@ -739,7 +742,7 @@ def _(st, ref):
         shapes = _run(ref, "FullyConnectedNet", [hidden], kwargs)["params"]  # W1, b1, W2, ... in order
         params = {k: rng.normal(size=np.shape(v)) for k, v in shapes.items()}
         X, y = rng.normal(size=(N, D)), rng.integers(0, C, N)
-        with case("FullyConnectedNet.loss", f"hidden_dims {hidden}, reg=0.2, given weights"):
+        with case("FullyConnectedNet.loss", f"hidden_dims {hidden}, reg=0.2, given weights", uses=_RUNS):
             with _noting(st, ref, _LAYERS):
                 got = _run(st, "FullyConnectedNet", [hidden], kwargs, params=params, calls=[[X]])
                 expected = _run(ref, "FullyConnectedNet", [hidden], kwargs, params=params, calls=[[X]])
@@ -756,7 +759,8 @@ def _(st, ref):
     X, y = rng.normal(size=(N, D)), rng.integers(0, C, N)
     for norm in ("batchnorm", "layernorm"):
         kwargs = dict(input_dim=D, num_classes=C, normalization=norm, reg=0.1, weight_scale=0.3, seed=0)
-        with case("FullyConnectedNet.loss", f"normalization={norm!r}, hidden_dims [9, 7]: gradients"):
+        with case("FullyConnectedNet.loss", f"normalization={norm!r}, hidden_dims [9, 7]: gradients",
+                  uses=(*_RUNS, f"{norm}_forward", f"{norm}_backward")):
             with _noting(st, ref, _NORM_USES):
                 params = _run(st, "FullyConnectedNet", [[9, 7]], kwargs)["params"]
                 for k in ("gamma1", "beta1", "gamma2", "beta2"):
@@ -764,7 +768,8 @@ def _(st, ref):
                         have = sorted(map(str, params)) if isinstance(params, dict) else repr(params)
                         raise CheckFailed(f'with normalization, params should have "{k}" (it has {have})')
                 _net_grads_case(st, ref, "FullyConnectedNet", [[9, 7]], kwargs, X, y)
-    with case("FullyConnectedNet.loss", "batchnorm: test mode uses the running averages"):
+    with case("FullyConnectedNet.loss", "batchnorm: test mode uses the running averages",
+              uses=(*_RUNS, "batchnorm_forward", "batchnorm_backward")):
         with _noting(st, ref, _NORM_USES):
             kwargs = dict(input_dim=D, num_classes=C, normalization="batchnorm", seed=2, weight_scale=0.5)
             exp = _run(ref, "FullyConnectedNet", [[6]], kwargs, calls=[[X, y], [X[:1]]])
@@ -793,7 +798,8 @@ def _(st, ref):
     X, y = rng.normal(size=(N, D)), rng.integers(0, C, N)
     kwargs = dict(input_dim=D, num_classes=C, dropout_keep_ratio=0.5, weight_scale=0.3, seed=123)
     P = _run(ref, "FullyConnectedNet", [[12, 9]], kwargs)["params"]
-    with case("FullyConnectedNet.loss", "dropout_keep_ratio 0.5, seed 123: gradients"):
+    with case("FullyConnectedNet.loss", "dropout_keep_ratio 0.5, seed 123: gradients",
+              uses=(*_RUNS, "dropout_forward", "dropout_backward")):
         with _noting(st, ref, _DROPOUT_USES):
             got = _run(st, "FullyConnectedNet", [[12, 9]], kwargs, params=P, calls=[[X, y]],
                        record_dropout=True)
@@ -819,7 +825,8 @@ def _(st, ref):
                     raise CheckFailed(f'grads has no "{k}" (it has {sorted(map(str, grads))})')
                 expect_close(as_array(grads[k], f'grads["{k}"]'), e_grads[k], f'grads["{k}"]',
                              rtol=1e-6, atol=1e-9)
-    with case("FullyConnectedNet.loss", "dropout is off in test mode"):
+    with case("FullyConnectedNet.loss", "dropout is off in test mode",
+              uses=(*_RUNS, "dropout_forward", "dropout_backward")):
         with _noting(st, ref, _DROPOUT_USES):
             got = _run(st, "FullyConnectedNet", [[12, 9]], kwargs, params=P,
                        calls=[[X, y], [X], [X]])["results"]
@@ -835,7 +842,8 @@ def _(st, ref):
     name, _, _, y_train, _ = _data()
     s = SETTINGS[name]
     overfit = dict(hidden_dims=[100, 100, 100, 100], **s["overfit"])
-    with case("FullyConnectedNet with 4 hidden layers", f"overfitting 50 samples, {overfit}"):
+    with case("FullyConnectedNet with 4 hidden layers", f"overfitting 50 samples, {overfit}",
+              uses=("FullyConnectedNet.loss", "sgd", *_RUNS)):
         with _noting(st, ref, [*_LAYERS, "FullyConnectedNet", "sgd"]):
             seen = st.with_timeout(600).probe("overfit_run", name, s["scale"], s["augment"], overfit, 50, 77)
             if not isinstance(seen, list) or not seen:
@@ -852,7 +860,7 @@ def _(st, ref):
 def _(st, ref):
     name, X_test, y_test, _, num_classes = _data()
     target = SETTINGS[name]["targets"]["best"]
-    with case("best_model", f"test accuracy on {name}"):
+    with case("best_model", f"test accuracy on {name}", uses=("FullyConnectedNet.loss",)):
         model = st.best_model.get()
         if model is None:
             raise CheckFailed("best_model is None: the cell above is not implemented yet. Train your "

@@ -298,7 +298,8 @@ def conv_backward_naive(dout, cache):
 _rng = np.random.default_rng(0)
 _x, _w, _b = _rng.normal(size=(2, 2, 5, 5)), _rng.normal(size=(3, 2, 3, 3)), _rng.normal(size=3)
 _param = {"stride": 2, "pad": 1}
-with checking("conv_backward_naive", case="x (2, 2, 5, 5), w (3, 2, 3, 3), stride 2, pad 1: numeric gradients"):
+with checking("conv_backward_naive", case="x (2, 2, 5, 5), w (3, 2, 3, 3), stride 2, pad 1: numeric gradients",
+              uses=("conv_forward_naive",)):
     _out, _cache = conv_forward_naive(_x, _w, _b, _param)
     _dout = _rng.normal(size=_out.shape)
     _dx, _dw, _db = conv_backward_naive(_dout, _cache)
@@ -400,14 +401,16 @@ with checking("max_pool_forward_naive", case="a 4x4 image, 2x2 windows, stride 2
     expect_close(_out, [[[[4.0, 5.0], [0.0, 9.0]]]], "out")
 
 # %% nbgrader={"grade": true, "grade_id": "test_max_pool_backward", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["max_pool_naive"]}
-with checking("max_pool_backward_naive", case="the 4x4 image above, upstream gradient [[1, 2], [3, 4]]"):
+with checking("max_pool_backward_naive", case="the 4x4 image above, upstream gradient [[1, 2], [3, 4]]",
+              uses=("max_pool_forward_naive",)):
     _x = np.array([[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0], [0.0, -1.0, 9.0, 8.0], [-2.0, -3.0, 7.0, 6.0]])
     _, _cache = max_pool_forward_naive(_x[None, None], {"pool_height": 2, "pool_width": 2, "stride": 2})
     _dx = max_pool_backward_naive(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), _cache)
     expect_close(_dx[0, 0], [[0.0, 0.0, 2.0, 0.0], [0.0, 1.0, 0.0, 0.0], [3.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0]],
                  "dx")
 _rng = np.random.default_rng(1)
-with checking("max_pool_backward_naive", case="x (2, 2, 6, 6), 2x2 windows, stride 2: numeric gradient"):
+with checking("max_pool_backward_naive", case="x (2, 2, 6, 6), 2x2 windows, stride 2: numeric gradient",
+              uses=("max_pool_forward_naive",)):
     _x = _rng.normal(size=(2, 2, 6, 6))
     _p = {"pool_height": 2, "pool_width": 2, "stride": 2}
     _dout = _rng.normal(size=(2, 2, 3, 3))
@@ -497,7 +500,8 @@ with checking("conv_forward_fast", case="x (2, 3, 9, 9), w (4, 3, 3, 3), stride 
     expect_close(_out, _ref, "out", rtol=1e-7, atol=1e-10)
 
 # %% nbgrader={"grade": true, "grade_id": "test_conv_fast_backward", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_fast"]}
-with checking("conv_backward_fast", case="x (2, 3, 9, 9), w (4, 3, 3, 3), stride 2, pad 1, against torch"):
+with checking("conv_backward_fast", case="x (2, 3, 9, 9), w (4, 3, 3, 3), stride 2, pad 1, against torch",
+              uses=("conv_forward_fast",)):
     _rng = np.random.default_rng(3)
     _x, _w, _b = _rng.normal(size=(2, 3, 9, 9)), _rng.normal(size=(4, 3, 3, 3)), _rng.normal(size=4)
     _tx, _tw, _tb = (torch.tensor(a, requires_grad=True) for a in (_x, _w, _b))
@@ -632,7 +636,8 @@ with checking("spatial_batchnorm_forward", case="train mode, x (5, 3, 4, 4), gam
 _rng = np.random.default_rng(5)
 _x, _g, _b = 2.0 * _rng.normal(size=(3, 2, 4, 3)) + 1.0, _rng.normal(size=2), _rng.normal(size=2)
 _dout = _rng.normal(size=_x.shape)
-with checking("spatial_batchnorm_backward", case="x (3, 2, 4, 3): numeric gradients"):
+with checking("spatial_batchnorm_backward", case="x (3, 2, 4, 3): numeric gradients",
+              uses=("spatial_batchnorm_forward",)):
     _dx, _dg, _db = spatial_batchnorm_backward(_dout, spatial_batchnorm_forward(_x, _g, _b, {"mode": "train"})[1])
     _fx = lambda v: spatial_batchnorm_forward(v, _g, _b, {"mode": "train"})[0]  # noqa: E731
     _fg = lambda v: spatial_batchnorm_forward(_x, v, _b, {"mode": "train"})[0]  # noqa: E731
@@ -721,7 +726,8 @@ with checking("spatial_groupnorm_forward", case="x (2, 6, 3, 3), G = 2, gamma = 
 _rng = np.random.default_rng(7)
 _x, _g, _b = 2.0 * _rng.normal(size=(2, 4, 3, 3)), _rng.normal(size=4), _rng.normal(size=4)
 _dout = _rng.normal(size=_x.shape)
-with checking("spatial_groupnorm_backward", case="x (2, 4, 3, 3), G = 2: numeric gradients"):
+with checking("spatial_groupnorm_backward", case="x (2, 4, 3, 3), G = 2: numeric gradients",
+              uses=("spatial_groupnorm_forward",)):
     _dx, _dg, _db = spatial_groupnorm_backward(_dout, spatial_groupnorm_forward(_x, _g, _b, 2, {})[1])
     expect_grad_close(_dx, eval_numerical_gradient_array(
         lambda v: spatial_groupnorm_forward(v, _g, _b, 2, {})[0], _x.copy(), _dout), "dx", tol=1e-6)
@@ -882,7 +888,8 @@ with checking("ThreeLayerConvNet", case="input (3, 8, 8), 4 filters of 3x3, hidd
         raise CheckFailed(f"params should have the keys {sorted(_expected)}, got {sorted(_net.params)}")
     for _k, _s in _expected.items():
         expect_shape(_net.params[_k], _s, f'params["{_k}"]')
-with checking("ThreeLayerConvNet.loss", case="small weights: scores (6, 5), loss about ln(5)"):
+with checking("ThreeLayerConvNet.loss", case="small weights: scores (6, 5), loss about ln(5)",
+              uses=("conv_forward_fast", "conv_backward_fast", "max_pool_forward_naive", "max_pool_backward_naive")):
     _X, _y = np.random.default_rng(0).normal(size=(6, 3, 8, 8)), np.array([0, 1, 2, 3, 4, 0])
     expect_shape(_net.loss(_X), (6, 5), "scores")
     expect_close(_net.loss(_X, _y)[0], np.log(5.0), "loss", rtol=1e-2)
@@ -891,7 +898,9 @@ with checking("ThreeLayerConvNet.loss", case="small weights: scores (6, 5), loss
 _rng = np.random.default_rng(8)
 _X, _y = _rng.normal(size=(2, 2, 6, 6)), np.array([1, 3])
 for _reg in (0.0, 0.5):
-    with checking("ThreeLayerConvNet.loss", case=f"input (2, 6, 6), 3 filters 3x3, hidden 5, reg {_reg}: numeric gradients"):
+    with checking("ThreeLayerConvNet.loss", case=f"input (2, 6, 6), 3 filters 3x3, hidden 5, reg {_reg}: numeric gradients",
+                  uses=("conv_forward_fast", "conv_backward_fast", "max_pool_forward_naive",
+                        "max_pool_backward_naive")):
         _net = ThreeLayerConvNet((2, 6, 6), num_filters=3, filter_size=3, hidden_dim=5, num_classes=4,
                                  weight_scale=0.5, reg=_reg, seed=2)
         _loss, _grads = _net.loss(_X, _y)
@@ -923,7 +932,9 @@ with needs("ThreeLayerConvNet"):
     plt.show()
 
 # %% nbgrader={"grade": true, "grade_id": "test_convnet_overfit", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["conv_fast", "max_pool_naive", "convnet"]}
-with checking("ThreeLayerConvNet trained with Solver and adam", case="overfitting 50 training images"):
+with checking("ThreeLayerConvNet trained with Solver and adam", case="overfitting 50 training images",
+              uses=("ThreeLayerConvNet.loss", "conv_forward_fast", "conv_backward_fast", "max_pool_forward_naive",
+                    "max_pool_backward_naive")):
     _net = ThreeLayerConvNet(input_shape, K["num_filters"], K["filter_size"], K["hidden_dim"], num_classes,
                              weight_scale=K["weight_scale"], seed=0)
     _rng = np.random.default_rng(99)  # initial weights drawn by the test (the same for everyone)
@@ -1125,7 +1136,7 @@ print(f"trained in {time.perf_counter() - t0:.1f} s")
 print("validation accuracy per epoch:", np.round(torch_history["val_acc"], 3))
 
 # %% nbgrader={"grade": true, "grade_id": "test_torch_accuracy", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["torch_cnn", "train_model", "torch_best"]}
-with checking("torch_model", case=f"test accuracy on {data.name}"):
+with checking("torch_model", case=f"test accuracy on {data.name}", uses=("DigitsCNN.forward", "train_model")):
     if torch_model is None:
         raise CheckFailed("torch_model is None: the cell above is not implemented yet. Train your DigitsCNN "
                           "there and store it in torch_model.")

@@ -146,7 +146,8 @@ def _conv_backward_cases(st, forward, backward, seed, settings):
         tout = F.conv2d(tx, tw, tb, stride=stride, padding=pad)
         dout = rng.normal(size=tuple(tout.shape))
         tout.backward(_t(dout))
-        with case(backward, f"x {shape}, w {wshape}, stride {stride}, pad {pad}, against torch"):
+        with case(backward, f"x {shape}, w {wshape}, stride {stride}, pad {pad}, against torch",
+                  uses=(forward,)):
             _forward_backward(st, forward, backward, dout, (x, w, b, _conv_param(stride, pad)),
                               tout.detach().numpy(), (tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()),
                               ("dx", "dw", "db"), rtol=1e-7, atol=1e-10)
@@ -174,7 +175,8 @@ def _(st, ref):
     rng = np.random.default_rng(0)  # the visible case: numeric gradients there, the reference's here
     x, w, b = rng.normal(size=(2, 2, 5, 5)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)
     dout = rng.normal(size=(2, 3, 3, 3))
-    with case("conv_backward_naive", "x (2, 2, 5, 5), w (3, 2, 3, 3), stride 2, pad 1: numeric gradients"):
+    with case("conv_backward_naive", "x (2, 2, 5, 5), w (3, 2, 3, 3), stride 2, pad 1: numeric gradients",
+              uses=("conv_forward_naive",)):
         args = (x, w, b, _conv_param(2, 1))
         out, grads = ref.probe("forward_backward", "conv_forward_naive", "conv_backward_naive", dout, *args)
         _forward_backward(st, "conv_forward_naive", "conv_backward_naive", dout, args, out, grads,
@@ -205,17 +207,22 @@ def _(st, ref):
             expect_close(_pair(f(x, _pool_param(p)), "max_pool_forward_naive"), expected, "out")
 
 
+_POOL = ("max_pool_forward_naive",)  # what a case of max_pool_backward_naive also runs (case(uses=...))
+
+
 @tests.test("test_max_pool_backward", isolated=True)
 def _(st, ref):
     fb = functools.partial(_forward_backward, st, "max_pool_forward_naive", "max_pool_backward_naive")
-    with case("max_pool_backward_naive", "the 4x4 image above, upstream gradient [[1, 2], [3, 4]]"):
+    with case("max_pool_backward_naive", "the 4x4 image above, upstream gradient [[1, 2], [3, 4]]",
+              uses=_POOL):
         fb(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), (_X44[None, None], _pool_param((2, 2, 2))),
            [[[[4.0, 5.0], [0.0, 9.0]]]],
            ([[[[0.0, 0.0, 2.0, 0.0], [0.0, 1.0, 0.0, 0.0], [3.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]],),
            ("dx",), rtol=1e-6, atol=1e-8)
     rng = np.random.default_rng(1)
     x, dout = rng.normal(size=(2, 2, 6, 6)), rng.normal(size=(2, 2, 3, 3))
-    with case("max_pool_backward_naive", "x (2, 2, 6, 6), 2x2 windows, stride 2: numeric gradient"):
+    with case("max_pool_backward_naive", "x (2, 2, 6, 6), 2x2 windows, stride 2: numeric gradient",
+              uses=_POOL):
         args = (x, _pool_param((2, 2, 2)))
         out, dx = ref.probe("forward_backward", "max_pool_forward_naive", "max_pool_backward_naive", dout,
                             *args)
@@ -227,10 +234,11 @@ def _(st, ref):
         tout = F.max_pool2d(tx, (p[0], p[1]), stride=p[2])
         dout = rng.normal(size=tuple(tout.shape))
         tout.backward(_t(dout))
-        with case("max_pool_backward_naive", f"x {shape}, pool {p[:2]}, stride {p[2]}, against torch"):
+        with case("max_pool_backward_naive", f"x {shape}, pool {p[:2]}, stride {p[2]}, against torch",
+                  uses=_POOL):
             fb(dout, (x, _pool_param(p)), tout.detach().numpy(), (tx.grad.numpy(),), ("dx",),
                rtol=1e-6, atol=1e-8)
-    with case("max_pool_backward_naive", "a tie: the gradient goes to the first maximum only"):
+    with case("max_pool_backward_naive", "a tie: the gradient goes to the first maximum only", uses=_POOL):
         fb(np.array([[[[5.0]]]]), (np.array([[[[2.0, 2.0], [1.0, 2.0]]]]), _pool_param((2, 2, 2))),
            [[[[2.0]]]], ([[[[5.0, 0.0], [0.0, 0.0]]]],), ("dx",), rtol=1e-6, atol=1e-8)
 
@@ -304,7 +312,8 @@ def _(st, ref):
     rng = np.random.default_rng(5)
     x, g, b = 2.0 * rng.normal(size=(3, 2, 4, 3)) + 1.0, rng.normal(size=2), rng.normal(size=2)
     dout = rng.normal(size=x.shape)
-    with case("spatial_batchnorm_backward", "x (3, 2, 4, 3): numeric gradients"):
+    with case("spatial_batchnorm_backward", "x (3, 2, 4, 3): numeric gradients",
+              uses=("spatial_batchnorm_forward",)):
         args = (x, g, b, {"mode": "train"})
         out, grads = ref.probe("forward_backward", "spatial_batchnorm_forward", "spatial_batchnorm_backward",
                                dout, *args)
@@ -318,7 +327,8 @@ def _(st, ref):
         tx, tg, tb = _t(x, True), _t(g, True), _t(b, True)
         F.batch_norm(tx, None, None, tg, tb, training=True).backward(_t(dout))
         expected_out = F.batch_norm(_t(x), None, None, _t(g), _t(b), training=True).numpy()
-        with case("spatial_batchnorm_backward", f"x {shape}, against torch"):
+        with case("spatial_batchnorm_backward", f"x {shape}, against torch",
+                  uses=("spatial_batchnorm_forward",)):
             _forward_backward(st, "spatial_batchnorm_forward", "spatial_batchnorm_backward", dout,
                               (x, g, b, {"mode": "train"}), expected_out,
                               (tx.grad.numpy(), tg.grad.numpy(), tb.grad.numpy()), ("dx", "dgamma", "dbeta"),
@@ -356,7 +366,8 @@ def _(st, ref):
     rng = np.random.default_rng(7)
     x, g, b = 2.0 * rng.normal(size=(2, 4, 3, 3)), rng.normal(size=4), rng.normal(size=4)
     dout = rng.normal(size=x.shape)
-    with case("spatial_groupnorm_backward", "x (2, 4, 3, 3), G = 2: numeric gradients"):
+    with case("spatial_groupnorm_backward", "x (2, 4, 3, 3), G = 2: numeric gradients",
+              uses=("spatial_groupnorm_forward",)):
         args = (x, g, b, 2, {})
         out, grads = ref.probe("forward_backward", "spatial_groupnorm_forward", "spatial_groupnorm_backward",
                                dout, *args)
@@ -370,7 +381,8 @@ def _(st, ref):
         tx, tg, tb = _t(x, True), _t(g, True), _t(b, True)
         tout = F.group_norm(tx, G, tg, tb, eps=1e-5)
         tout.backward(_t(dout))
-        with case("spatial_groupnorm_backward", f"x {shape}, G = {G}, against torch"):
+        with case("spatial_groupnorm_backward", f"x {shape}, G = {G}, against torch",
+                  uses=("spatial_groupnorm_forward",)):
             _forward_backward(st, "spatial_groupnorm_forward", "spatial_groupnorm_backward", dout,
                               (x, g, b, G, {}), tout.detach().numpy(),
                               (tx.grad.numpy(), tg.grad.numpy(), tb.grad.numpy()), ("dx", "dgamma", "dbeta"),
@@ -428,6 +440,11 @@ def _layers_note(st, backward: bool) -> str:
             f"fix {'it' if one else 'them'} first)")
 
 
+# The layers of yours ThreeLayerConvNet.loss runs (case(uses=...): a failed case reminds of them).
+_CONVNET_USES = ("conv_forward_fast", "conv_backward_fast", "max_pool_forward_naive",
+                 "max_pool_backward_naive")
+
+
 def _params_dict(params, expected: dict) -> dict:
     if not isinstance(params, dict) or set(params) != set(expected):
         got = sorted(params) if isinstance(params, dict) else type(params).__name__
@@ -445,7 +462,7 @@ def _(st, ref):
         params = _params_dict(net.params.get(), expected)
         for k, s in expected.items():
             expect_shape(params[k], s, f'params["{k}"]')
-    with case("ThreeLayerConvNet.loss", "small weights: scores (6, 5), loss about ln(5)"):
+    with case("ThreeLayerConvNet.loss", "small weights: scores (6, 5), loss about ln(5)", uses=_CONVNET_USES):
         if net is None:
             raise CheckFailed("the model could not be made (see the case above)")
         X, y = np.random.default_rng(0).normal(size=(6, 3, 8, 8)), np.array([0, 1, 2, 3, 4, 0])
@@ -463,7 +480,8 @@ def _(st, ref):
     s = torch.relu(h.reshape(5, -1) @ t["W2"] + t["b2"]) @ t["W3"] + t["b3"]
     loss = F.cross_entropy(s, _t(y)) + 0.05 * sum((t[k] ** 2).sum() for k in ("W1", "W2", "W3"))
     loss.backward()
-    with case("ThreeLayerConvNet.loss", "given weights, reg 0.1: scores and loss against torch"):
+    with case("ThreeLayerConvNet.loss", "given weights, reg 0.1: scores and loss against torch",
+              uses=_CONVNET_USES):
         net = st.ThreeLayerConvNet((2, 6, 6), num_filters=3, filter_size=5, hidden_dim=7, num_classes=4,
                                    reg=0.1, seed=1)
         net.params.set(P)
@@ -491,7 +509,8 @@ def _(st, ref):
     settings = dict(num_filters=3, filter_size=3, hidden_dim=5, num_classes=4, weight_scale=0.5, seed=2)
     for reg in (0.0, 0.5):
         with case("ThreeLayerConvNet.loss",
-                  f"input (2, 6, 6), 3 filters 3x3, hidden 5, reg {reg}: numeric gradients"):
+                  f"input (2, 6, 6), 3 filters 3x3, hidden 5, reg {reg}: numeric gradients",
+                  uses=_CONVNET_USES):
             # The reference's initial weights, set in both models: the gradients of the same loss.
             r = ref.ThreeLayerConvNet((2, 6, 6), reg=reg, **settings)
             P = r.params.get()
@@ -527,7 +546,8 @@ def _(st, ref):
     rng = np.random.default_rng(99)  # initial weights drawn by the test (the same for everyone)
     weights = {k: K["weight_scale"] * rng.standard_normal(s) for k, s in shapes.items()}
     y_small = nb["data_dict"]["y_train"][:50]
-    with case("ThreeLayerConvNet trained with Solver and adam", "overfitting 50 training images"):
+    with case("ThreeLayerConvNet trained with Solver and adam", "overfitting 50 training images",
+              uses=("ThreeLayerConvNet.loss", *_CONVNET_USES)):
         preds, stopped = st.with_timeout(600).probe("overfit_small", nb["data"].name, SETTINGS, weights)
         if not isinstance(preds, list) or not preds:
             raise CheckFailed("the Solver finished no epoch" + (f": {stopped}" if stopped else ""))
@@ -624,7 +644,7 @@ def _(st, ref):
 def _(st, ref):
     nb = _data()
     name, y_test = nb["data"].name, nb["data_dict"]["y_test"]
-    with case("torch_model", f"test accuracy on {name}"):
+    with case("torch_model", f"test accuracy on {name}", uses=("DigitsCNN.forward", "train_model")):
         pred = st.probe("torch_predict_test", name, SETTINGS)
         if pred is None:
             raise CheckFailed("torch_model is None: the cell above is not implemented yet. Train your "

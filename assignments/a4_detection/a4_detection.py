@@ -264,16 +264,16 @@ _boxes = np.array([[0.0, 0.0, 10.0, 10.0],   # 0
                    [1.0, 0.0, 11.0, 10.0],   # 1: IoU 90/110 = 0.82 with box 0
                    [20.0, 20.0, 30.0, 30.0], # 2: far from the others
                    [0.0, 2.0, 10.0, 12.0]])  # 3: IoU 80/120 = 0.67 with box 0
-with checking("nms", case="4 boxes, scores (0.9, 0.8, 0.7, 0.6), threshold 0.5"):
+with checking("nms", case="4 boxes, scores (0.9, 0.8, 0.7, 0.6), threshold 0.5", uses=("box_iou",)):
     _keep = nms(_boxes, np.array([0.9, 0.8, 0.7, 0.6]), 0.5)
     expect_equal(_keep, np.array([0, 2]), "keep")
     if np.asarray(_keep).dtype != np.int64:
         raise CheckFailed(f"keep should be an int64 array, got dtype {np.asarray(_keep).dtype}")
-with checking("nms", case="the same boxes, threshold 0.7: box 3 (IoU 0.67) survives"):
+with checking("nms", case="the same boxes, threshold 0.7: box 3 (IoU 0.67) survives", uses=("box_iou",)):
     expect_equal(nms(_boxes, np.array([0.9, 0.8, 0.7, 0.6]), 0.7), np.array([0, 2, 3]), "keep")
-with checking("nms", case="a tie: boxes 0 and 1 both score 0.8; the lower index wins"):
+with checking("nms", case="a tie: boxes 0 and 1 both score 0.8; the lower index wins", uses=("box_iou",)):
     expect_equal(nms(_boxes, np.array([0.8, 0.8, 0.9, 0.1]), 0.5), np.array([2, 0]), "keep")
-with checking("nms", case="no boxes"):
+with checking("nms", case="no boxes", uses=("box_iou",)):
     expect_equal(nms(np.zeros((0, 4)), np.zeros(0), 0.5), np.zeros(0, dtype=np.int64), "keep")
 
 # %% [markdown]
@@ -312,7 +312,8 @@ def batched_nms(boxes, scores, labels, iou_threshold):
 
 # %% nbgrader={"grade": true, "grade_id": "test_batched_nms", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["box_iou", "nms", "batched_nms"]}
 _boxes = np.array([[0.0, 0.0, 10.0, 10.0], [1.0, 0.0, 11.0, 10.0], [20.0, 20.0, 30.0, 30.0], [0.0, 2.0, 10.0, 12.0]])
-with checking("batched_nms", case="the 4 boxes above; box 1 has another label than box 0"):
+with checking("batched_nms", case="the 4 boxes above; box 1 has another label than box 0",
+              uses=("box_iou", "nms")):
     _keep = batched_nms(_boxes, np.array([0.9, 0.8, 0.7, 0.6]), np.array([0, 1, 0, 0]), 0.5)
     expect_equal(_keep, np.array([0, 1, 2]), "keep")
 
@@ -578,11 +579,11 @@ _anc = np.array([[0.0, 0.0, 10.0, 10.0],    # 0: IoU 1 with box 0
                  [30.0, 30.0, 50.0, 50.0],  # 4: IoU 4/412 = 0.01 with box 1, but its best anchor: claimed
                  [60.0, 60.0, 70.0, 70.0]]) # 5: far from everything: negative
 _gt = np.array([[0.0, 0.0, 10.0, 10.0], [28.0, 28.0, 32.0, 32.0]])
-with checking("match_anchors", case="6 anchors, 2 boxes (thresholds 0.5 and 0.4)"):
+with checking("match_anchors", case="6 anchors, 2 boxes (thresholds 0.5 and 0.4)", uses=("box_iou",)):
     _lab, _m = match_anchors(_anc, _gt, 0.5, 0.4)
     expect_equal(np.asarray(_lab), np.array([1, 1, 0, -1, 1, 0]), "labels")
     expect_equal(np.asarray(_m)[[0, 1, 4]], np.array([0, 0, 1]), "matched_gt at the positive anchors 0, 1, 4")
-with checking("match_anchors", case="no ground-truth boxes: all negative"):
+with checking("match_anchors", case="no ground-truth boxes: all negative", uses=("box_iou",)):
     _lab, _m = match_anchors(_anc, np.zeros((0, 4)), 0.5, 0.4)
     expect_equal(np.asarray(_lab), np.zeros(6, dtype=np.int64), "labels")
     expect_shape(np.asarray(_m), (6,), "matched_gt")
@@ -922,16 +923,19 @@ _det = [{"boxes": np.array([[0.0, 0.0, 10.0, 10.0],      # 0.90: finds A
          "scores": np.array([0.9, 0.8, 0.7]), "labels": np.array([0, 0, 0])},
         {"boxes": np.array([[0.0, 0.0, 10.0, 9.0]]),     # 0.85: IoU 0.9 with C
          "scores": np.array([0.85]), "labels": np.array([0])}]
-with checking("evaluate_detections", case="1 class, 3 objects, 4 detections (T T F F in score order)"):
+with checking("evaluate_detections", case="1 class, 3 objects, 4 detections (T T F F in score order)",
+              uses=("box_iou", "average_precision")):
     _m, _ap, _curves = evaluate_detections(_det, _gt, 0.5, num_classes=1, return_curves=True)
     expect_close(_curves[0][0], [1 / 3, 2 / 3, 2 / 3, 2 / 3], "recall curve")
     expect_close(_curves[0][1], [1.0, 1.0, 2 / 3, 0.5], "precision curve")
     expect_close(_m, 2 / 3, "mAP (all-point)")
     expect_close(_ap, [2 / 3], "ap")
     expect_close(evaluate_detections(_det, _gt, 0.5, num_classes=1, method="11-point")[0], 7 / 11, "mAP (11-point)")
-with checking("evaluate_detections", case="the same detections at IoU threshold 0.95: only the exact box counts"):
+with checking("evaluate_detections", case="the same detections at IoU threshold 0.95: only the exact box counts",
+              uses=("box_iou", "average_precision")):
     expect_close(evaluate_detections(_det, _gt, 0.95, num_classes=1)[0], 1 / 3, "mAP")
-with checking("evaluate_detections", case="a perfect detector (the ground truth itself) and no detections at all"):
+with checking("evaluate_detections", case="a perfect detector (the ground truth itself) and no detections at all",
+              uses=("box_iou", "average_precision")):
     _perfect = [{"boxes": g["boxes"], "scores": np.ones(len(g["labels"])), "labels": g["labels"]} for g in _gt]
     expect_close(evaluate_detections(_perfect, _gt, 0.5, num_classes=1)[0], 1.0, "mAP of a perfect detector")
     _none = [{"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, dtype=np.int64)}] * 2
@@ -1351,14 +1355,16 @@ def detection_loss(cls_logits, box_deltas, anchors, gt_boxes, gt_labels, pos_thr
 
 # %% nbgrader={"grade": true, "grade_id": "test_detection_loss", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["box_iou", "box_coding", "match_anchors", "smooth_l1", "sigmoid_focal_loss", "detection_loss"]}
 _anc = np.array([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0], [40.0, 40.0, 50.0, 50.0]])
-with checking("detection_loss", case="3 anchors, 2 classes, one box of class 1 shifted 1 pixel from anchor 0, zero outputs"):
+with checking("detection_loss", case="3 anchors, 2 classes, one box of class 1 shifted 1 pixel from anchor 0, zero outputs",
+              uses=("box_iou", "match_anchors", "encode_boxes", "smooth_l1", "sigmoid_focal_loss")):
     _cl, _bl = detection_loss(torch.zeros(1, 3, 2), torch.zeros(1, 3, 4), _anc, [np.array([[1.0, 0.0, 11.0, 10.0]])],
                               [np.array([1])])
     # focal loss at p = 0.5: 0.25 * 0.25 * log 2 for the positive pair, 0.75 * 0.25 * log 2 for the 5 negative
     # ones: log 2 in all, 1 positive anchor. Box target (0.1, 0, 0, 0): smooth L1 0.5 * 0.01 / (1/9) = 0.045.
     expect_close(float(_cl), np.log(2.0), "cls_loss", rtol=1e-5)
     expect_close(float(_bl), 0.045, "box_loss", rtol=1e-5)
-with checking("detection_loss", case="an image without objects: only background, no box loss"):
+with checking("detection_loss", case="an image without objects: only background, no box loss",
+              uses=("box_iou", "match_anchors", "encode_boxes", "smooth_l1", "sigmoid_focal_loss")):
     _cl, _bl = detection_loss(torch.zeros(1, 3, 2), torch.zeros(1, 3, 4), _anc, [np.zeros((0, 4))],
                               [np.zeros(0, dtype=np.int64)])
     expect_close(float(_cl), 6 * 0.75 * 0.25 * np.log(2.0), "cls_loss (divided by max(P, 1) = 1)", rtol=1e-5)
@@ -1414,14 +1420,16 @@ def postprocess(cls_logits, box_deltas, anchors, image_size, score_threshold=0.0
 # %% nbgrader={"grade": true, "grade_id": "test_postprocess", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["box_iou", "nms", "batched_nms", "box_coding", "postprocess"]}
 _anc = np.array([[0.0, 0.0, 10.0, 10.0], [2.0, 0.0, 12.0, 10.0]])  # IoU 80/120 = 0.67
 _z = torch.tensor([[[3.0, -3.0], [2.0, -5.0]]])  # scores: anchor 0 (0.953, 0.047), anchor 1 (0.881, 0.007)
-with checking("postprocess", case="2 overlapping anchors, zero deltas, NMS at 0.5"):
+with checking("postprocess", case="2 overlapping anchors, zero deltas, NMS at 0.5",
+              uses=("box_iou", "nms", "batched_nms", "decode_boxes")):
     _det = postprocess(_z, torch.zeros(1, 2, 4), _anc, (64, 64), score_threshold=0.05, iou_threshold=0.5)
     if not (isinstance(_det, list) and len(_det) == 1):
         raise CheckFailed(f"postprocess should return a list with one dict per image, got {type(_det).__name__}")
     expect_close(_det[0]["boxes"], [[0.0, 0.0, 10.0, 10.0]], 'detections[0]["boxes"]')
     expect_close(_det[0]["scores"], [1 / (1 + np.exp(-3.0))], 'detections[0]["scores"]')
     expect_equal(_det[0]["labels"], [0], 'detections[0]["labels"]')
-with checking("postprocess", case="anchors shifted 4 pixels left, out of the image: clipped; NMS at 0.8 keeps both"):
+with checking("postprocess", case="anchors shifted 4 pixels left, out of the image: clipped; NMS at 0.8 keeps both",
+              uses=("box_iou", "nms", "batched_nms", "decode_boxes")):
     _det = postprocess(_z, torch.tensor([[[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]), _anc - [4, 0, 4, 0], (64, 64),
                        0.05, 0.8)
     expect_close(_det[0]["boxes"], [[0.0, 0.0, 6.0, 10.0], [0.0, 0.0, 8.0, 10.0]], 'detections[0]["boxes"]')
@@ -1544,7 +1552,10 @@ _HINT = ("What to check: (1) flatten_predictions puts anchor a of cell (i, j) in
          "the number of positive anchors of the whole batch, and uses encode_boxes(matched box, anchor) as the "
          "box target of the positives only; (3) postprocess uses the sigmoid (not a softmax) and decodes with "
          "the same anchors; (4) the training loss above should fall below about 0.15.")
-with checking("the trained detector", case="mAP@0.5 on the 300 test scenes, at least 0.5"):
+_uses = ("box_iou", "nms", "batched_nms", "encode_boxes", "decode_boxes", "generate_anchors", "match_anchors",
+         "smooth_l1", "sigmoid_focal_loss", "average_precision", "evaluate_detections", "flatten_predictions",
+         "detection_loss", "postprocess")  # the trained detector runs all of these
+with checking("the trained detector", case="mAP@0.5 on the 300 test scenes, at least 0.5", uses=_uses):
     if test_map50 is None:  # the training or the evaluation stopped: find out which function is missing
         torch.manual_seed(0)
         _probe = ShapesDetector()
@@ -1558,7 +1569,10 @@ with checking("the trained detector", case="mAP@0.5 on the 300 test scenes, at l
         raise CheckFailed(f"the detector's mAP@0.5 is {test_map50:.4f}; it should reach at least 0.5. " + _HINT)
 
 # %% nbgrader={"grade": true, "grade_id": "test_detector_map", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["box_iou", "nms", "batched_nms", "box_coding", "generate_anchors", "match_anchors", "smooth_l1", "sigmoid_focal_loss", "average_precision", "evaluate_detections", "flatten_predictions", "detection_loss", "postprocess"]}
-with checking("the trained detector", case="mAP@0.5 on the 300 test scenes, at least 0.80"):
+_uses = ("box_iou", "nms", "batched_nms", "encode_boxes", "decode_boxes", "generate_anchors", "match_anchors",
+         "smooth_l1", "sigmoid_focal_loss", "average_precision", "evaluate_detections", "flatten_predictions",
+         "detection_loss", "postprocess")  # the trained detector runs all of these
+with checking("the trained detector", case="mAP@0.5 on the 300 test scenes, at least 0.80", uses=_uses):
     if test_map50 is None:
         torch.manual_seed(0)
         _probe = ShapesDetector()

@@ -169,11 +169,12 @@ def _blame(st, ref, function):
 
 
 def _cases(st, ref, function):
-    """`with c(name):` a case of `function` whose failure names the wrong functions it uses."""
+    """`with c(name):` a case of `function` whose failure names the wrong functions it uses (and
+    reminds of all of them)."""
 
     @contextlib.contextmanager
     def c(name):
-        with case(function, name), _blame(st, ref, function):
+        with case(function, name, uses=_USES[function]), _blame(st, ref, function):
             yield
 
     return c

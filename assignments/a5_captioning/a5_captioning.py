@@ -284,7 +284,7 @@ _N, _D, _H = 4, 5, 6
 _x, _h = _rng.normal(size=(_N, _D)), _rng.normal(size=(_N, _H))
 _Wx, _Wh, _b = _rng.normal(size=(_D, _H)), _rng.normal(size=(_H, _H)), _rng.normal(size=_H)
 _dnext = _rng.normal(size=(_N, _H))
-with checking("rnn_step_backward", case="N=4, D=5, H=6: numeric gradients"):
+with checking("rnn_step_backward", case="N=4, D=5, H=6: numeric gradients", uses=("rnn_step_forward",)):
     _grads = rnn_step_backward(_dnext, rnn_step_forward(_x, _h, _Wx, _Wh, _b)[1])
     expect_numeric_grads(lambda *a: rnn_step_forward(*a)[0], [_x, _h, _Wx, _Wh, _b], _dnext, _grads,
                          ("dx", "dprev_h", "dWx", "dWh", "db"))
@@ -328,7 +328,8 @@ def rnn_forward(x, h0, Wx, Wh, b):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_forward"]}
-with checking("rnn_forward", case="N=2, T=3, D=3, H=2: the hand-made weights of the step test"):
+with checking("rnn_forward", case="N=2, T=3, D=3, H=2: the hand-made weights of the step test",
+              uses=("rnn_step_forward",)):
     _x = np.stack([np.array([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0]]) * (t + 1) for t in range(3)], axis=1)
     _h0 = np.array([[0.2, -0.4], [0.0, 1.0]])
     _Wx = np.array([[0.1, -0.2], [0.3, 0.0], [-0.5, 0.4]])
@@ -375,7 +376,8 @@ _N, _T, _D, _H = 2, 4, 3, 5
 _args = [_rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H)), _rng.normal(size=(_D, _H)),
          _rng.normal(size=(_H, _H)), _rng.normal(size=_H)]
 _dh = _rng.normal(size=(_N, _T, _H))
-with checking("rnn_backward", case="N=2, T=4, D=3, H=5: numeric gradients"):
+with checking("rnn_backward", case="N=2, T=4, D=3, H=5: numeric gradients",
+              uses=("rnn_forward", "rnn_step_forward", "rnn_step_backward")):
     _grads = rnn_backward(_dh, rnn_forward(*_args)[1])
     expect_numeric_grads(lambda *a: rnn_forward(*a)[0], _args, _dh, _grads, ("dx", "dh0", "dWx", "dWh", "db"))
 
@@ -516,7 +518,8 @@ with checking("temporal_affine_forward", case="x (2, 3, 4), w (4, 5): each step 
     expect_shape(_out, (2, 3, 5), "out")
     for _t in range(3):
         expect_close(_out[:, _t], _x[:, _t] @ _w + _b, f"out[:, {_t}]")
-with checking("temporal_affine_backward", case="x (2, 3, 4), w (4, 5): numeric gradients"):
+with checking("temporal_affine_backward", case="x (2, 3, 4), w (4, 5): numeric gradients",
+              uses=("temporal_affine_forward",)):
     _dout = _rng.normal(size=(2, 3, 5))
     _dx, _dw, _db = temporal_affine_backward(_dout, _cache)
     expect_numeric_grads(lambda *a: temporal_affine_forward(*a)[0], [_x, _w, _b], _dout,
@@ -649,13 +652,14 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
 _N, _D, _H = 2, 3, 2
 _x, _h = np.ones((_N, _D)), np.array([[0.5, -1.0], [2.0, 0.0]])
 _c = np.array([[1.0, -2.0], [0.4, 3.0]])
-with checking("lstm_step_forward", case="all weights 0: every gate is 1/2 and g = 0"):
+with checking("lstm_step_forward", case="all weights 0: every gate is 1/2 and g = 0", uses=("sigmoid",)):
     _nh, _nc, _ = lstm_step_forward(_x, _h, _c, np.zeros((_D, 4 * _H)), np.zeros((_H, 4 * _H)), np.zeros(4 * _H))
     expect_shape(_nh, (_N, _H), "next_h")
     expect_shape(_nc, (_N, _H), "next_c")
     expect_close(_nc, 0.5 * _c, "next_c (f * prev_c with f = 1/2, i * g = 0)")
     expect_close(_nh, 0.5 * np.tanh(0.5 * _c), "next_h")
-with checking("lstm_step_forward", case="gate order i, f, o, g: biases (+20, -20, +20, 0.3) open i and o, close f"):
+with checking("lstm_step_forward", case="gate order i, f, o, g: biases (+20, -20, +20, 0.3) open i and o, close f",
+              uses=("sigmoid",)):
     _b = np.repeat([20.0, -20.0, 20.0, 0.3], _H)  # [b_i | b_f | b_o | b_g]
     _nh, _nc, _ = lstm_step_forward(_x, _h, _c, np.zeros((_D, 4 * _H)), np.zeros((_H, 4 * _H)), _b)
     expect_close(_nc, np.full((_N, _H), np.tanh(0.3)), "next_c (forgets prev_c, writes g = tanh(0.3))")
@@ -699,7 +703,8 @@ _N, _D, _H = 3, 4, 5
 _args = [_rng.normal(size=(_N, _D)), _rng.normal(size=(_N, _H)), _rng.normal(size=(_N, _H)),
          _rng.normal(size=(_D, 4 * _H)), _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)]
 _dnh, _dnc = _rng.normal(size=(_N, _H)), _rng.normal(size=(_N, _H))
-with checking("lstm_step_backward", case="N=3, D=4, H=5: numeric gradients"):
+with checking("lstm_step_backward", case="N=3, D=4, H=5: numeric gradients",
+              uses=("lstm_step_forward", "sigmoid")):
     _grads = lstm_step_backward(_dnh, _dnc, lstm_step_forward(*_args)[2])
     # both outputs (next_h, next_c) side by side, with their upstream gradients
     expect_numeric_grads(lambda *a: np.concatenate(lstm_step_forward(*a)[:2], axis=1), _args,
@@ -744,7 +749,8 @@ _rng = np.random.default_rng(16)
 _N, _T, _D, _H = 2, 3, 4, 5
 _x, _h0 = _rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H))
 _Wx, _Wh, _b = _rng.normal(size=(_D, 4 * _H)), _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)
-with checking("lstm_forward", case="N=2, T=3, D=4, H=5: the same as three calls of lstm_step_forward"):
+with checking("lstm_forward", case="N=2, T=3, D=4, H=5: the same as three calls of lstm_step_forward",
+              uses=("lstm_step_forward", "sigmoid")):
     _h, _ = lstm_forward(_x, _h0, _Wx, _Wh, _b)
     expect_shape(_h, (_N, _T, _H), "h")
     _ph, _pc = _h0, np.zeros((_N, _H))
@@ -785,7 +791,8 @@ _N, _T, _D, _H = 2, 3, 4, 3
 _args = [_rng.normal(size=(_N, _T, _D)), _rng.normal(size=(_N, _H)), _rng.normal(size=(_D, 4 * _H)),
          _rng.normal(size=(_H, 4 * _H)), _rng.normal(size=4 * _H)]
 _dh = _rng.normal(size=(_N, _T, _H))
-with checking("lstm_backward", case="N=2, T=3, D=4, H=3: numeric gradients"):
+with checking("lstm_backward", case="N=2, T=3, D=4, H=3: numeric gradients",
+              uses=("lstm_forward", "lstm_step_forward", "sigmoid", "lstm_step_backward")):
     _grads = lstm_backward(_dh, lstm_forward(*_args)[1])
     expect_numeric_grads(lambda *a: lstm_forward(*a)[0], _args, _dh, _grads, ("dx", "dh0", "dWx", "dWh", "db"))
 
@@ -1004,11 +1011,17 @@ def check_captioning_loss(cell_type):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_captioning_loss_rnn", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn"]}
-with checking("CaptioningRNN.loss (rnn)", case="parameters, uniform scores, numeric gradients"):
+with checking("CaptioningRNN.loss (rnn)", case="parameters, uniform scores, numeric gradients",
+              uses=("word_embedding_forward", "rnn_forward", "rnn_step_forward", "temporal_affine_forward",
+                    "temporal_softmax_loss", "temporal_affine_backward", "rnn_backward", "rnn_step_backward",
+                    "word_embedding_backward")):
     check_captioning_loss("rnn")
 
 # %% nbgrader={"grade": true, "grade_id": "test_captioning_loss_lstm", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn"]}
-with checking("CaptioningRNN.loss (lstm)", case="parameters, uniform scores, numeric gradients"):
+with checking("CaptioningRNN.loss (lstm)", case="parameters, uniform scores, numeric gradients",
+              uses=("word_embedding_forward", "lstm_forward", "lstm_step_forward", "sigmoid", "temporal_affine_forward",
+                    "temporal_softmax_loss", "temporal_affine_backward", "lstm_backward", "lstm_step_backward",
+                    "word_embedding_backward")):
     check_captioning_loss("lstm")
 
 # %% [markdown]
@@ -1028,7 +1041,8 @@ def sampling_model(cell_type, seed):
 
 
 for _cell in ("rnn", "lstm"):
-    with checking("CaptioningRNN.sample", case=f'cell_type="{_cell}", 6 images, max_length=7'):
+    with checking("CaptioningRNN.sample", case=f'cell_type="{_cell}", 6 images, max_length=7',
+                  uses=("rnn_step_forward",) if _cell == "rnn" else ("lstm_step_forward", "sigmoid")):
         _m = sampling_model(_cell, seed=3)
         _feats = np.random.default_rng(19).normal(size=(6, 4))
         _caps = _m.sample(_feats, max_length=7)
@@ -1154,11 +1168,19 @@ def check_overfit(cell_type):
         raise CheckFailed(f"the loss on the 50 captions is {loss:.4f} after training; it should be below 0.1")
 
 
-with checking("CaptioningRNN (rnn) trained by train_captioner", case="memorising 50 captions"):
+_uses = ("CaptioningRNN.loss",
+         "word_embedding_forward", "rnn_forward", "rnn_step_forward", "temporal_affine_forward",
+         "temporal_softmax_loss", "temporal_affine_backward", "rnn_backward", "rnn_step_backward",
+         "word_embedding_backward")
+with checking("CaptioningRNN (rnn) trained by train_captioner", case="memorising 50 captions", uses=_uses):
     check_overfit("rnn")
 
 # %% nbgrader={"grade": true, "grade_id": "test_overfit_lstm", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn"]}
-with checking("CaptioningRNN (lstm) trained by train_captioner", case="memorising 50 captions"):
+_uses = ("CaptioningRNN.loss",
+         "word_embedding_forward", "lstm_forward", "lstm_step_forward", "sigmoid", "temporal_affine_forward",
+         "temporal_softmax_loss", "temporal_affine_backward", "lstm_backward", "lstm_step_backward",
+         "word_embedding_backward")
+with checking("CaptioningRNN (lstm) trained by train_captioner", case="memorising 50 captions", uses=_uses):
     check_overfit("lstm")
 
 # %% [markdown]
@@ -1381,11 +1403,21 @@ def check_trained_captioner(model, cell_type, target):
     expect_at_least(score - without, 0.15, "how much the image adds (BLEU-4 minus that of the language-only model)")
 
 
-with checking("CaptioningRNN (lstm) trained on the shapes captions", case="BLEU-4 on 300 held-out scenes"):
+_uses = ("CaptioningRNN.loss", "CaptioningRNN.sample", "bleu",
+         "word_embedding_forward", "lstm_forward", "lstm_step_forward", "sigmoid", "temporal_affine_forward",
+         "temporal_softmax_loss", "temporal_affine_backward", "lstm_backward", "lstm_step_backward",
+         "word_embedding_backward")
+with checking("CaptioningRNN (lstm) trained on the shapes captions", case="BLEU-4 on 300 held-out scenes",
+              uses=_uses):
     check_trained_captioner(lstm_model, "lstm", 0.5)
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_bleu", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn", "bleu"]}
-with checking("CaptioningRNN (rnn) trained on the shapes captions", case="BLEU-4 on 300 held-out scenes"):
+_uses = ("CaptioningRNN.loss", "CaptioningRNN.sample", "bleu",
+         "word_embedding_forward", "rnn_forward", "rnn_step_forward", "temporal_affine_forward",
+         "temporal_softmax_loss", "temporal_affine_backward", "rnn_backward", "rnn_step_backward",
+         "word_embedding_backward")
+with checking("CaptioningRNN (rnn) trained on the shapes captions", case="BLEU-4 on 300 held-out scenes",
+              uses=_uses):
     check_trained_captioner(rnn_model, "rnn", 0.5)
 
 # %% [markdown]
@@ -1521,7 +1553,9 @@ def best_by_enumeration(model, feature, max_length, length_normalize):
 
 
 for _cell in ("rnn", "lstm"):
-    with checking("beam_search", case=f'cell_type="{_cell}", beam_width=1 gives the greedy captions'):
+    with checking("beam_search", case=f'cell_type="{_cell}", beam_width=1 gives the greedy captions',
+                  uses=("CaptioningRNN.sample",)
+                  + (("rnn_step_forward",) if _cell == "rnn" else ("lstm_step_forward", "sigmoid"))):
         _m = sampling_model(_cell, seed=7)
         _feats = np.random.default_rng(20).normal(size=(5, 4))
         _got = beam_search(_m, _feats, beam_width=1, max_length=6)
@@ -1529,7 +1563,8 @@ for _cell in ("rnn", "lstm"):
         expect_equal(_got, _m.sample(_feats, max_length=6), "beam_search(beam_width=1) against sample")
     for _norm in (False, True):
         with checking("beam_search", case=f'cell_type="{_cell}", a beam wider than all captions of 3 words '
-                                           f'finds the best one (length_normalize={_norm})'):
+                                           f'finds the best one (length_normalize={_norm})',
+                      uses=("rnn_step_forward",) if _cell == "rnn" else ("lstm_step_forward", "sigmoid")):
             _m = sampling_model(_cell, seed=8)
             _m.params["b_vocab"][2] = 0.0
             _feats = np.random.default_rng(21).normal(size=(3, 4))

@@ -145,6 +145,23 @@ def _uses_note(st, ref, names, user: str) -> str:
             f"fix {'it' if one else 'them'} first)")
 
 
+# The student's functions a case also runs (case(..., uses=...): a failed case reminds of them).
+_STEP = {"rnn": ("rnn_step_forward",), "lstm": ("lstm_step_forward", "sigmoid")}  # a step forward
+
+
+def _backward_uses(kind: str) -> tuple[str, ...]:
+    """What a case of rnn_backward or lstm_backward also runs: the forward pass, its step, the step's
+    backward pass."""
+    return (f"{kind}_forward", *_STEP[kind], f"{kind}_step_backward")
+
+
+def _loss_uses(cell_type: str) -> tuple[str, ...]:
+    """What CaptioningRNN.loss runs."""
+    return ("word_embedding_forward", f"{cell_type}_forward", *_STEP[cell_type], "temporal_affine_forward",
+            "temporal_softmax_loss", "temporal_affine_backward", f"{cell_type}_backward",
+            f"{cell_type}_step_backward", "word_embedding_backward")
+
+
 def _layers(cell_type: str) -> list[str]:
     return ["word_embedding", f"{cell_type}_step_forward", f"{cell_type}_step_backward",
             f"{cell_type}_forward", f"{cell_type}_backward", "temporal_affine", "temporal_softmax_loss"]
@@ -203,13 +220,13 @@ def _(st, ref):
     x, h = rng.normal(size=(N, D)), rng.normal(size=(N, H))
     Wx, Wh, b = rng.normal(size=(D, H)), rng.normal(size=(H, H)), rng.normal(size=H)
     dnext = rng.normal(size=(N, H))
-    with case("rnn_step_backward", "N=4, D=5, H=6: gradients"):
+    with case("rnn_step_backward", "N=4, D=5, H=6: gradients", uses=_STEP["rnn"]):
         _step_backward_case(st, ref, "rnn", (x, h, Wx, Wh, b), (dnext,), names)
     rng = np.random.default_rng(502)
     for N, D, H in ((3, 4, 5), (1, 2, 7), (6, 8, 3)):
         arrs = [rng.normal(size=s) for s in ((N, D), (N, H), (D, H), (H, H), (H,))]
         dnext = rng.normal(size=(N, H))
-        with case("rnn_step_backward", f"N={N}, D={D}, H={H}, against the reference"):
+        with case("rnn_step_backward", f"N={N}, D={D}, H={H}, against the reference", uses=_STEP["rnn"]):
             _step_backward_case(st, ref, "rnn", arrs, (dnext,), names)
 
 
@@ -244,7 +261,7 @@ def _sequence_backward_case(st, ref, kind, args, dh):
 def _(st, ref):
     x0, h0, Wx, Wh, b = _hand_rnn()
     x = np.stack([x0 * (t + 1) for t in range(3)], axis=1)
-    with case("rnn_forward", "N=2, T=3, D=3, H=2: the hand-made weights of the step test"):
+    with case("rnn_forward", "N=2, T=3, D=3, H=2: the hand-made weights of the step test", uses=_STEP["rnn"]):
         expected, prev = [], h0
         for t in range(3):  # the recurrence, written out
             prev = np.tanh(x[:, t] @ Wx + prev @ Wh + b)
@@ -259,7 +276,7 @@ def _(st, ref):
     for N, T, D, H in ((3, 5, 4, 6), (1, 1, 2, 3), (4, 9, 3, 2)):
         xs, hs = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
         Wx, Wh, b = rng.normal(size=(D, H)), 0.4 * rng.normal(size=(H, H)), rng.normal(size=H)
-        with case("rnn_forward", f"N={N}, T={T}, D={D}, H={H}, against the reference"):
+        with case("rnn_forward", f"N={N}, T={T}, D={D}, H={H}, against the reference", uses=_STEP["rnn"]):
             _sequence_forward_case(st, ref, "rnn", (xs, hs, Wx, Wh, b), ["rnn_step_forward"])
 
 
@@ -270,19 +287,20 @@ def _(st, ref):
     args = [rng.normal(size=(N, T, D)), rng.normal(size=(N, H)), rng.normal(size=(D, H)),
             rng.normal(size=(H, H)), rng.normal(size=H)]
     dh = rng.normal(size=(N, T, H))
-    with case("rnn_backward", "N=2, T=4, D=3, H=5: gradients"):
+    with case("rnn_backward", "N=2, T=4, D=3, H=5: gradients", uses=_backward_uses("rnn")):
         _sequence_backward_case(st, ref, "rnn", args, dh)
     rng = np.random.default_rng(504)
     for N, T, D, H in ((3, 6, 4, 5), (1, 1, 2, 3), (5, 12, 3, 4)):
         x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
         Wx, Wh, b = rng.normal(size=(D, H)), 0.4 * rng.normal(size=(H, H)), rng.normal(size=H)
         dh = rng.normal(size=(N, T, H))
-        with case("rnn_backward", f"N={N}, T={T}, D={D}, H={H}, against the reference"):
+        with case("rnn_backward", f"N={N}, T={T}, D={D}, H={H}, against the reference",
+                  uses=_backward_uses("rnn")):
             _sequence_backward_case(st, ref, "rnn", (x, h0, Wx, Wh, b), dh)
     args = [rng.normal(size=(1, 7, 2)), rng.normal(size=(1, 3)), rng.normal(size=(2, 3)),
             rng.normal(size=(3, 3)), rng.normal(size=3)]
     dh = rng.normal(size=(1, 7, 3))
-    with case("rnn_backward", "N=1, T=7, D=2, H=3: gradients"):
+    with case("rnn_backward", "N=1, T=7, D=2, H=3: gradients", uses=_backward_uses("rnn")):
         _sequence_backward_case(st, ref, "rnn", args, dh)
 
 
@@ -328,7 +346,8 @@ def _(st, ref):
         for t in range(3):
             expect_close(out[:, t], x[:, t] @ w + b, f"out[:, {t}]")
     dout = rng.normal(size=(2, 3, 5))
-    with case("temporal_affine_backward", "x (2, 3, 4), w (4, 5): gradients"):
+    with case("temporal_affine_backward", "x (2, 3, 4), w (4, 5): gradients",
+              uses=("temporal_affine_forward",)):
         if cache is None:
             cache = _parts(st.temporal_affine_forward(x, w, b), 2, "temporal_affine_forward")[1]
         got = _parts(st.temporal_affine_backward(dout, cache), 3, "temporal_affine_backward")
@@ -417,14 +436,15 @@ def _(st, ref):
     x, h = np.ones((N, D)), np.array([[0.5, -1.0], [2.0, 0.0]])
     c = np.array([[1.0, -2.0], [0.4, 3.0]])
     zeros = (np.zeros((D, 4 * H)), np.zeros((H, 4 * H)))
-    with case("lstm_step_forward", "all weights 0: every gate is 1/2 and g = 0"):
+    with case("lstm_step_forward", "all weights 0: every gate is 1/2 and g = 0", uses=("sigmoid",)):
         nh, nc, _ = _parts(f(x, h, c, *zeros, np.zeros(4 * H)), 3, "lstm_step_forward")
         expect_shape(nh, (N, H), "next_h")
         expect_shape(nc, (N, H), "next_c")
         expect_close(nc, 0.5 * c, "next_c (f * prev_c with f = 1/2, i * g = 0)")
         expect_close(nh, 0.5 * np.tanh(0.5 * c), "next_h")
     with case("lstm_step_forward",
-              "gate order i, f, o, g: biases (+20, -20, +20, 0.3) open i and o, close f"):
+              "gate order i, f, o, g: biases (+20, -20, +20, 0.3) open i and o, close f",
+              uses=("sigmoid",)):
         b = np.repeat([20.0, -20.0, 20.0, 0.3], H)  # [b_i | b_f | b_o | b_g]
         nh, nc, _ = _parts(f(x, h, c, *zeros, b), 3, "lstm_step_forward")
         expect_close(nc, np.full((N, H), np.tanh(0.3)), "next_c (forgets prev_c, writes g = tanh(0.3))")
@@ -436,10 +456,10 @@ def _(st, ref):
     for N, D, H in ((3, 4, 5), (1, 1, 1), (6, 2, 8)):
         x, h, c = rng.normal(size=(N, D)), rng.normal(size=(N, H)), rng.normal(size=(N, H))
         Wx, Wh, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
-        with case("lstm_step_forward", f"N={N}, D={D}, H={H}, against the reference"):
+        with case("lstm_step_forward", f"N={N}, D={D}, H={H}, against the reference", uses=("sigmoid",)):
             got = _parts(f(x, h, c, Wx, Wh, b), 3, "lstm_step_forward")
             _close_parts(got[:2], ref.lstm_step_forward(x, h, c, Wx, Wh, b)[:2], ("next_h", "next_c"), TIGHT)
-    with case("lstm_step_forward", "pre-activations of -1000 and +1000: finite"):
+    with case("lstm_step_forward", "pre-activations of -1000 and +1000: finite", uses=("sigmoid",)):
         got = _no_overflow(st, "lstm_step_forward", np.ones((1, 1)), np.zeros((1, 2)), np.ones((1, 2)),
                            np.repeat([-1000.0, 1000.0, -1000.0, 1000.0], 2)[None], np.zeros((2, 8)),
                            np.zeros(8))
@@ -456,13 +476,13 @@ def _(st, ref):
     args = [rng.normal(size=(N, D)), rng.normal(size=(N, H)), rng.normal(size=(N, H)),
             rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)]
     dnh, dnc = rng.normal(size=(N, H)), rng.normal(size=(N, H))
-    with case("lstm_step_backward", "N=3, D=4, H=5: gradients"):
+    with case("lstm_step_backward", "N=3, D=4, H=5: gradients", uses=_STEP["lstm"]):
         _step_backward_case(st, ref, "lstm", args, (dnh, dnc), names)
     rng = np.random.default_rng(509)
     for N, D, H in ((4, 3, 6), (1, 2, 1), (5, 7, 3)):
         arrs = [rng.normal(size=s) for s in ((N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,))]
         dnh, dnc = rng.normal(size=(N, H)), rng.normal(size=(N, H))
-        with case("lstm_step_backward", f"N={N}, D={D}, H={H}, against the reference"):
+        with case("lstm_step_backward", f"N={N}, D={D}, H={H}, against the reference", uses=_STEP["lstm"]):
             _step_backward_case(st, ref, "lstm", arrs, (dnh, dnc), names)
 
 
@@ -472,13 +492,14 @@ def _(st, ref):
     N, T, D, H = 2, 3, 4, 5
     x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
     Wx, Wh, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
-    with case("lstm_forward", "N=2, T=3, D=4, H=5: the same as three calls of lstm_step_forward"):
+    with case("lstm_forward", "N=2, T=3, D=4, H=5: the same as three calls of lstm_step_forward",
+              uses=_STEP["lstm"]):
         _sequence_forward_case(st, ref, "lstm", (x, h0, Wx, Wh, b), ["lstm_step_forward"])
     rng = np.random.default_rng(510)
     for N, T, D, H in ((3, 6, 4, 5), (1, 1, 2, 3), (4, 15, 3, 2)):
         x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
         Wx, Wh, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
-        with case("lstm_forward", f"N={N}, T={T}, D={D}, H={H}, against the reference"):
+        with case("lstm_forward", f"N={N}, T={T}, D={D}, H={H}, against the reference", uses=_STEP["lstm"]):
             _sequence_forward_case(st, ref, "lstm", (x, h0, Wx, Wh, b), ["lstm_step_forward"])
 
 
@@ -489,19 +510,20 @@ def _(st, ref):
     args = [rng.normal(size=(N, T, D)), rng.normal(size=(N, H)), rng.normal(size=(D, 4 * H)),
             rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)]
     dh = rng.normal(size=(N, T, H))
-    with case("lstm_backward", "N=2, T=3, D=4, H=3: gradients"):
+    with case("lstm_backward", "N=2, T=3, D=4, H=3: gradients", uses=_backward_uses("lstm")):
         _sequence_backward_case(st, ref, "lstm", args, dh)
     rng = np.random.default_rng(511)
     for N, T, D, H in ((3, 7, 4, 5), (1, 1, 2, 3), (5, 14, 3, 2)):
         x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
         Wx, Wh, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
         dh = rng.normal(size=(N, T, H))
-        with case("lstm_backward", f"N={N}, T={T}, D={D}, H={H}, against the reference"):
+        with case("lstm_backward", f"N={N}, T={T}, D={D}, H={H}, against the reference",
+                  uses=_backward_uses("lstm")):
             _sequence_backward_case(st, ref, "lstm", (x, h0, Wx, Wh, b), dh)
     args = [rng.normal(size=(1, 6, 2)), rng.normal(size=(1, 2)), rng.normal(size=(2, 8)),
             rng.normal(size=(2, 8)), rng.normal(size=8)]
     dh = rng.normal(size=(1, 6, 2))
-    with case("lstm_backward", "N=1, T=6, D=2, H=2: gradients"):
+    with case("lstm_backward", "N=1, T=6, D=2, H=2: gradients", uses=_backward_uses("lstm")):
         _sequence_backward_case(st, ref, "lstm", args, dh)
 
 
@@ -552,7 +574,7 @@ def _check_loss(st, ref, cell_type, m, r, features, captions, what):
 
 def _captioning_loss(st, ref, cell_type):
     what = f"CaptioningRNN.loss ({cell_type})"
-    with case(what, "parameters, uniform scores, gradients"):
+    with case(what, "parameters, uniform scores, gradients", uses=_loss_uses(cell_type)):
         m = st.probe("make_model", TINY_WORDS, cell_type, *TINY, "float64", 0)
         params = m.params.get()
         shapes = _param_shapes(cell_type)
@@ -581,7 +603,7 @@ def _captioning_loss(st, ref, cell_type):
     for n, length in enumerate((7, 3, 1, 5, 6)):  # words between <START> and <END>
         caps[n, 0], caps[n, 1:length + 1], caps[n, length + 1] = 1, rng.integers(3, 12, size=length), 2
     feats = rng.normal(size=(5, 6))
-    with case(what, "5 captions of 1 to 7 words, against the reference"):
+    with case(what, "5 captions of 1 to 7 words, against the reference", uses=_loss_uses(cell_type)):
         m, r = _models(st, ref, cell_type, params, words, (6, 4, 7))
         _check_loss(st, ref, cell_type, m, r, feats, caps, what)
 
@@ -619,7 +641,7 @@ def _check_captions(caps, shape):
 def _(st, ref):
     what = "CaptioningRNN.sample"
     for cell in ("rnn", "lstm"):
-        with case(what, f'cell_type="{cell}", 6 images, max_length=7'):
+        with case(what, f'cell_type="{cell}", 6 images, max_length=7', uses=_STEP[cell]):
             m, r = _models(st, ref, cell, _sampling_params(cell, 3), seed=3)
             feats = np.random.default_rng(19).normal(size=(6, 4))
             caps = _check_captions(m.sample(feats, max_length=7), (6, 7))
@@ -637,7 +659,7 @@ def _(st, ref):
                 raise _noted(e, _uses_note(st, ref, [f"{cell}_step_forward"], what)) from None
     for cell in ("rnn", "lstm"):
         for seed in (4, 5, 6):
-            with case(what, f'cell_type="{cell}", seed {seed}, against the reference'):
+            with case(what, f'cell_type="{cell}", seed {seed}, against the reference', uses=_STEP[cell]):
                 m, r = _models(st, ref, cell, _sampling_params(cell, seed), seed=seed)
                 feats = np.random.default_rng(seed + 100).normal(size=(9, 4))
                 try:
@@ -678,7 +700,7 @@ OVERFIT_TARGET = 0.1
 def _overfit(st, ref, cell_type):
     d = _data()
     what = f"CaptioningRNN ({cell_type}) trained by train_captioner"
-    with case(what, "memorising 50 captions"):
+    with case(what, "memorising 50 captions", uses=("CaptioningRNN.loss", *_loss_uses(cell_type))):
         words = dict(d["vocab"].word_to_idx)
         given = SOURCE.cell("given_training")  # the notebook's given loop, run afresh in the sandbox
         params, _ = _parts(st.probe("overfit", given, cell_type, words, d["small_features"],
@@ -741,7 +763,8 @@ def _why_no_model(st, cell_type):
 
 def _trained_captioner(st, name, cell_type, target):
     d = _data()
-    with case(f"CaptioningRNN ({cell_type}) trained on the shapes captions", "BLEU-4 on 300 held-out scenes"):
+    with case(f"CaptioningRNN ({cell_type}) trained on the shapes captions", "BLEU-4 on 300 held-out scenes",
+              uses=("CaptioningRNN.loss", "CaptioningRNN.sample", *_loss_uses(cell_type))):
         model = st[name].get()
         if model is None:
             _why_no_model(st, cell_type)
@@ -895,7 +918,7 @@ def _reference_beam(p, cell_type, feats, k, max_length, length_normalize):
 def _(st, ref):
     what = "beam_search"
     for cell in ("rnn", "lstm"):
-        with case(what, f'cell_type="{cell}", beam_width=1 gives the greedy captions'):
+        with case(what, f'cell_type="{cell}", beam_width=1 gives the greedy captions', uses=_STEP[cell]):
             m, r = _models(st, ref, cell, _sampling_params(cell, 7), seed=7)
             feats = np.random.default_rng(20).normal(size=(5, 4))
             got = _check_captions(st.beam_search(m, feats, beam_width=1, max_length=6), (5, 6))
@@ -906,7 +929,7 @@ def _(st, ref):
                 raise _noted(e, _uses_note(st, ref, [f"{cell}_step_forward"], what)) from None
         for norm in (False, True):
             with case(what, f'cell_type="{cell}", a beam wider than all captions of 3 words finds the best '
-                            f'one (length_normalize={norm})'):
+                            f'one (length_normalize={norm})', uses=_STEP[cell]):
                 params = _sampling_params(cell, 8, end_bias=0.0)
                 m = st.probe("make_model", TINY_WORDS, cell, *TINY, "float64", 8, params)
                 feats = np.random.default_rng(21).normal(size=(3, 4))
@@ -923,7 +946,7 @@ def _(st, ref):
     for cell in ("rnn", "lstm"):
         for k, norm, seed in ((2, True, 30), (3, False, 31), (4, True, 32), (5, False, 33)):
             with case(what, f'cell_type="{cell}", beam_width={k}, length_normalize={norm}, '
-                            "against a reference"):
+                            "against a reference", uses=_STEP[cell]):
                 params = _sampling_params(cell, seed, end_bias=0.5)
                 m = st.probe("make_model", TINY_WORDS, cell, *TINY, "float64", seed, params)
                 feats = np.random.default_rng(seed).normal(size=(6, 4))
