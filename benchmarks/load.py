@@ -22,7 +22,11 @@ def busy(procs: int = 2):
     """Keep `procs` processes burning CPU for the duration of the block."""
     if not (isinstance(procs, int) and procs >= 0):
         raise ValueError(f"busy: procs must be an int >= 0, got {procs!r}")
-    burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(procs)]
+    # Each in a session of its own, as separate programs are: Linux's scheduler shares the cores
+    # between sessions (autogroups) first, so burners in the caller's session would only compete
+    # with the caller's own processes, not with a notebook's kernel (which has its own session).
+    burners = [subprocess.Popen([sys.executable, "-c", BURN], start_new_session=True)
+               for _ in range(procs)]
     try:
         yield burners
     finally:
