@@ -50,7 +50,7 @@ import numpy as np
 
 from autograder.inside import serve, wire
 from autograder.rules import NUMPY_ONLY  # noqa: F401 - hidden_tests.py import it from here
-from dlcv.checks import CheckFailed, _and
+from dlcv.checks import CheckFailed, join_names
 
 HIDDEN_TESTS_FILE = "hidden_tests.py"
 
@@ -116,7 +116,7 @@ class Session:
         the error says so (types + "CellFailed"); any other error is returned as it is."""
         import re
 
-        from autograder.notebooks import defines
+        from dlcv.checks import defines
 
         m = re.fullmatch(r"name '(\w+)' is not defined", e.message) if e.is_a("NotDefined") else None
         if m is None or not self.failed_cells:
@@ -368,7 +368,7 @@ def _with_uses(message: str, uses: tuple[str, ...]) -> str:
     if not uses:
         return message
     one = len(uses) == 1
-    note = (f"this test also runs your {_and(uses)}: if {'its' if one else 'their'} own "
+    note = (f"this test also runs your {join_names(uses)}: if {'its' if one else 'their'} own "
             f"{'test fails' if one else 'tests fail'}, fix {'it' if one else 'them'} first")
     return f"{message}\n  {note[0].upper()}{note[1:]}." if "\n" in message else f"{message} ({note})"
 

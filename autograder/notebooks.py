@@ -79,12 +79,6 @@ def error_summary(output, source: str = "") -> str:
     return f"{ename} at line {n}" + (f" (`{text}`)" if text else "") + (f": {evalue}" if evalue else "")
 
 
-def defines(source: str, name: str) -> bool:
-    """Whether a cell's code defines `name` at its top level (def, class or an assignment)."""
-    pattern = rf"^(?:def|class)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)"
-    return re.search(pattern, source, re.M) is not None
-
-
 def failed_cells(nb, answers_only: bool = True) -> dict[str, tuple[str, str]]:
     """grade_id -> (source, error_summary) of the cells of a run notebook that stopped with an error
     (answer cells only, or with `answers_only=False` every cell with a grade_id)."""

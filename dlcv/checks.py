@@ -168,19 +168,24 @@ def _then(message: str, more: str) -> str:
     return message + ("\n " if "\n" in message else "" if message.endswith((".", ")")) else ".") + more
 
 
-def _and(names) -> str:
+def join_names(names) -> str:
+    """"a", "a and b", "a, b and c": names in a sentence."""
     names = list(names)
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-_DEFINES = r"^(?:def|class)[ \t]+{0}\b|^{0}[ \t]*(?::[^=\n]*)?=(?!=)"
+def defines(source: str, name: str) -> bool:
+    """Whether a cell's code defines `name` at its top level (def, class or an assignment)."""
+    import re
+
+    pattern = rf"^(?:def|class)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)"
+    return re.search(pattern, source, re.M) is not None
 
 
 def _why_not_defined(name: str) -> str | None:
     """Why `name` is not defined, read from IPython's history of the cells run (`In`): the last
     one that defines it, and the SyntaxError (with its line) that stopped it. None outside IPython
     or when no cell run defines it."""
-    import re
 
     try:
         from IPython import get_ipython
@@ -189,9 +194,8 @@ def _why_not_defined(name: str) -> str | None:
         history = list(ip.user_ns.get("In") or []) if ip is not None else []
     except Exception:  # noqa: BLE001 - then the general advice
         return None
-    pattern = re.compile(_DEFINES.format(re.escape(name)), re.M)
     for n in range(len(history) - 1, 0, -1):
-        if not pattern.search(history[n] or ""):
+        if not defines(history[n] or "", name):
             continue
         try:
             compile(ip.transform_cell(history[n]), f"In[{n}]", "exec")
@@ -214,7 +218,7 @@ def checking(function: str, case: str | None = None, uses: tuple[str, ...] = ())
     distances and the vote): an error raised in one of them names it, and a wrong result says
     that they may be the cause."""
     where = f"{function}" + (f" ({case})" if case else "")
-    also = (f" This test also runs your {_and(uses)}: if {'its' if len(uses) == 1 else 'their'} "
+    also = (f" This test also runs your {join_names(uses)}: if {'its' if len(uses) == 1 else 'their'} "
             f"own test fails, fix {'it' if len(uses) == 1 else 'them'} first.") if uses else ""
     try:
         yield
@@ -461,11 +465,11 @@ class _Needs:
         if stubs:
             return _not_written(stubs)
         if undefined:
-            why = f"{_and(undefined)} {'is' if len(undefined) == 1 else 'are'} not defined yet"
+            why = f"{join_names(undefined)} {'is' if len(undefined) == 1 else 'are'} not defined yet"
             return why, (f"{why}: run {'its cell' if len(undefined) == 1 else 'their cells'} above "
                          "(Run > Run All Above), then run this one.")
         if unset:
-            why = f"{_and(unset)} {'is' if len(unset) == 1 else 'are'} still None"
+            why = f"{join_names(unset)} {'is' if len(unset) == 1 else 'are'} still None"
             return why, (f"{why}: write the cell above that sets {'it' if len(unset) == 1 else 'them'}, "
                          "run it, then run this one.")
         return None
@@ -482,7 +486,7 @@ class _Needs:
         it = "it" if len(same) == 1 else "them"
         which = f"cell {cell} above, which computes {it}," if cell else f"the cell above that computes {it}"
         again = f"cell {cell}" if cell else "that cell"
-        return why, (f"{_and(same)} {'is' if len(same) == 1 else 'are'} not ready: {which} "
+        return why, (f"{join_names(same)} {'is' if len(same) == 1 else 'are'} not ready: {which} "
                      f"stopped ({why}). Fix that, run {again} again, then run this one.")
 
     def _still_unfinished(self, name: str) -> bool:
@@ -531,7 +535,7 @@ class _Needs:
 def _not_written(stubs: list[str], needed_by: str | None = None) -> tuple[str, str]:
     """(why, message) for functions that still raise NotImplementedError."""
     one = len(stubs) == 1
-    why = f"{_and(stubs)} {'is' if one else 'are'} not implemented yet"
+    why = f"{join_names(stubs)} {'is' if one else 'are'} not implemented yet"
     by = f" (it is needed by {needed_by})" if needed_by else ""
     return why, (f"{why}{by}: replace `{_STUB}` with your code{'' if one else ' in each'}, run "
                  f"{'its cell' if one else 'their cells'}, then run this one.")
@@ -564,7 +568,7 @@ def _stubs(obj, name: str, module: str | None) -> list[str]:
                 methods.append(attr)
         if methods:  # LinearClassifier.train, or CaptioningRNN (__init__, loss and sample)
             out.append(f"{klass.__name__}.{methods[0]}" if len(methods) == 1
-                       else f"{klass.__name__} ({_and(methods)})")
+                       else f"{klass.__name__} ({join_names(methods)})")
     return out
 
 

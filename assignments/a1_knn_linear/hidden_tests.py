@@ -21,6 +21,7 @@ from dlcv.checks import (
     expect_len,
     expect_loss_before_gradient,
     expect_shape,
+    join_names,
 )
 
 tests = HiddenTests(probes="a1_knn_linear", blocked=NUMPY_ONLY,
@@ -201,11 +202,11 @@ def _uses_note(st, ref, names: list[str], remind: bool = True) -> str:
     wrong = [n for n in names if not _works(st, ref, n)]
     if wrong:
         one = len(wrong) == 1
-        return (f"this test also runs your {_and(wrong)}, which {'is' if one else 'are'} wrong on "
+        return (f"this test also runs your {join_names(wrong)}, which {'is' if one else 'are'} wrong on "
                 f"{'its' if one else 'their'} own test's case: fix {'it' if one else 'them'} first")
     if not remind:
         return ""
-    return f"this test also runs your {_and(names)}: if their own tests fail, fix them first"
+    return f"this test also runs your {join_names(names)}: if their own tests fail, fix them first"
 
 
 def _noted(e: CheckFailed, note: str) -> CheckFailed:
@@ -214,10 +215,6 @@ def _noted(e: CheckFailed, note: str) -> CheckFailed:
     if not note:
         return CheckFailed(msg)
     return CheckFailed(f"{msg}\n  {note[0].upper()}{note[1:]}." if "\n" in msg else f"{msg} ({note})")
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 _KNN_USES = ["compute_distances_no_loops", "predict_labels"]
