@@ -112,33 +112,94 @@ def load_photo(name: str, gray: bool = False, size: int | None = None) -> np.nda
 # --------------------------------------------------------------------------------------------
 # CIFAR-10 (official python format)
 # --------------------------------------------------------------------------------------------
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+
 def cifar10_missing_message(root: Path) -> str:
     return (
         f"CIFAR-10 was not found in {root}/ (expected data_batch_1..5 and test_batch in the "
-        "official python format). To use it, run `bash data/get_cifar10.sh` on a machine with "
-        "internet (163 MB), or copy an existing cifar-10-batches-py/ folder there, or point "
+        f"official python format). To use it, download {CIFAR10_URL} (163 MB) and unpack it in "
+        f"{root.parent}/ (it makes the folder {root.name}/), or run `bash data/get_cifar10.sh` in "
+        "the course folder, or copy an existing cifar-10-batches-py/ folder there, or point "
         "DLCV_DATA at the folder that contains it. Everything in the course also runs without it."
     )
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, numbers, strings and numpy arrays, and nothing that runs code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
+               ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a data batch never needs")
+
+
+def _what_file_is_this(head: bytes) -> str:
+    """A guess at a file that is not a pickle, from its first bytes."""
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip file: unpack cifar-10-python.tar.gz (tar -xzf) instead of copying it"
+    if head.lstrip().lower().startswith((b"<!doctype", b"<html", b"<?xml")):
+        return "a web page, not data: the download failed; download the file again"
+    if head.startswith(b"PK"):
+        return "a zip file: unpack it first"
+    if not head:
+        return "empty"
+    return "not a pickled python batch"
+
+
 def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file. Accepts the official files (Python 2 pickles, read with latin1) and
+    re-pickled copies: str or bytes keys, labels as a list or an array, data as (N, 3072) rows or
+    (N, 3, 32, 32) / (N, 32, 32, 3) images. Anything else raises a ValueError saying what it is."""
     with open(path, "rb") as f:
+        head = f.read(16)
+        f.seek(0)
         try:
-            d = pickle.load(f, encoding="latin1")
-        except Exception as e:  # truncated download, wrong file
+            d = _ArrayUnpickler(f, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+                ImportError, IndexError, KeyError, MemoryError) as e:
+            if head[:1] != b"\x80":  # every pickle of protocol 2 or later starts with 0x80
+                what = _what_file_is_this(head)
+                raise ValueError(f"{path} is not a CIFAR-10 python batch: it is {what}") from e
+            if isinstance(e, EOFError):
+                raise ValueError(f"{path} is truncated ({path.stat().st_size:,} bytes; a batch has "
+                                 "about 31 MB): copy or download it again") from e
             raise ValueError(f"{path} is not a CIFAR-10 python batch ({e})") from e
-    try:
-        data, labels = d["data"], d["labels"]
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a CIFAR-10 python batch (no 'data'/'labels')") from e
-    data = np.asarray(data, dtype=np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(f"{path}: expected data of shape (N, 3072), got {data.shape}")
-    X = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, 32, 32, 3)
-    y = np.asarray(labels, dtype=np.int64)
+    if not isinstance(d, dict):
+        raise ValueError(f"{path} is not a CIFAR-10 python batch: it holds a {type(d).__name__}, "
+                         "not a dict with 'data' and 'labels'")
+    d = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in d.items()}  # b'data' -> 'data'
+    if "labels" not in d and "fine_labels" in d:
+        raise ValueError(f"{path} is a CIFAR-100 batch (it has 'fine_labels'), not CIFAR-10")
+    if "data" not in d or "labels" not in d:
+        raise ValueError(f"{path} is not a CIFAR-10 python batch: it has the keys "
+                         f"{sorted(map(str, d))}, not 'data' and 'labels'")
+    data, labels = np.asarray(d["data"]), np.asarray(d["labels"])
+    if data.dtype != np.uint8:
+        raise ValueError(f"{path}: 'data' should hold uint8 pixel values 0..255, got dtype {data.dtype}")
+    if data.ndim == 2 and data.shape[1] == 3072:
+        X = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, 32, 32, 3)
+    elif data.shape[1:] == (3, 32, 32):
+        X = data.transpose(0, 2, 3, 1)
+    elif data.shape[1:] == (32, 32, 3):
+        X = data
+    else:
+        raise ValueError(f"{path}: expected 'data' of shape (N, 3072), (N, 3, 32, 32) or "
+                         f"(N, 32, 32, 3), got {data.shape}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{path}: 'labels' should be a list of integers, got {labels.dtype} of "
+                         f"shape {labels.shape}")
+    y = labels.astype(np.int64)
     if y.shape != (X.shape[0],):
         raise ValueError(f"{path}: {X.shape[0]} images but {y.shape[0]} labels")
-    return X, y
+    if y.size and not (y.min() >= 0 and y.max() <= 9):
+        raise ValueError(f"{path}: labels should be 0..9, got values from {y.min()} to {y.max()}")
+    return np.ascontiguousarray(X), y
 
 
 def load_cifar10(

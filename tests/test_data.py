@@ -51,8 +51,9 @@ def test_cifar10_loader_reads_official_format(cifar_dir):
 
 
 def test_cifar10_missing_gives_instructions(tmp_path):
-    with pytest.raises(data.DataSetNotFound, match="get_cifar10.sh"):
+    with pytest.raises(data.DataSetNotFound, match="get_cifar10.sh") as e:
         data.load_cifar10(tmp_path)
+    assert data.CIFAR10_URL in str(e.value)  # what a student with only the notebooks can do
     assert not data.cifar10_available(tmp_path)
 
 
@@ -61,6 +62,70 @@ def test_cifar10_corrupt_batch_is_named(cifar_dir):
     (root / "data_batch_3").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="data_batch_3"):
         data.load_cifar10(root)
+
+
+def _repickle(path, transform, protocol=4):
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="latin1")
+    with open(path, "wb") as f:
+        pickle.dump(transform(d), f, protocol=protocol)
+
+
+@pytest.mark.parametrize("variant", ["bytes keys", "str keys, protocol 5", "label array", "images NCHW",
+                                     "images NHWC", "python 2 style"])
+def test_cifar10_loader_accepts_repickled_variants(cifar_dir, variant):
+    """Copies that people re-pickle under Python 3: keys as bytes (pickle.load(encoding="bytes")),
+    str keys, labels as an array, data as images; and a protocol-2 pickle as the originals are."""
+    root, train, _ = cifar_dir
+    transform, protocol = {
+        "bytes keys": (lambda d: {k.encode(): v for k, v in d.items()}, 4),
+        "str keys, protocol 5": (lambda d: d, 5),
+        "label array": (lambda d: {**d, "labels": np.array(d["labels"], dtype=np.int32)}, 4),
+        "images NCHW": (lambda d: {**d, "data": d["data"].reshape(-1, 3, 32, 32)}, 4),
+        "images NHWC": (lambda d: {**d, "data": d["data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)}, 4),
+        "python 2 style": (lambda d: d, 2),
+    }[variant]
+    _repickle(root / "data_batch_2", transform, protocol)
+    X_train, y_train, _, _ = data.load_cifar10(root)
+    np.testing.assert_array_equal(X_train[7:14], train[1][0])
+    np.testing.assert_array_equal(y_train[7:14], train[1][1])
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x1f\x8b\x08\x00 compressed", "gzip file: unpack"),
+    (b"<!DOCTYPE html><html>Not found</html>", "web page"),
+    (b"", "empty"),
+    (pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1]}, protocol=4)[:200], "truncated"),
+    (pickle.dumps([1, 2, 3], protocol=4), "holds a list"),
+    (pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "fine_labels": [0, 1]}, protocol=4), "CIFAR-100"),
+    (pickle.dumps({"images": np.zeros((2, 3072), np.uint8)}, protocol=4), "keys ['images']"),
+    (pickle.dumps({"data": np.zeros((2, 3072)), "labels": [0, 1]}, protocol=4), "uint8"),
+    (pickle.dumps({"data": np.zeros((2, 1024), np.uint8), "labels": [0, 1]}, protocol=4), "(2, 1024)"),
+    (pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 12]}, protocol=4), "0..9"),
+    (pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}, protocol=4),
+     "2 images but 1 labels"),
+])
+def test_cifar10_loader_says_what_is_wrong(cifar_dir, content, message):
+    root, _, _ = cifar_dir
+    (root / "data_batch_4").write_bytes(content)
+    with pytest.raises(ValueError, match="data_batch_4") as e:
+        data.load_cifar10(root)
+    assert message in str(e.value)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_cifar10_loader_runs_no_code_from_a_file(cifar_dir, capsys):
+    """A data file is unpickled with only numpy's array classes allowed: a pickle that would call
+    a function is refused, not run."""
+    root, _, _ = cifar_dir
+    (root / "test_batch").write_bytes(pickle.dumps({"data": _Boom(), "labels": [0]}, protocol=4))
+    with pytest.raises(ValueError, match="builtins.print"):
+        data.load_cifar10(root)
+    assert "this ran" not in capsys.readouterr().out
 
 
 def test_cifar10_bad_num_batches(cifar_dir):
