@@ -223,8 +223,10 @@ fig.tight_layout()
 # truck), split into **50,000 training** and **10,000 test** images, 6,000 per class
 # (Krizhevsky, 2009). It is a labelled subset of the 80 million tiny images of Torralba et al.
 # (2008). The course never downloads anything while you work; to use CIFAR-10, run
-# `bash data/get_cifar10.sh` once on a machine with internet (about 163 MB), and every notebook
-# switches to it. Without it, everything runs on the digits.
+# `bash data/get_cifar10.sh` once on a machine with internet (about 163 MB), or unpack CIFAR-10's
+# python version (cifar-10-python.tar.gz) into the course's `data/` folder yourself, and this
+# lecture, lecture 02 and assignments a1-a3 switch to it. Without it, everything runs on the
+# digits.
 #
 # `load_classification("auto")` returns whichever is available, already split into training,
 # validation and test sets (why three sets is the subject of section 8).
@@ -252,7 +254,10 @@ _ = fig.suptitle(f"{data.name}: six random training images per class", y=1.02)
 # %% [markdown]
 # Look down one column: the same class written in very different ways (slanted, thick, open or
 # closed loops). Look across a row: some different classes look alike (a sloppy 1 and 7, a 3 and
-# a 9, a 5 and a 6). That is intra-class variation and inter-class similarity in 64 pixels.
+# a 9, a 5 and a 6). That is intra-class variation and inter-class similarity in 64 pixels. On
+# CIFAR-10 both are stronger: a column of cats holds cats of every colour, pose, size and
+# background, and a deer in a field can look more like a horse in a field than like a deer in
+# the snow.
 
 # %% [markdown]
 # ## 5. The nearest-neighbour classifier
@@ -352,9 +357,10 @@ print(f"1-NN (L2) test accuracy: {np.mean(pred1 == yte):.3f} "
 # size-normalised, so "similar pixels" is close to "same digit". The errors are instructive,
 # though: the nearest training image shares a rough shape of dark and bright blocks with the
 # test image, and the label follows the pixels, not the meaning. On CIFAR-10, where the object
-# can be anywhere and any colour, the same method reaches only about 35–40 % (chance: 10 %)
-# according to the CS231n notes; its neighbours are mostly images with a similar background
-# and colour layout.
+# can be anywhere and any colour, the same method reaches only 35–40 % (chance: 10 %) with all
+# 50,000 training images according to the CS231n notes, and less with the 5,000 used here (the
+# line above gives the figure when CIFAR-10 is loaded). Its neighbours are mostly images with a
+# similar background and colour layout: a plane on a pale sky tends to find birds and ships on pale skies.
 
 # %% [markdown]
 # ## 6. $k$ nearest neighbours

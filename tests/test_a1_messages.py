@@ -143,7 +143,8 @@ def tiny_linear_data(sh):
     """The names an accuracy test cell reads, small (a failure there comes before any training)."""
     rng = np.random.default_rng(0)
     X = np.hstack([rng.normal(size=(40, 4)), np.ones((40, 1))])
-    sh.ip.user_ns.update(data=types.SimpleNamespace(name="digits"), X_train_lin=X,
+    S = Spec.find(REPO, A).value("SETTINGS")["digits"]  # the notebook's settings for the digits
+    sh.ip.user_ns.update(data=types.SimpleNamespace(name="digits"), S=S, X_train_lin=X,
                          y_train_lin=np.arange(40) % 3, X_test_lin=X[:10], y_test_lin=np.arange(10) % 3)
 
 

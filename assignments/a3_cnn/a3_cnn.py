@@ -146,7 +146,7 @@ SETTINGS = {
         scale=255.0, augment=False,
         convnet=dict(num_filters=32, filter_size=5, hidden_dim=100, weight_scale=1e-2, reg=1e-3,
                      learning_rate=1e-3, num_epochs=1, batch_size=50),
-        torch=dict(epochs=6, lr=2e-3, batch_size=64),
+        torch=dict(epochs=3, lr=3e-3, batch_size=64),
         targets=dict(convnet=0.40, torch=0.65),
     ),
 }
@@ -154,9 +154,17 @@ S = SETTINGS[data.name]
 
 
 def to_nchw(X):
-    """(N, H, W) or (N, H, W, 3) images -> (N, C, H, W) float64 in [0, 1]."""
-    X = X.astype(np.float64) / S["scale"]
+    """(N, H, W) or (N, H, W, 3) images -> (N, C, H, W) float64 in [0, 1], a new array."""
+    X = X.astype(np.float64)
+    X /= S["scale"]  # in place: CIFAR-10's training set is 1.2 GB in float64, once is enough
     return X[:, None] if X.ndim == 3 else X.transpose(0, 3, 1, 2)
+
+
+def standardise(X):
+    """(N, C, H, W) -> every channel standardised with the training statistics, in place."""
+    X -= channel_mean
+    X /= channel_std
+    return X
 
 
 X_train_img, y_train = to_nchw(data.X_train), data.y_train
@@ -165,17 +173,12 @@ if S["augment"]:
     X_train_img, y_train = augment_by_shifts(X_train_img, y_train, shifts)  # (9 N, C, H, W)
 channel_mean = X_train_img.mean(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
 channel_std = X_train_img.std(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
-
-
-def standardise(X):
-    return (X - channel_mean) / channel_std
-
-
 data_dict = {
     "X_train": standardise(X_train_img), "y_train": y_train,
     "X_val": standardise(to_nchw(data.X_val)), "y_val": data.y_val,
     "X_test": standardise(to_nchw(data.X_test)), "y_test": data.y_test,
 }
+del X_train_img  # the same array as data_dict["X_train"]
 input_shape = data_dict["X_train"].shape[1:]  # (C, H, W)
 num_classes = len(data.class_names)
 for k, v in data_dict.items():
@@ -978,7 +981,9 @@ with needs("ThreeLayerConvNet"):
 # Design a CNN for images of shape `(in_channels, image_size, image_size)`. A good start is two or
 # three blocks of `Conv2d(3x3, padding 1) - BatchNorm2d - ReLU`, a `MaxPool2d(2)` after some of
 # them, then `Flatten`, optionally `Dropout`, and a `Linear` layer to the class scores. Keep it
-# under two million parameters (so it trains on a CPU).
+# under two million parameters (so it trains on a CPU). On CIFAR-10's 32x32 images a layer costs
+# 16 times what it costs on the 8x8 digits: pool early and keep the layers narrow (16 to 64
+# channels), or one epoch over 49,000 images takes minutes on a CPU.
 
 # %% nbgrader={"grade": false, "grade_id": "torch_cnn", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class DigitsCNN(nn.Module):
@@ -990,12 +995,16 @@ class DigitsCNN(nn.Module):
         def block(c_in, c_out):
             return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
 
-        self.features = nn.Sequential(
-            *block(in_channels, 32), *block(32, 32), nn.MaxPool2d(2),  # image_size / 2
-            *block(32, 64), *block(64, 64), nn.MaxPool2d(2),  # image_size / 4
-        )
-        side = image_size // 4
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * side * side, num_classes))
+        if image_size <= 8:  # the digits: two stages of two convolutions, 8x8 -> 4x4 -> 2x2
+            layers = [*block(in_channels, 32), *block(32, 32), nn.MaxPool2d(2),
+                      *block(32, 64), *block(64, 64), nn.MaxPool2d(2)]
+            channels, side = 64, image_size // 4
+        else:  # CIFAR-10: three stages of one narrow convolution, 32 -> 16 -> 8 -> 4 (fast on a CPU)
+            layers = [*block(in_channels, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2),
+                      *block(32, 64), nn.MaxPool2d(2)]
+            channels, side = 64, image_size // 8
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(channels * side * side, num_classes))
         ### END SOLUTION
 
     def forward(self, x):
@@ -1118,7 +1127,8 @@ with checking("train_model", case="a linear model on 4x4 images, 12 epochs"):
 #
 # Train your best `DigitsCNN` with `train_model` and keep it in `torch_model`. It must reach
 # `S["targets"]["torch"]` test accuracy: 98.5% on the digits (65% on CIFAR-10). Keep the training
-# under a minute on a CPU; the settings in `S["torch"]` work for the reference solution.
+# under a minute on the digits and under two minutes on CIFAR-10 on a CPU; the settings in
+# `S["torch"]` work for the reference solution.
 
 # %% nbgrader={"grade": false, "grade_id": "torch_best", "locked": false, "schema_version": 3, "solution": true, "task": false}
 torch_model = None
