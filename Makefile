@@ -4,6 +4,7 @@
 #   make test-browser   only the browser tests: JupyterLab driven in Chromium by Playwright
 #   make test-loaded    the whole suite while two busy background processes share the cores
 #   make bench    per-notebook times (idle and loaded) and the kNN speed-up, as a markdown table
+#   make bench-cifar    the CIFAR-10 path: figures beside CS231n's, seconds, grades (needs CIFAR-10)
 #   make start   A=a1_knn_linear          a self-learner's working copy: mywork/a1_knn_linear/
 #   make release A=a1_knn_linear          build the student edition of an assignment
 #   make grade   A=a1_knn_linear SUBMISSIONS=path/to/folder-or-zip [WORKERS=2]
@@ -21,7 +22,7 @@ export MPLBACKEND ?= Agg
 
 A ?= a1_knn_linear
 
-.PHONY: setup setup-browser lab test test-loaded test-fast test-browser bench release start grade lint clean sync
+.PHONY: setup setup-browser lab test test-loaded test-fast test-browser bench bench-cifar test-cifar release start grade lint clean sync
 
 setup: $(STAMP)
 
@@ -106,6 +107,15 @@ setup-postgres: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+# CIFAR-10's figures beside CS231n's: lectures 01-02 run, a1-a3 graded through the real path
+# (needs CIFAR-10 in data/cifar-10-batches-py or $$DLCV_DATA; about half an hour on 2 cores).
+bench-cifar: setup setup-sandbox
+	$(PY) benchmarks/cifar.py
+
+# The same run as a test (full marks, blank 0, every goal reached); `make test` skips it without CIFAR-10.
+test-cifar: setup setup-sandbox
+	$(PY) -m pytest tests/test_cifar.py
 
 # Never over an edited notebook of release/A/: FORCE=1 moves it to mywork/backups/ first.
 release: setup

@@ -13,6 +13,12 @@ LECTURES = sorted((REPO / "lectures").glob("*.ipynb"))
 ASSIGNMENTS = sorted((REPO / "assignments").glob("*/*.ipynb"))
 NOTEBOOKS = LECTURES + ASSIGNMENTS
 
+# The suite runs on the course's default data (the digits) even on a machine with CIFAR-10 on
+# disk, so that what it checks does not depend on the machine; tests/test_cifar.py runs the
+# CIFAR-10 path where the data is (USER_DATA: $DLCV_DATA or data/, as dlcv.data looks).
+USER_DATA = Path(os.environ.get("DLCV_DATA") or REPO / "data")
+os.environ["DLCV_DATA"] = str(REPO / "tests" / "no-optional-data")  # a folder that never exists
+
 # Kernels, nbgrader and alembic are found by name: the venv's bin/ comes first.
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("MPLBACKEND", "Agg")
