@@ -46,7 +46,12 @@ def filtered_dlcv(dest: Path, modules: list[str]) -> Path:
     src, out = dlcv_folder(), Path(dest) / "dlcv"
     out.mkdir(parents=True, exist_ok=True)
     for name in ["__init__", *modules]:
-        rel = Path(*name.split(".")).with_suffix(".py")
+        parts = name.split(".")
+        for i in range(1, len(parts)):  # a room's __init__ (a docstring) comes with its module
+            init = Path(*parts[:i], "__init__.py")
+            (out / init).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / init, out / init)
+        rel = Path(*parts).with_suffix(".py")
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, out / rel)
     return out

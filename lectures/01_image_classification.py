@@ -53,8 +53,9 @@ from sklearn.metrics import pairwise_distances
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from dlcv.classification.neighbors import knn_grid_predict
+from dlcv.classification.widgets import KNNRegionsView
 from dlcv.data import load_classification, load_photo, make_toy_2d
-from dlcv.neighbors import knn_grid_predict
 from dlcv.plots import (
     CLASS_COLORS,
     plot_cv_accuracy,
@@ -64,7 +65,6 @@ from dlcv.plots import (
     show_values,
 )
 from dlcv.timing import cap_threads, time_call
-from dlcv.widgets.knn import KNNRegionsView
 
 plt.rcParams.update({"figure.figsize": (8, 4), "figure.dpi": 90, "axes.titlesize": 11})
 cap_threads()  # one BLAS and torch thread: as fast here, far faster on a busy machine

@@ -57,11 +57,11 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from dlcv import linear
+from dlcv.classification import linear
+from dlcv.classification.widgets import START_B, START_W, LinearClassifierView
 from dlcv.data import load_classification, make_toy_2d
 from dlcv.plots import CLASS_COLORS, plot_decision_regions, plot_loss_history, show_templates
 from dlcv.timing import cap_threads
-from dlcv.widgets.linear import START_B, START_W, LinearClassifierView
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True)
@@ -409,13 +409,13 @@ print(f"mean over the three images: L = {L_svm:.2f}")
 #
 # torch has this loss as `multi_margin_loss`, with one difference: it divides each example's sum
 # by the number of classes $C$. Multiplying by $C$ gives the loss above (this is what
-# `dlcv.linear.svm_loss_torch` does).
+# `dlcv.classification.linear.svm_loss_torch` does).
 
 # %%
 S3_t, y3_t = torch.tensor(S3), torch.tensor(y3)
 print("torch multi_margin_loss * C:",
       (S3.shape[1] * F.multi_margin_loss(S3_t, y3_t, margin=1.0)).item())  # C = 3 here
-print("dlcv.linear.svm_loss_torch :", linear.svm_loss_torch(S3_t, y3_t).item())
+print("dlcv.classification.linear.svm_loss_torch :", linear.svm_loss_torch(S3_t, y3_t).item())
 
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.0))
 d = np.linspace(-3, 3, 200)  # s_j - s_{y_i}: how far a wrong class is above the right one
@@ -810,7 +810,7 @@ plt.show()
 
 # %% [markdown]
 # In practice the two perform about the same. Below, both are trained on the same data with the
-# same gradient descent (torch autograd, `dlcv.linear.fit`), from the same small random start.
+# same gradient descent (torch autograd, `dlcv.classification.linear.fit`), from the same small random start.
 
 # %%
 lr_gd = 2.0 / np.mean(np.sum(X_train ** 2, axis=1))  # a step size scaled to the data

@@ -63,14 +63,14 @@ import torch.nn.functional as F
 from scipy.optimize import minimize
 from torch import nn
 
-from dlcv import landscapes
 from dlcv.data import load_classification
 from dlcv.gradcheck import eval_numerical_gradient, grad_check_sparse, rel_error
-from dlcv.landscapes import OPTIMIZER_COLORS, OPTIMIZERS, draw_run, draw_surface, trajectory
-from dlcv.minibatch import full_batch_objective, minibatch_run, softmax_regression_loss
+from dlcv.optimization import landscapes
+from dlcv.optimization.landscapes import OPTIMIZER_COLORS, OPTIMIZERS, draw_run, draw_surface, trajectory
+from dlcv.optimization.minibatch import full_batch_objective, minibatch_run, softmax_regression_loss
+from dlcv.optimization.widgets import OptimizerTrajectoryView
 from dlcv.plots import CLASS_COLORS
 from dlcv.timing import cap_threads
-from dlcv.widgets.optimizer import OptimizerTrajectoryView
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True)
@@ -128,7 +128,7 @@ print(f"lowest loss L* = {L_star:.5f} (found in {best.nit} L-BFGS iterations)")
 # parameter space (a random one, scaled to the size of $W^\star$) and plot the 1-D slice
 # $a \mapsto L(W^\star + a\, d)$; with two directions, the 2-D slice
 # $(a, b) \mapsto L(W^\star + a\, d_1 + b\, d_2)$ can be drawn as a contour map
-# (`dlcv.landscapes.plane_values`).
+# (`dlcv.optimization.landscapes.plane_values`).
 
 # %%
 alphas = np.linspace(-1.5, 1.5, 61)
@@ -265,7 +265,7 @@ plt.show()
 # is the largest eigenvalue of the Hessian (section 5).
 #
 # The same three behaviours on the real loss: full-batch gradient descent on the digits, from the
-# same small random start, with four learning rates (`dlcv.minibatch.minibatch_run` with the
+# same small random start, with four learning rates (`dlcv.optimization.minibatch.minibatch_run` with the
 # whole training set as one batch: one step per epoch).
 
 # %%

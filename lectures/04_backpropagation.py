@@ -65,15 +65,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlcv import activations as act
-from dlcv import mlp
-from dlcv.compgraph import draw_compgraph
 from dlcv.data import load_classification
 from dlcv.gradcheck import rel_error
+from dlcv.networks import activations as act
+from dlcv.networks import mlp
+from dlcv.networks.compgraph import draw_compgraph
+from dlcv.networks.widgets import ActivationView, MLPCapacityView, data_box, region_colours
 from dlcv.plots import CLASS_COLORS, class_cmap, plot_loss_history
 from dlcv.timing import cap_threads
-from dlcv.widgets.activations import ActivationView
-from dlcv.widgets.mlp import MLPCapacityView, data_box, region_colours
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True)
@@ -654,7 +653,7 @@ plt.show()
 # | ELU | $x$ for $x > 0$, $\alpha(e^x - 1)$ otherwise | $1$ or $\alpha e^x$ |
 # | maxout | $\max(w_1^\top x + b_1,\; w_2^\top x + b_2)$ | the slope of the winning piece |
 #
-# The derivatives drawn below are computed by torch autograd (`dlcv.activations.derivative`), not
+# The derivatives drawn below are computed by torch autograd (`dlcv.networks.activations.derivative`), not
 # typed in, and the tests of `dlcv` compare them with the closed forms of the table.
 
 # %%
@@ -787,7 +786,7 @@ print(f"training accuracy {acc_d:.1%}, with {100 - len(dead_after)} working hidd
 
 # %% [markdown]
 # The network still learns with the surviving units, but the dead ones are wasted capacity.
-# The remedies: a sensible initialisation (lecture 05; `dlcv.mlp` uses He initialisation and
+# The remedies: a sensible initialisation (lecture 05; `dlcv.networks.mlp` uses He initialisation and
 # zero biases), a learning rate that is not too high, and activations that keep a small gradient
 # for $z < 0$.
 #
@@ -997,7 +996,7 @@ plt.show()
 # %% [markdown]
 # ### 6.6 Capacity and overfitting
 #
-# In two dimensions we can watch what extra hidden units buy. `dlcv.mlp.train_mlp` trains a
+# In two dimensions we can watch what extra hidden units buy. `dlcv.networks.mlp.train_mlp` trains a
 # network with torch (1000 steps of full-batch Adam on the softmax loss plus $\lambda \sum W^2$)
 # on a small noisy "two moons" data set of 120 points, and we colour the plane by the predicted
 # class (paler where the network is less sure). The first row uses unregularised networks

@@ -46,7 +46,7 @@
 # Assignment a2 asks you to write the layers of this chapter yourself in numpy (affine, ReLU,
 # batch and layer normalisation, dropout, with forward and backward passes) and the update rules.
 # Here the networks are built from `torch.nn` layers and trained with `torch.optim`, through the
-# small helpers `dlcv.training.make_net` and `dlcv.training.fit`, so that the assignment stays yours.
+# small helpers `dlcv.networks.training.make_net` and `dlcv.networks.training.fit`, so that the assignment stays yours.
 
 # %%
 # %matplotlib inline
@@ -61,12 +61,12 @@ from torch import nn
 
 from dlcv import augment
 from dlcv.data import load_classification, load_photo
-from dlcv.initialization import HistogramRow, layer_statistics, verdict
-from dlcv.normalization import NORMS, draw_norm_set, norm_set, normalize
+from dlcv.networks.initialization import HistogramRow, layer_statistics, verdict
+from dlcv.networks.normalization import NORMS, draw_norm_set, norm_set, normalize
+from dlcv.networks.training import cosine_cycles, evaluate, fit, make_net, predict_proba
+from dlcv.networks.widgets import InitializationView
 from dlcv.plots import CLASS_COLORS, show_images
 from dlcv.timing import cap_threads
-from dlcv.training import cosine_cycles, evaluate, fit, make_net, predict_proba
-from dlcv.widgets.initialization import InitializationView
 
 plt.rcParams.update({"figure.figsize": (9, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True)
@@ -339,7 +339,7 @@ print(f"torch's default nn.Linear init: std * sqrt(3 n) = {lin.weight.std() * ma
 #
 # ### What happens in a deep network
 #
-# `dlcv.initialization.layer_statistics` builds the classic experiment: 10 fully connected layers
+# `dlcv.networks.initialization.layer_statistics` builds the classic experiment: 10 fully connected layers
 # of 500 units, a batch of 1000 unit Gaussian inputs, zero biases, weights drawn by a given
 # rule. It records the histogram of each layer's activations, their standard deviation, the
 # fraction of saturated units, and, after a backward pass of a random upstream gradient, the
@@ -484,7 +484,7 @@ print("eval mode, example 0 alone:", bn(batch_a[:1]).detach().numpy()[0],
 # In training mode the output for example 0 changes when its companions change, and a batch of
 # one is refused (its variance is 0). In evaluation mode the example gets the same output alone or
 # in any batch. Forgetting `model.eval()` before testing, or testing with tiny batches in training
-# mode, is one of the most common bugs in practice; `dlcv.training.evaluate` switches modes for us.
+# mode, is one of the most common bugs in practice; `dlcv.networks.training.evaluate` switches modes for us.
 #
 # **Benefits**, as reported by Ioffe & Szegedy and seen ever since: training tolerates much higher
 # learning rates, depends far less on the initialisation, and converges in fewer steps; the noise
@@ -1036,7 +1036,7 @@ plt.show()
 
 # %% [markdown]
 # The averaged weights give a steadier and, on average, better validation accuracy than the
-# weights that SGD is actually moving, at no extra training cost. (`dlcv.training.fit(...,
+# weights that SGD is actually moving, at no extra training cost. (`dlcv.networks.training.fit(...,
 # ema_decay=0.99)` does the same with `torch.optim.swa_utils.AveragedModel`.)
 #
 # ### Gradient clipping

@@ -67,13 +67,21 @@ from matplotlib.patches import Rectangle
 from scipy.signal import convolve2d, correlate2d
 from torch import nn
 
-from dlcv.convolution import (KERNELS, conv2d_single, draw_windows, output_size,
-                              output_size_formula, receptive_field, receptive_field_table, window)
+from dlcv.convolution.arithmetic import (
+    KERNELS,
+    conv2d_single,
+    draw_windows,
+    output_size,
+    output_size_formula,
+    receptive_field,
+    receptive_field_table,
+    window,
+)
+from dlcv.convolution.widgets import ConvolutionExplorer
 from dlcv.data import load_classification, load_photo
+from dlcv.networks.training import evaluate, fit, make_net
 from dlcv.plots import CLASS_COLORS, show_values
 from dlcv.timing import cap_threads, time_call
-from dlcv.training import evaluate, fit, make_net
-from dlcv.widgets.convolution import ConvolutionExplorer
 
 plt.rcParams.update({"figure.figsize": (9, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
@@ -275,7 +283,7 @@ plt.show()
 # ### 2.3 Hand-made kernels on a photograph
 #
 # Before networks learned their kernels, image processing designed them by hand. A few classics
-# (all in `dlcv.convolution.KERNELS`; each one's values are written in the corner of its
+# (all in `dlcv.convolution.arithmetic.KERNELS`; each one's values are written in the corner of its
 # result), applied to the camera man:
 
 # %%
@@ -403,7 +411,7 @@ print(f"nn.Conv2d(3, 64, 3): weight {tuple(layer.weight.shape)}, bias {tuple(lay
 # if the stride does not divide evenly, the last rows or columns are never visited (torch does
 # that silently; some implementations, like the naive layer of assignment a3, insist that the
 # division is exact). Here are the windows of two neighbouring outputs for a few settings
-# (`dlcv.convolution.draw_windows`; padding is blue):
+# (`dlcv.convolution.arithmetic.draw_windows`; padding is blue):
 
 # %%
 settings = [dict(stride=1), dict(stride=2), dict(stride=1, padding=1), dict(stride=1, dilation=2)]
@@ -649,7 +657,7 @@ for stride in (1, S_):
 #
 # $$ r_l = r_{l-1} + (K_l - 1)\, j_{l-1}, \qquad j_l = j_{l-1}\, S_l, \qquad r_0 = j_0 = 1. $$
 #
-# `dlcv.convolution.receptive_field_table` applies it, to tuples (kernel, stride, padding,
+# `dlcv.convolution.arithmetic.receptive_field_table` applies it, to tuples (kernel, stride, padding,
 # dilation) or to torch layers. For a small VGG-style stack:
 
 # %%
@@ -802,7 +810,7 @@ view
 #    16{\times}4{\times}4 \xrightarrow{\text{pool}} 16{\times}2{\times}2
 #    \xrightarrow{\text{linear}} 10. $$
 #
-# It is trained on the embedded digits with `dlcv.training.fit` (minibatch SGD with momentum, as
+# It is trained on the embedded digits with `dlcv.networks.training.fit` (minibatch SGD with momentum, as
 # in lecture 05), which accepts images of shape $(N, C, H, W)$ for a model that starts with a
 # convolution. For comparison, a fully connected network with one hidden layer of 32 units, with
 # a few more parameters, gets the same data flattened and the same training.

@@ -50,7 +50,7 @@
 # → the ImageNet scoreboard → normalisation in CNNs → transfer learning → questions, summary,
 # papers.
 #
-# All networks here are torch modules from `dlcv.architectures`. The ImageNet-size ones are only
+# All networks here are torch modules from `dlcv.convolution.architectures`. The ImageNet-size ones are only
 # *counted*, never run on data: they are built on torch's "meta" device, where a tensor has a
 # shape but no storage, so VGG-16's 138 million weights cost neither memory nor time. In
 # assignment a3 you write convolution and pooling layers yourself in numpy; here torch provides
@@ -68,13 +68,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlcv import architectures as A
-from dlcv.data import load_digits
-from dlcv.normalization import draw_norm_set
-from dlcv.plots import CLASS_COLORS
-from dlcv.timing import cap_threads
-from dlcv.training import evaluate, fit
-from dlcv.transfer import (
+from dlcv.convolution import architectures as A
+from dlcv.convolution.transfer import (
     SmallCNN,
     extract_features,
     few_shot_indices,
@@ -82,7 +77,13 @@ from dlcv.transfer import (
     param_groups,
     train_linear_head,
 )
-from dlcv.widgets.architectures import BlockCostView
+from dlcv.convolution.widgets import BlockCostView
+from dlcv.data import load_digits
+from dlcv.networks.mlp import count_parameters
+from dlcv.networks.normalization import draw_norm_set
+from dlcv.networks.training import evaluate, fit
+from dlcv.plots import CLASS_COLORS
+from dlcv.timing import cap_threads
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True)
@@ -229,8 +230,8 @@ for t, name in ((t_alex, "AlexNet"), (t_zf, "ZFNet")):
 C = 64
 stack3 = nn.Sequential(*[nn.Conv2d(C, C, 3, padding=1, bias=False) for _ in range(3)])
 one7 = nn.Conv2d(C, C, 7, padding=3, bias=False)
-print(f"three 3x3: {A.count_parameters(stack3):,d} = 27 C^2 = {27 * C * C:,d} weights; "
-      f"one 7x7: {A.count_parameters(one7):,d} = 49 C^2 = {49 * C * C:,d}")
+print(f"three 3x3: {count_parameters(stack3):,d} = 27 C^2 = {27 * C * C:,d} weights; "
+      f"one 7x7: {count_parameters(one7):,d} = 49 C^2 = {49 * C * C:,d}")
 print(f"receptive fields by the formula: {A.receptive_field(stack3)} and "
       f"{A.receptive_field(one7)}")
 
@@ -279,7 +280,7 @@ axes[0].set_title("VGG-16, layer by layer, for one 224 x 224 image")
 fig.tight_layout()
 plt.show()
 acts = t_vgg.activations + 3 * 224 * 224
-print(f"VGG-16: {A.count_parameters(vgg16):,d} parameters ({4 * t_vgg.params / 2**20:.0f} MB), "
+print(f"VGG-16: {count_parameters(vgg16):,d} parameters ({4 * t_vgg.params / 2**20:.0f} MB), "
       f"{t_vgg.macs / 1e9:.1f}G MACs")
 print(f"activations of one forward pass: {acts / 1e6:.1f}M numbers = {4 * acts / 2**20:.0f} MB "
       f"per image (roughly double it for the backward pass)")
@@ -322,7 +323,7 @@ naive = A.InceptionModule(256, c1=128, c3=192, c5=96)
 bottleneck = A.InceptionModule(256, c1=128, c3=192, c5=96, reduce3=64, reduce5=64, pool_proj=64)
 for name, m in (("naive", naive), ("with 1x1 bottlenecks", bottleneck)):
     t = A.layer_table(m, (1, 256, 28, 28))
-    print(f"{name:21s}: output {m.out_channels} channels, {A.count_parameters(m):>9,d} "
+    print(f"{name:21s}: output {m.out_channels} channels, {count_parameters(m):>9,d} "
           f"parameters, {t.macs / 1e6:6.1f}M MACs")
     for r in t.where("Conv2d"):
         print(f"    {r.name:22s} -> {r.out_shape[1]:3d} channels  {r.macs / 1e6:6.1f}M MACs")
@@ -344,9 +345,9 @@ for name, m in (("naive", naive), ("with 1x1 bottlenecks", bottleneck)):
 # %%
 googlenet = A.build_on_meta(A.make_googlenet)
 t_g = A.layer_table(googlenet, (1, 3, 224, 224))
-print(f"GoogLeNet: {A.count_parameters(googlenet) / 1e6:.1f}M parameters "
-      f"(AlexNet: {A.count_parameters(alexnet) / 1e6:.1f}M, "
-      f"{A.count_parameters(alexnet) / A.count_parameters(googlenet):.0f}x more), "
+print(f"GoogLeNet: {count_parameters(googlenet) / 1e6:.1f}M parameters "
+      f"(AlexNet: {count_parameters(alexnet) / 1e6:.1f}M, "
+      f"{count_parameters(alexnet) / count_parameters(googlenet):.0f}x more), "
       f"{t_g.macs / 1e9:.2f}G MACs, {len(t_g.where('Conv2d', 'Linear'))} convolution and linear "
       f"layers in all (22 along the deepest path)")
 
@@ -413,7 +414,7 @@ print(f"the paper's comparison: a basic block on 64 channels has {conv_weights(A
 print(f"{'network':10s} {'parameters':>12s} {'G MACs':>8s}")
 for depth in (18, 34, 50, 101, 152):
     net = A.build_on_meta(A.make_resnet, depth)
-    print(f"ResNet-{depth:<3d} {A.count_parameters(net) / 1e6:10.1f}M "
+    print(f"ResNet-{depth:<3d} {count_parameters(net) / 1e6:10.1f}M "
           f"{A.count_flops(net, (1, 3, 224, 224)) / 1e9:8.2f}")
 
 # %% [markdown]
@@ -470,7 +471,7 @@ for name, g in grads.items():
 # layer sees the loss through the chain of identities as well as through the layers above it.
 #
 # Now train all three the same way (Adam, learning rate 0.003, batch 64, 5 epochs, through
-# `dlcv.training.fit`):
+# `dlcv.networks.training.fit`):
 
 # %%
 hists = {}
@@ -507,7 +508,7 @@ plt.show()
 #
 # ## 7. After ResNet: width, cardinality, density, efficiency
 #
-# ResNet opened a stream of variations. Each is one idea; `dlcv.architectures` has a block for
+# ResNet opened a stream of variations. Each is one idea; `dlcv.convolution.architectures` has a block for
 # each, and we count them.
 #
 # **Network in Network** (Lin, Chen & Yan, 2014), which predates GoogLeNet and ResNet, replaced
@@ -615,11 +616,11 @@ for name, (blk, shape) in blocks.items():
     t = A.layer_table(blk, shape)
     with torch.no_grad():
         out = tuple(blk.eval()(torch.zeros(shape)).shape[1:])
-    print(f"{name:40s} in {shape[1:]} -> out {out}: {A.count_parameters(blk):>9,d} params, "
+    print(f"{name:40s} in {shape[1:]} -> out {out}: {count_parameters(blk):>9,d} params, "
           f"{t.macs / 1e6:6.1f}M MACs, {len(t.where('Conv2d')):2d} convs")
 squeeze = A.build_on_meta(A.make_squeezenet)
-print(f"\nSqueezeNet: {A.count_parameters(squeeze):,d} parameters, "
-      f"{A.count_parameters(alexnet) / A.count_parameters(squeeze):.0f}x fewer than AlexNet; "
+print(f"\nSqueezeNet: {count_parameters(squeeze):,d} parameters, "
+      f"{count_parameters(alexnet) / count_parameters(squeeze):.0f}x fewer than AlexNet; "
       f"{A.count_flops(squeeze, (1, 3, 224, 224)) / 1e9:.2f}G MACs")
 
 # %% [markdown]
@@ -682,7 +683,7 @@ for name, year, err, depth, fn, size in board:
         print(f"{name:22s} {year:5d} {err:8.2f} {'-':>7s} {'-':>9s} {'-':>7s}")
         continue
     net = A.build_on_meta(fn)
-    costs[name] = (A.count_parameters(net) / 1e6, A.count_flops(net, (1, 3, size, size)) / 1e9)
+    costs[name] = (count_parameters(net) / 1e6, A.count_flops(net, (1, 3, size, size)) / 1e9)
     print(f"{name:22s} {year:5d} {err:8.2f} {depth:7d} {costs[name][0]:8.1f}M "
           f"{costs[name][1]:7.2f}")
 print(f"{'human (one annotator)':22s} {'':5s} {5.1:8.2f}")
@@ -776,7 +777,7 @@ for B, s in spread.items():
 # The spread shrinks like $1/\sqrt{B}$ (somewhat slower here, because positions in one image are
 # correlated): at two images, the mean that BN subtracts wobbles by a sizeable fraction of the
 # channel's spread from batch to batch. Does that hurt training on the digits? We train the same
-# small CNN (`dlcv.transfer.SmallCNN`: three $3 \times 3$ convolutions of 16, 32 and 64 channels)
+# small CNN (`dlcv.convolution.transfer.SmallCNN`: three $3 \times 3$ convolutions of 16, 32 and 64 channels)
 # with BN and with GN (4 groups), with batches of 2 (one epoch) and of 32 (eight epochs), a
 # measured comparison:
 
@@ -847,7 +848,7 @@ t0 = time.perf_counter()
 source = SmallCNN(5, seed=0)
 h_src = fit(source, Xs, ys, epochs=10, batch_size=32, lr=0.02, optimizer="momentum", seed=0)
 print(f"source network on digits 0-4: training accuracy {h_src.train_acc[-1]:.3f} "
-      f"({time.perf_counter() - t0:.1f} s), {A.count_parameters(source):,d} parameters")
+      f"({time.perf_counter() - t0:.1f} s), {count_parameters(source):,d} parameters")
 print(source.backbone)
 
 # %% [markdown]

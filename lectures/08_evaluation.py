@@ -46,7 +46,7 @@
 # the detection protocol → a widget to move the threshold along the PR curve → questions,
 # summary, papers.
 #
-# The machinery is in `dlcv.evaluation`, built on `sklearn.metrics`; the chapter shows the short
+# The machinery is in `dlcv.evaluation.metrics`, built on `sklearn.metrics`; the chapter shows the short
 # formulas behind it and checks them by hand. Assignment a4 asks you to write the detector's side
 # yourself (IoU, non-maximum suppression, detection AP with box matching): here it appears only
 # as a protocol on a tiny example.
@@ -67,10 +67,10 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from dlcv import evaluation as ev
+from dlcv.evaluation import metrics as ev
+from dlcv.evaluation.widgets import PRThresholdView
 from dlcv.plots import CLASS_COLORS, show_images
 from dlcv.timing import cap_threads
-from dlcv.widgets.evaluation import PRThresholdView
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=3, suppress=True)
@@ -88,7 +88,7 @@ POS, NEG = CLASS_COLORS[5], CLASS_COLORS[0]  # positives vermillion, negatives b
 # Our running classifier is a softmax (multinomial logistic regression) classifier on the
 # embedded digits, trained on 1257 digits and evaluated on 540 held-out ones. To make the
 # problem harder, and its mistakes more interesting, it sees only the first 8 principal
-# components of each image instead of the 64 pixels (`dlcv.evaluation.digit_classifier_scores`
+# components of each image instead of the 64 pixels (`dlcv.evaluation.metrics.digit_classifier_scores`
 # also has the 64-pixel and a 2-component version). Turn it into a **detector of nines**: the
 # positive class is "this is a 9", everything else is negative. One digit in ten is a 9.
 
@@ -485,7 +485,7 @@ plt.show()
 #   read $\tfrac47$: $\tfrac{1}{11}(3 + 5 \cdot \tfrac34 + 3 \cdot \tfrac47) = \tfrac{237}{308}
 #   \approx 0.7695$.
 #
-# The same with `dlcv.evaluation` and scikit-learn:
+# The same with `dlcv.evaluation.metrics` and scikit-learn:
 
 # %%
 for method, by_hand in [("non-interpolated", 251 / 336), ("all-point", 43 / 56),

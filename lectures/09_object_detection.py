@@ -58,8 +58,8 @@
 # suppression, box encoding and decoding, anchors and their matching, smooth L1 and focal loss,
 # detection AP, RoI pooling and RoIAlign, and a single-stage detector. Here they appear as
 # formulas, worked numbers and short loops that read like the formulas (the widgets use the
-# loop versions in `dlcv.detection`); the networks and the pictures come from
-# `dlcv.localization`.
+# loop versions in `dlcv.detection.boxes`); the networks and the pictures come from
+# `dlcv.detection.localization`.
 
 # %%
 # %matplotlib inline
@@ -73,14 +73,14 @@ from matplotlib.patches import Rectangle
 from sklearn.cluster import KMeans
 from torch import nn
 
-from dlcv import localization as loc
 from dlcv.data import load_photo
-from dlcv.detection import anchor_boxes, anchor_shapes, iou_matrix, iou_pair, nms_steps
+from dlcv.detection import localization as loc
+from dlcv.detection.boxes import anchor_boxes, anchor_shapes, iou_matrix, iou_pair, nms_steps
+from dlcv.detection.voc import VOC_CLASSES, parse_voc_xml
+from dlcv.detection.widgets import AnchorView, FocalLossView, IoUNMSPlayground
 from dlcv.plots import CLASS_COLORS
 from dlcv.shapes import CLASSES, draw_boxes, make_scenes, show_scene
 from dlcv.timing import cap_threads, time_call
-from dlcv.voc import VOC_CLASSES, parse_voc_xml
-from dlcv.widgets.detection import AnchorView, FocalLossView, IoUNMSPlayground
 
 plt.rcParams.update({"figure.figsize": (8, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=3, suppress=True)
@@ -211,7 +211,7 @@ plt.show()
 # It is 1 for a perfect box, 0 for a box that misses, and it does not depend on the object's size:
 # being 3 pixels off is bad for a 10-pixel object and harmless for a 100-pixel one. ImageNet's
 # localisation challenge counts an answer as correct when the class is right and the IoU is at
-# least 0.5. (The IoU here comes from `dlcv.detection.iou_pair`, the three-line loop version of
+# least 0.5. (The IoU here comes from `dlcv.detection.boxes.iou_pair`, the three-line loop version of
 # lecture 08.)
 
 # %%
@@ -425,11 +425,11 @@ plt.show()
 # | MS COCO | 2014 (challenge from 2015) | about 200 000 labelled | 80 | AP, IoU 0.50:0.05:0.95 |
 #
 # VOC 2007, the test set of most tables in this chapter, has 9963 images (5011 for training and
-# validation, 4952 for testing). VOC's 20 classes are everyday objects (`dlcv.voc.VOC_CLASSES`);
+# validation, 4952 for testing). VOC's 20 classes are everyday objects (`dlcv.detection.voc.VOC_CLASSES`);
 # COCO's 80 include them and many smaller things (forks, toothbrushes, traffic lights), with
 # more objects per image and many small ones: it is much harder. VOC stores one XML file per
 # image. Here is an annotation written in VOC's format for one of the course's photographs,
-# read with `dlcv.voc`:
+# read with `dlcv.detection.voc`:
 
 # %%
 print(len(VOC_CLASSES), "VOC classes:", ", ".join(VOC_CLASSES))
@@ -462,7 +462,7 @@ plt.show()
 # 18 to 362, that is 345 pixels; in the course's convention (pixel edges from 0) that box is
 # $x_1 = 17, x_2 = 362$. The person is **truncated** (cut off by the image's bottom edge).
 # Objects marked **difficult** (tiny, heavily occluded) are neither required nor penalised by
-# VOC's evaluation. `dlcv.voc.load_voc` reads a whole VOC folder into the same `DetectionData`
+# VOC's evaluation. `dlcv.detection.voc.load_voc` reads a whole VOC folder into the same `DetectionData`
 # container as the shapes scenes, so everything in this chapter runs on VOC data too if you have
 # a copy.
 #
@@ -614,7 +614,7 @@ plt.show()
 # 4. repeat from 2 with the remaining boxes.
 #
 # It runs per class, so that a dog and the person walking it are not suppressed against each
-# other. A worked example with six boxes of one class, through `dlcv.detection.nms_steps` (the
+# other. A worked example with six boxes of one class, through `dlcv.detection.boxes.nms_steps` (the
 # loop version, which records why each box was kept or dropped):
 
 # %%

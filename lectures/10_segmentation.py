@@ -48,7 +48,7 @@
 # an encoder-decoder on the shapes scenes → instance segmentation with Mask R-CNN → questions,
 # summary, papers.
 #
-# The machinery lives in `dlcv.segmentation` (the network, its training loop, the IoU scores,
+# The machinery lives in `dlcv.segmentation.machinery` (the network, its training loop, the IoU scores,
 # the convolution matrices, mask pasting); cells show the ideas in a few lines each.
 
 # %%
@@ -65,13 +65,13 @@ from scipy import ndimage
 from skimage.segmentation import find_boundaries, mark_boundaries, slic
 from torch import nn
 
-from dlcv import segmentation as seg
-from dlcv.convolution import receptive_field
+from dlcv.convolution.arithmetic import receptive_field
 from dlcv.data import load_photo
 from dlcv.plots import CLASS_COLORS, show_values
+from dlcv.segmentation import machinery as seg
+from dlcv.segmentation.widgets import TransposedConvView
 from dlcv.shapes import CLASSES, make_scenes, show_scene
 from dlcv.timing import cap_threads, time_call
-from dlcv.widgets.segmentation import TransposedConvView
 
 plt.rcParams.update({"figure.figsize": (9, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=3, suppress=True, linewidth=110)

@@ -57,7 +57,7 @@
 # multi-dimensional RNNs → output feedback → a character-level language model (a widget to
 # sample it) → questions, summary, papers.
 #
-# The machinery lives in `dlcv.recurrent`, built on torch (`nn.RNN`, `nn.LSTM`, `nn.GRU`,
+# The machinery lives in `dlcv.recurrent.networks`, built on torch (`nn.RNN`, `nn.LSTM`, `nn.GRU`,
 # autograd). Assignment a5 asks you to write the RNN and LSTM layers with their backward passes
 # in numpy, then a captioning model on top: here torch computes every gradient, so a5 stays
 # yours to solve.
@@ -73,11 +73,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlcv import recurrent as R
 from dlcv.data import load_digits
 from dlcv.plots import CLASS_COLORS
+from dlcv.recurrent import networks as R
+from dlcv.recurrent.widgets import GradientFlowView, LSTMGatesView, SamplingView
 from dlcv.timing import cap_threads
-from dlcv.widgets.recurrent import GradientFlowView, LSTMGatesView, SamplingView
 
 plt.rcParams.update({"figure.figsize": (9, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
@@ -335,7 +335,7 @@ plt.show()
 # gradient to vanish (Pascanu et al., 2013). With a $\tanh$, the knife's edge of the linear case
 # moves: the gradient already vanishes for many matrices that a linear RNN would keep alive.
 #
-# We measure it with autograd. `dlcv.recurrent.gradient_norms` unrolls
+# We measure it with autograd. `dlcv.recurrent.networks.gradient_norms` unrolls
 # $h_t = \phi(W h_{t-1} + x_t)$ for 50 steps with random inputs, puts a loss on the last state
 # only, $L = u^\top h_T$, and records $\| \partial L / \partial h_t \|$ for every $t$: the size of
 # the error signal after it has travelled $T - t$ steps back.
@@ -504,7 +504,7 @@ plt.show()
 # $4H \times H$). Every gate is a vector: each of the $H$ cells has its own input, forget and
 # output gate at every step.
 #
-# `dlcv.recurrent.lstm_step` writes these six lines in torch, forward only (assignment a5 asks
+# `dlcv.recurrent.networks.lstm_step` writes these six lines in torch, forward only (assignment a5 asks
 # for the numpy forward *and* backward). It reproduces `nn.LSTMCell`:
 
 # %%

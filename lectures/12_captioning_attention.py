@@ -55,7 +55,7 @@
 #
 # Assignment a5 asks you to write the RNN and LSTM layers, the captioning model, beam search and
 # BLEU yourself in numpy. Here torch does the layers and autograd the gradients, and the lecture's
-# own versions (`dlcv.captioning`: `lecture_beam_search`, `lecture_bleu`, ...) are there to
+# own versions (`dlcv.captioning.captioners`: `lecture_beam_search`, `lecture_bleu`, ...) are there to
 # watch, not to copy: a5's tests refuse them.
 
 # %%
@@ -69,13 +69,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dlcv import captioning as cap
-from dlcv import encoders
-from dlcv.captions import make_caption_data
+from dlcv.captioning import captioners as cap
+from dlcv.captioning import encoders
+from dlcv.captioning.captions import make_caption_data
+from dlcv.captioning.widgets import AttentionView, heat_overlay
 from dlcv.plots import CLASS_COLORS
 from dlcv.shapes import COLOR_NAMES, show_scene
 from dlcv.timing import cap_threads
-from dlcv.widgets.captioning import AttentionView, heat_overlay
 
 plt.rcParams.update({"figure.figsize": (9, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
@@ -98,7 +98,7 @@ t_start = time.perf_counter()
 #
 # Real data sets pair images with several human captions each: Flickr8k and Flickr30k (8 000 and
 # 31 000 images), and MS COCO (about 120 000 images with five captions each), the benchmark of the
-# papers in this chapter. Our stand-in is `dlcv.captions`: shapes scenes with up to five
+# papers in this chapter. Our stand-in is `dlcv.captioning.captions`: shapes scenes with up to five
 # captions each,
 # written by a small grammar that names colours, sizes, classes, counts and places. The grammar
 # chooses *which* objects to talk about at random, so, as with human captions, the five
@@ -162,7 +162,7 @@ for t, (a, b) in enumerate(zip(inputs, targets, strict=True)):
 #   $14 \times 14 \times 512$ grid). Section 8 needs the grid.
 #
 # We have no ImageNet network, and our images are simple, so a small one is trained for us in a
-# few seconds: `dlcv.encoders` maps a $64 \times 64$ image to an $8 \times 8$ grid of
+# few seconds: `dlcv.captioning.encoders` maps a $64 \times 64$ image to an $8 \times 8$ grid of
 # 48-dimensional vectors, one per $8 \times 8$ pixel cell. It learned, on 1500 scenes of its own,
 # to say for every cell which object covers it (size, colour and class: 24 kinds, plus
 # background). This plays the role of ImageNet pre-training: the captioners only *read* these

@@ -68,20 +68,20 @@ import torch
 from matplotlib.patches import Rectangle
 from sklearn.linear_model import HuberRegressor
 
-from dlcv import anytime as AT
-from dlcv import distillation as KD
-from dlcv import fabrics as FB
-from dlcv import gum
-from dlcv import metric as ML
-from dlcv import noisy as NL
-from dlcv import tracking as TR
-from dlcv.architectures import count_parameters
+from dlcv.beyond import anytime as AT
+from dlcv.beyond import distillation as KD
+from dlcv.beyond import fabrics as FB
+from dlcv.beyond import gum
+from dlcv.beyond import metric as ML
+from dlcv.beyond import noisy as NL
+from dlcv.beyond import tracking as TR
+from dlcv.beyond.widgets import GUMEMView, TrackerView
+from dlcv.convolution.transfer import SmallCNN
 from dlcv.data import load_classification, load_digits
+from dlcv.networks.mlp import count_parameters
+from dlcv.networks.training import evaluate, fit, make_net
 from dlcv.plots import CLASS_COLORS
 from dlcv.timing import cap_threads
-from dlcv.training import evaluate, fit, make_net
-from dlcv.transfer import SmallCNN
-from dlcv.widgets.beyond import GUMEMView, TrackerView
 
 plt.rcParams.update({"figure.figsize": (9, 3.2), "figure.dpi": 90, "font.size": 10})
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
@@ -242,7 +242,7 @@ plt.show()
 #   * *semi-hard* (FaceNet): for each anchor-positive pair, the closest negative that is still
 #     farther than the positive.
 #
-# The network, `dlcv.metric.EmbeddingNet`, is three $3 \times 3$ convolutions with a global max
+# The network, `dlcv.beyond.metric.EmbeddingNet`, is three $3 \times 3$ convolutions with a global max
 # pool (which makes the output nearly blind to *where* the digit is) and a linear layer, with the
 # output normalised to the unit sphere. First a version with a two-dimensional embedding, trained
 # with the contrastive loss, so that we can look at the embedding directly.
@@ -518,7 +518,7 @@ plt.show()
 # time the template is never updated: the network must have learned a similarity that survives
 # appearance changes.
 #
-# Our version (`dlcv.tracking.SiamFC`) has three $3 \times 3$ convolutions (8, 16, 16 channels,
+# Our version (`dlcv.beyond.tracking.SiamFC`) has three $3 \times 3$ convolutions (8, 16, 16 channels,
 # total stride 2) and is trained for 120 steps of 16 pairs, cut from *other* photographs
 # (astronaut, coffee, rocket, flower, cells, camera man): the exemplar is a $30 \times 30$ crop,
 # the search region a rotated, scaled, darkened and noisy copy of its surroundings. One change to
@@ -1191,7 +1191,7 @@ plt.show()
 # %% [markdown]
 # ### 6.3 An any-time network on the digits
 #
-# `dlcv.anytime.EarlyExitNet` is a small CNN with three blocks and an exit classifier after each
+# `dlcv.beyond.anytime.EarlyExitNet` is a small CNN with three blocks and an exit classifier after each
 # (a single-scale, non-dense cousin of MSDNet, enough to see the trade-off). All exits are trained
 # together on the sum of their cross-entropies. At test time an image leaves at the first exit
 # whose top probability reaches a threshold; the last exit answers for the rest. Sweeping the

@@ -37,10 +37,10 @@ def ref():
 
 
 def test_answers_use_neither_the_lectures_modules_nor_torch():
-    """The lecture's dlcv.recurrent and dlcv.captioning are not mounted when a5 is graded, and
-    the answer cells are graded in a kernel without torch: the reference imports none of them."""
+    """The lecture's dlcv.recurrent.networks and dlcv.captioning.captioners are not mounted when a5 is
+    graded, and the answer cells are graded in a kernel without torch: the reference imports none of them."""
     for gid, cell in answer_cells(read(NOTEBOOK)).items():
-        for name in ("dlcv.recurrent", "dlcv.captioning", "torch"):
+        for name in ("dlcv.recurrent.networks", "dlcv.captioning.captioners", "torch"):
             assert name not in cell.source, f"answer cell {gid} mentions {name}"
 
 

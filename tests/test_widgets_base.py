@@ -1,11 +1,11 @@
-"""dlcv.widgets.base: the figure view every widget builds on, tested without a browser."""
+"""dlcv.widget: the figure view every widget builds on, tested without a browser."""
 
 import base64
 
 import ipywidgets as widgets
 import numpy as np
 
-from dlcv.widgets.base import FigureView, dropdown, slider
+from dlcv.widget import FigureView, dropdown, slider
 
 
 class Line(FigureView):

@@ -99,6 +99,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dlcv.augment import augment_by_shifts
 from dlcv.checks import (
     CheckFailed,
     checking,
@@ -109,7 +110,6 @@ from dlcv.checks import (
     expect_shape,
     needs,
 )
-from dlcv.augment import augment_by_shifts
 from dlcv.data import load_classification
 from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from dlcv.plots import plot_loss_history, show_class_examples, show_images

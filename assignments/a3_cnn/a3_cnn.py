@@ -97,6 +97,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.augment import augment_by_shifts
 from dlcv.checks import (
     CheckFailed,
     checking,
@@ -107,7 +108,6 @@ from dlcv.checks import (
     expect_shape,
     needs,
 )
-from dlcv.augment import augment_by_shifts
 from dlcv.data import load_classification, load_photo
 from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array
 from dlcv.plots import plot_loss_history, show_class_examples, show_images

@@ -52,8 +52,8 @@
 #   column `c` covers `[c, c + 1)`, so a box's width is `x2 - x1` (no `+ 1`) and a box around a
 #   single pixel is `(c, r, c + 1, r + 1)`. The shapes scenes, torchvision and this whole course
 #   use this convention.
-# - Lecture 09's module `dlcv.detection` holds small *teaching* versions of some of these
-#   computations, and lecture 08's `dlcv.evaluation` computes average precision. Write your own:
+# - Lecture 09's module `dlcv.detection.boxes` holds small *teaching* versions of some of these
+#   computations, and lecture 08's `dlcv.evaluation.metrics` computes average precision. Write your own:
 #   neither module is available when your notebook is graded, so importing them fails there.
 # - A failing test names the function, the case, and what was expected against what came back; a
 #   passing test prints nothing, or only the figure it measured (the detector's mAP).

@@ -36,7 +36,7 @@
 # 7. **Beam search**: keep the best few partial sentences instead of one.
 #
 # The images are the course's shapes scenes, and their captions come from a small grammar in
-# `dlcv.captions` ("a large red circle left of a small blue square", "two circles and a
+# `dlcv.captioning.captions` ("a large red circle left of a small blue square", "two circles and a
 # triangle"). Everything is generated from a seed and runs on a laptop CPU.
 #
 # ## How to work
@@ -49,7 +49,7 @@
 #   `dx, dparams... = layer_backward(dout, cache)`. The captioning model's `loss(features,
 #   captions)` returns `(loss, grads)`, like the models of assignment 2.
 # - Everything you write is numpy. PyTorch runs only inside the given image encoder
-#   (`dlcv.encoders`). Lecture 11's `dlcv.recurrent` and lecture 12's `dlcv.captioning` hold the
+#   (`dlcv.captioning.encoders`). Lecture 11's `dlcv.recurrent.networks` and lecture 12's `dlcv.captioning.captioners` hold the
 #   lectures' own versions of some of these computations (in torch); write your own: those two
 #   modules are not there when your notebook is graded, so importing them fails.
 # - A failing test names the function, the case, and what was expected against what came back; a
@@ -70,7 +70,7 @@
 # The test cells are worth 100 points in total, and the course's grader decides them, not the
 # output you see under a test cell. When your notebook is graded it runs as you left it, in a
 # sandbox that has numpy and the torch of the given image encoder, but not the lecture modules
-# `dlcv.recurrent` and `dlcv.captioning`. Then your answer cells (the layers, `CaptioningRNN`,
+# `dlcv.recurrent.networks` and `dlcv.captioning.captioners`. Then your answer cells (the layers, `CaptioningRNN`,
 # `bleu` and `beam_search`) run once more on their own, in a second sandbox that has numpy but not
 # torch, scipy or scikit-learn: only `math`, `collections.Counter` and numpy (`np`) are imported
 # before them there, so write them in numpy, as the docstrings ask, with what they use defined in
@@ -109,7 +109,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlcv.captions import make_caption_data
+from dlcv.captioning.captions import make_caption_data
+from dlcv.captioning.encoders import encode_scenes, grid_labels, shapes_encoder, show_cell_labels
 from dlcv.checks import (
     CheckFailed,
     checking,
@@ -121,7 +122,6 @@ from dlcv.checks import (
     expect_shape,
     needs,
 )
-from dlcv.encoders import encode_scenes, grid_labels, shapes_encoder, show_cell_labels
 from dlcv.gradcheck import eval_numerical_gradient
 from dlcv.plots import plot_loss_history, show_captioned
 from dlcv.timing import cap_threads
@@ -172,7 +172,7 @@ plt.show()
 # ## Image features
 #
 # A captioner does not read pixels directly: a convolutional network first turns the image into
-# features. Training that network is lecture 06 and 07 material, so `dlcv.encoders` does it for
+# features. Training that network is lecture 06 and 07 material, so `dlcv.captioning.encoders` does it for
 # you. It is a four-layer CNN taught to say, for every cell of an 8 x 8 grid over the image,
 # which object covers it: background, or one of the 24 combinations of size (small, large),
 # colour (red, green, blue, yellow) and class (circle, square, triangle). It trains on its own

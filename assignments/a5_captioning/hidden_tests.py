@@ -43,7 +43,8 @@ tests = HiddenTests(probes="a5_captioning", preamble=ISOLATED_PREAMBLE,
                     # the given training cells train on the notebook's data: the tests use the
                     # student's trained models, never the reference's
                     not_in_reference=("train_lstm", "train_rnn"),
-                    dlcv=["captions", "checks", "encoders", "gradcheck", "plots", "shapes", "timing"],
+                    dlcv=["captioning.captions", "captioning.encoders", "checks", "gradcheck", "plots",
+                          "shapes", "timing"],
                     isolated=Isolated(cells=ANSWER_CELLS, preamble=ISOLATED_PREAMBLE, blocked=NUMPY_ONLY))
 
 TIGHT = dict(rtol=1e-9, atol=1e-12)  # forward passes against the reference
@@ -682,8 +683,8 @@ def _data():
     """The notebook's data, made here as the notebook makes it: the vocabulary, the 50 captions
     to memorise with their images' features; and 300 held-out scenes (SECRET_SEED) with their
     features and reference captions."""
-    from dlcv.captions import make_caption_data
-    from dlcv.encoders import encode_scenes
+    from dlcv.captioning.captions import make_caption_data
+    from dlcv.captioning.encoders import encode_scenes
 
     train = make_caption_data(2000, seed=0)
     test = make_caption_data(300, seed=SECRET_SEED, vocab=train.vocab, per_image=10)

@@ -1,7 +1,8 @@
 """Every lecture widget, live in JupyterLab: rendered, and answering its controls.
 
 For every lecture that shows a widget (found in the notebook itself: a code cell that calls a
-dlcv.widgets view class, so a new lecture is covered without editing this file), open the
+view class of a topic's widgets module, dlcv.<topic>.widgets, so a new lecture is covered
+without editing this file), open the
 notebook in JupyterLab, Run All Cells, wait for the kernel to be idle, and check:
 - every code cell ran and no output holds a traceback, "Error displaying widget" or
   "Loading widget";
@@ -48,18 +49,28 @@ INERT = {
 # ------------------------------------------------------------------------------------------
 # Which lectures show which widgets
 # ------------------------------------------------------------------------------------------
+def widget_modules() -> list[str]:
+    """The widgets module of every topic room: dlcv.<topic>.widgets."""
+    import dlcv
+
+    return [f"dlcv.{info.name}.widgets" for info in pkgutil.iter_modules(dlcv.__path__)
+            if info.ispkg and (Path(dlcv.__path__[0]) / info.name / "widgets.py").is_file()]
+
+
+WIDGET_MODULES = widget_modules()
+
+
 def widget_classes() -> dict[str, type]:
-    """Every view class of dlcv.widgets (a FigureView subclass), by name."""
-    import dlcv.widgets
-    from dlcv.widgets.base import FigureView
+    """Every view class (a FigureView subclass) of the topics' widgets modules, by name."""
+    from dlcv.widget import FigureView
 
     found = {}
-    for info in pkgutil.iter_modules(dlcv.widgets.__path__):
-        module = importlib.import_module(f"dlcv.widgets.{info.name}")
-        for name, obj in vars(module).items():
+    for name in WIDGET_MODULES:
+        module = importlib.import_module(name)
+        for cls_name, obj in vars(module).items():
             if (isinstance(obj, type) and issubclass(obj, FigureView) and obj is not FigureView
                     and obj.__module__ == module.__name__):
-                found[name] = obj
+                found[cls_name] = obj
     return found
 
 
@@ -73,24 +84,21 @@ def _code(source: str) -> ast.Module | None:
 
 def widgets_shown(notebook: Path, classes: dict[str, type]) -> list[str]:
     """The view classes that the notebook's code cells construct, in cell order: calls of a
-    name imported from dlcv.widgets (`from dlcv.widgets.knn import KNNRegionsView`) or of an
-    attribute of an imported dlcv.widgets module (`knn.KNNRegionsView(...)`)."""
+    name imported from a widgets module (`from dlcv.classification.widgets import KNNRegionsView`)
+    or of an attribute of an imported one (`widgets.KNNRegionsView(...)`)."""
     nb = nbformat.read(notebook, as_version=4)
     trees = [t for c in nb.cells if c.cell_type == "code" and (t := _code(c.source)) is not None]
     names, modules = {}, set()
     for tree in trees:
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dlcv.widgets"):
+            if isinstance(node, ast.ImportFrom) and node.module in WIDGET_MODULES:
                 for a in node.names:
                     if a.name in classes:
                         names[a.asname or a.name] = a.name
-                    elif a.name in {i.name for i in pkgutil.iter_modules(
-                            importlib.import_module("dlcv.widgets").__path__)}:
-                        modules.add(a.asname or a.name)
+            elif isinstance(node, ast.ImportFrom) and f"{node.module}.widgets" in WIDGET_MODULES:
+                modules.update(a.asname or a.name for a in node.names if a.name == "widgets")
             elif isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.name.startswith("dlcv.widgets.") and a.asname:
-                        modules.add(a.asname)
+                modules.update(a.asname for a in node.names if a.name in WIDGET_MODULES and a.asname)
     shown = []
     for tree in trees:
         calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)),
@@ -111,8 +119,8 @@ WIDGET_LECTURES = {name: shown for name, shown in SHOWN.items() if shown}
 
 
 def test_every_widget_is_shown_in_a_lecture():
-    """The discovery finds the widgets, and no view class of dlcv.widgets goes untested."""
-    assert WIDGET_LECTURES, "no lecture constructs a dlcv.widgets view: the discovery is broken"
+    """The discovery finds the widgets, and no view class of a widgets module goes untested."""
+    assert WIDGET_LECTURES, "no lecture constructs a widgets view: the discovery is broken"
     shown = {c for v in WIDGET_LECTURES.values() for c in v}
     assert set(CLASSES) <= shown, (
         f"view classes no lecture shows (so no browser test exercises them): "
@@ -345,7 +353,7 @@ def test_widgets_render_and_respond(lecture, open_notebook, screenshots):
 
 
 BROKEN_WIDGET = '''\
-from dlcv.widgets.base import FigureView, slider
+from dlcv.widget import FigureView, slider
 
 
 class BrokenView(FigureView):

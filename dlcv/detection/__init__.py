@@ -1,0 +1,7 @@
+"""Lecture 09 and assignment a4: object detection.
+
+    boxes         teaching versions of IoU, NMS, anchors and the focal loss (a4 asks for the real ones)
+    localization  localisation as regression, sliding windows, OverFeat, proposals, RoI pooling
+    voc           PASCAL VOC annotations read into the shapes scenes' DetectionData
+    widgets       IoUNMSPlayground, AnchorView, FocalLossView
+"""

@@ -1,0 +1,5 @@
+"""Lecture 08: evaluating classifiers and detectors from their scores.
+
+    metrics   confusion counts, PR curves, interpolated precision, AP
+    widgets   PRThresholdView
+"""
