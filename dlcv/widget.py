@@ -13,6 +13,7 @@ pure functions of the same room):
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 
 import ipywidgets as widgets
@@ -54,6 +55,7 @@ class FigureView:
     """
 
     dpi = 80
+    _syncing = False  # True while code (not the user) moves several controls: see syncing()
 
     def __init__(self, figsize=(9.0, 4.0)):
         self.fig = Figure(figsize=figsize, dpi=self.dpi)
@@ -63,6 +65,18 @@ class FigureView:
         self.renders = 0  # how many times the figure was rendered (tests use it)
         self._controls: list[widgets.Widget] = []
         self._widget: widgets.Widget | None = None
+
+    @contextlib.contextmanager
+    def syncing(self):
+        """`with self.syncing():` around code that moves several controls at once. Their observers
+        each call update(), which returns at once while self._syncing is set; the code then
+        updates once. Nested blocks leave the outermost one in charge."""
+        outer = self._syncing
+        self._syncing = True
+        try:
+            yield
+        finally:
+            self._syncing = outer
 
     # -- building --------------------------------------------------------------------------
     def watch(self, *controls: widgets.Widget) -> None:

@@ -23,6 +23,8 @@ class Line(FigureView):
         self.update()
 
     def update(self):
+        if self._syncing:
+            return
         p = 1 if self.kind.value == "x" else 2
         self.line.set_ydata(self.a.value * self.x**p)
         self.readout.value = f"a = {self.a.value}"
@@ -41,6 +43,29 @@ def test_controls_update_artists_in_place_and_rerender():
     np.testing.assert_allclose(v.line.get_ydata(), 2 * v.x**2)
     v.again.click()
     assert v.renders == n + 3
+
+
+def test_syncing_moves_several_controls_with_one_update():
+    """Code that moves several controls (a preset, a follower) does it inside syncing(): each
+    control's own update waits, the code renders once; nested blocks keep the outer in charge."""
+    v = Line()
+    n = v.renders
+    with v.syncing():
+        v.a.value = -1.0
+        with v.syncing():
+            v.kind.value = "x^2"
+        assert v._syncing  # the inner block ended; the outer still holds
+        v.a.value = 0.5
+    assert not v._syncing and v.renders == n  # no update ran inside
+    v.update()
+    assert v.renders == n + 1
+    np.testing.assert_allclose(v.line.get_ydata(), 0.5 * v.x**2)
+    try:
+        with v.syncing():
+            raise RuntimeError("a bad preset")
+    except RuntimeError:
+        pass
+    assert not v._syncing  # an error inside never leaves the view deaf
 
 
 def test_display_bundle_has_live_widget_and_static_png():

@@ -91,7 +91,6 @@ class AttentionView(FigureView):
         self.grid = feats.shape[2:]
         self.size = scenes.images.shape[1:3]
         self._cache: dict[int, tuple[list[str], np.ndarray, np.ndarray]] = {}
-        self._syncing = False
         self.scene = slider("test image", int(scene), 0, N - 1, width="330px")
         self.word = slider("word", int(word), 0, MAX_WORDS - 1, width="330px")
         self.watch(self.scene, self.word)
@@ -163,14 +162,11 @@ class AttentionView(FigureView):
     # -- update -------------------------------------------------------------------------------
     def _sync_word(self, n_words: int) -> None:
         """Keep the word slider inside the caption without triggering updates."""
-        self._syncing = True
-        try:
+        with self.syncing():
             hi = max(n_words - 1, 0)
             if self.word.value > hi:
                 self.word.value = hi
             self.word.max = hi
-        finally:
-            self._syncing = False
 
     def update(self) -> None:
         if self._syncing:

@@ -233,7 +233,6 @@ class LinearClassifierView(FigureView):
                              f"got {dataset!r}")
         self.fit_steps, self.fit_lr = fit_steps, fit_lr
         self._rng = np.random.default_rng(seed)
-        self._syncing = False  # True while code (not the user) moves the sliders
         self.last_fit: list[float] = []
         self.last_fit_loss = ""
 
@@ -326,12 +325,9 @@ class LinearClassifierView(FigureView):
     def _sync_sliders(self):
         """Show the edited row's values on the sliders without writing them back into W."""
         c = self.cls.value
-        self._syncing = True
-        try:
+        with self.syncing():
             for s, v in ((self.w1, self.W[c, 0]), (self.w2, self.W[c, 1]), (self.b, self.b_vec[c])):
                 s.value = float(np.clip(v, s.min, s.max))
-        finally:
-            self._syncing = False
 
     def _select_class(self):
         self._sync_sliders()

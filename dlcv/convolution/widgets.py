@@ -129,7 +129,6 @@ class ConvolutionExplorer(FigureView):
             raise ValueError(f"{who}: position must be an int in 0..{m_h * m_w - 1} "
                              f"(= M_h * M_w - 1 for this setting), got {position!r}")
         super().__init__(figsize=(12.5, 6.0))
-        self._syncing = False  # True while code (not the user) moves several controls
         self._key = None       # what the current output map was computed from
         self._geometry = None  # (image shape, stride, padding, dilation) of the current map
         self.computes = 0
@@ -234,23 +233,17 @@ class ConvolutionExplorer(FigureView):
     def _kernel_chosen(self) -> None:
         name = self.kernel.value
         if name != "custom" and not self._syncing:
-            self._syncing = True
-            try:
+            with self.syncing():
                 for c, v in zip(self.cells, KERNELS[name].ravel(), strict=True):
                     c.value = float(v)
-            finally:
-                self._syncing = False
         self.update()
 
     def _cell_edited(self) -> None:
         if self._syncing:
             return
         if self.kernel.value != "custom":
-            self._syncing = True
-            try:
+            with self.syncing():
                 self.kernel.value = "custom"
-            finally:
-                self._syncing = False
         self.update()
 
     def step(self, delta: int) -> None:
@@ -264,13 +257,10 @@ class ConvolutionExplorer(FigureView):
         if w.shape != (K, K) or not np.all(np.isfinite(w)):
             raise ValueError(f"ConvolutionExplorer.set_kernel: values must be a finite (3, 3) "
                              f"array, got shape {w.shape}")
-        self._syncing = True
-        try:
+        with self.syncing():
             self.kernel.value = "custom"
             for c, v in zip(self.cells, w.ravel(), strict=True):
                 c.value = float(v)
-        finally:
-            self._syncing = False
         self.update()
 
     # -- computing ----------------------------------------------------------------------------
@@ -294,16 +284,13 @@ class ConvolutionExplorer(FigureView):
                 c_c = s0 * j0 - p0 + d0 * (K - 1) / 2
                 i = int(np.clip(round((c_r + p - d * (K - 1) / 2) / s), 0, m_h - 1))
                 j = int(np.clip(round((c_c + p - d * (K - 1) / 2) / s), 0, m_w - 1))
-            self._syncing = True
-            try:
+            with self.syncing():
                 if m_h * m_w - 1 > self.position.max:
                     self.position.max = m_h * m_w - 1
                     self.position.value = i * m_w + j
                 else:
                     self.position.value = i * m_w + j
                     self.position.max = m_h * m_w - 1
-            finally:
-                self._syncing = False
             self._geometry = geometry
             self._m_w = m_w
             self._draw_geometry(img, m_h, m_w)

@@ -129,7 +129,6 @@ class IoUNMSPlayground(FigureView):
             step = n
         _check_choice(who, "step", step, range(n + 1))
         super().__init__(figsize=(13.6, 5.7))
-        self._syncing = False
         self._scene = None
 
         # -- controls ------------------------------------------------------------------------
@@ -242,16 +241,13 @@ class IoUNMSPlayground(FigureView):
         if n > MAX_CANDIDATES:  # pragma: no cover - the fixed scenes stay well below
             raise ValueError(f"IoUNMSPlayground: {n} candidates, at most {MAX_CANDIDATES}")
         options = {"auto": -1, **{f"#{i}": i for i in range(n)}}
-        self._syncing = True
-        try:
+        with self.syncing():
             if not first:
                 self.step.max = n
                 self.step.value = n
             for picker in (self.box_a, self.box_b):
                 picker.options = options
                 picker.value = -1
-        finally:
-            self._syncing = False
         sc = nms_scenes()
         self.scene_im.set_data(sc.images[self._scene])
 
@@ -515,7 +511,6 @@ class AnchorView(FigureView):
             raise ValueError(f"{who}: cell must be (row, col) inside the {hf} x {wf} grid of "
                              f"stride {stride}, got {cell!r}")
         super().__init__(figsize=(13.0, 5.8))
-        self._syncing = False
         self._stride = int(stride)
 
         # -- controls ------------------------------------------------------------------------
@@ -658,8 +653,7 @@ class AnchorView(FigureView):
         old = self._stride
         row = min(int((self.cell_row.value + 0.5) * old // new), hf - 1)
         col = min(int((self.cell_col.value + 0.5) * old // new), wf - 1)
-        self._syncing = True
-        try:
+        with self.syncing():
             for c, v, hi in ((self.cell_row, row, hf - 1), (self.cell_col, col, wf - 1)):
                 if hi >= c.max:
                     c.max = hi
@@ -667,8 +661,6 @@ class AnchorView(FigureView):
                 else:
                     c.value = v
                     c.max = hi
-        finally:
-            self._syncing = False
         self._stride = new
 
     def _object_name(self, scene: int, k: int) -> str:
@@ -683,11 +675,8 @@ class AnchorView(FigureView):
         if int(self.stride.value) != self._stride:
             self._follow_stride()
         if self.neg_threshold.value > self.pos_threshold.value:
-            self._syncing = True
-            try:  # keep neg <= pos: the slider the user did not move follows
+            with self.syncing():  # keep neg <= pos: the slider the user did not move follows
                 self.neg_threshold.value = self.pos_threshold.value
-            finally:
-                self._syncing = False
         sc = anchor_scenes()
         scene, stride = int(self.scene.value), int(self.stride.value)
         scales, ratios = self.chosen_scales, self.chosen_ratios

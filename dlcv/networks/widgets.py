@@ -83,7 +83,6 @@ class ActivationView(FigureView):
         if not threshold > 0:
             raise ValueError(f"ActivationView: threshold must be > 0, got {threshold}")
         self.threshold, self.n, self.seed = float(threshold), int(n), int(seed)
-        self._syncing = False
         self.x = np.linspace(-X_RANGE, X_RANGE, 801)  # (801,)
 
         # -- controls --------------------------------------------------------------------
@@ -144,8 +143,7 @@ class ActivationView(FigureView):
         """A new activation: set up the parameter slider (without redrawing per change)."""
         name = self.name.value
         spec = PARAM_SLIDERS.get(name)
-        self._syncing = True
-        try:
+        with self.syncing():
             if spec:
                 pname, lo, hi, step = spec
                 default = A.PARAMS[name][pname]
@@ -157,8 +155,6 @@ class ActivationView(FigureView):
             else:
                 self.param.description = "(no parameter)"
                 self.param.disabled = True
-        finally:
-            self._syncing = False
         if render:
             self.update()
 

@@ -59,7 +59,6 @@ class OptimizerTrajectoryView(FigureView):
         for name, v in (("beta2", beta2), ("alpha", alpha)):
             if v not in DECAY_CHOICES:
                 raise ValueError(f"OptimizerTrajectoryView: {name} must be one of {DECAY_CHOICES}")
-        self._syncing = False  # True while code (not the user) moves several controls
         self._cache: dict[tuple, landscapes.Run] = {}
         self.runs: dict[str, landscapes.Run] = {}
 
@@ -149,15 +148,12 @@ class OptimizerTrajectoryView(FigureView):
     # -- state changes ------------------------------------------------------------------------
     def _surface_changed(self):
         s = landscapes.get_surface(self.surface.value)
-        self._syncing = True
-        try:
+        with self.syncing():
             self.start.options = tuple(s.starts)
             self.start.value = next(iter(s.starts))
             self.lr_sgd.value = s.lr_sgd
             self.lr_adaptive.value = s.lr_adaptive
             self.steps.value = s.steps
-        finally:
-            self._syncing = False
         self._draw_surface()
         self.update()
 

@@ -79,7 +79,6 @@ class TransposedConvView(FigureView):
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or not lo <= v <= hi:
                 raise ValueError(f"{who}: {name} must be an int in {lo}..{hi}, got {v!r}")
         super().__init__(figsize=(13.0, 5.2))
-        self._syncing = False
         self.n = slider("input size n", int(n), 2, MAX_N, width="250px")
         self.k = slider("kernel size K", int(k), 1, MAX_K, width="250px")
         self.stride = slider("stride S", int(stride), 1, MAX_S, width="250px")
@@ -166,15 +165,12 @@ class TransposedConvView(FigureView):
 
     def _sync_selection(self, n: int) -> None:
         """Keep the row / col sliders inside 0..n-1 without triggering updates."""
-        self._syncing = True
-        try:
+        with self.syncing():
             for s in (self.row, self.col):
                 if s.max != n - 1:
                     if s.value > n - 1:
                         s.value = n - 1
                     s.max = n - 1
-        finally:
-            self._syncing = False
 
     def update(self) -> None:
         if self._syncing:
