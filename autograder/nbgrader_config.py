@@ -47,6 +47,7 @@ from nbgrader.preprocessors import (  # noqa: E402
 from autograder.integrity import IntegrityCheck  # noqa: E402
 from autograder.nbgrader_steps import CheckCellMetadataOnce, SaveAutoGradesOnce  # noqa: E402
 from autograder.sandbox import SandboxedExecute  # noqa: E402
+from autograder.sandbox_run import Limits  # noqa: E402
 
 # Sanitize (before the run): nbgrader's own steps restore locked and test cells from the gradebook;
 # IntegrityCheck first records what they will repair (edited, deleted, duplicated, renamed cells).
@@ -60,21 +61,11 @@ c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMet
 # Only on a trusted developer machine without bubblewrap: DLCV_SANDBOX=0 runs kernels unsandboxed
 # (same limits). With the sandbox on and bwrap unable to run, grading stops with an error.
 c.SandboxedExecute.sandbox = os.environ.get("DLCV_SANDBOX", "1") != "0"
-# With CIFAR-10 in the course's data folder (dlcv.data.CIFAR10_DIR) a1-a3 train on 49,000 colour
-# images instead of 1,257 digits: a training cell takes minutes and a kernel holds the data set
-# several times in float64, so the limits grow with it.
-from dlcv.data import cifar10_available  # noqa: E402
-
-CIFAR10 = cifar10_available()
-c.SandboxedExecute.timeout = 900 if CIFAR10 else 180  # seconds per cell
-c.SandboxedExecute.wall_timeout = 3600 if CIFAR10 else 1800  # seconds for the whole notebook
-c.SandboxedExecute.memory_limit = (12 if CIFAR10 else 4) * 2**30  # bytes of address space
-c.SandboxedExecute.cpu_limit = 0  # CPU seconds per kernel; 0: the wall-clock limit
-c.SandboxedExecute.file_size_limit = 64 * 2**20  # largest file a submission may write, bytes
-c.SandboxedExecute.nproc_limit = 256  # processes and threads
-c.SandboxedExecute.max_output = 2**20  # output kept per cell, bytes
-c.SandboxedExecute.tmp_size = 256 * 2**20  # bytes each of /tmp, /var/tmp and the home folder holds
-c.Execute.timeout = 180  # nbgrader's own Execute, if someone puts it back
+# The limits (seconds per cell and per notebook, memory, file size, processes, output, /tmp) are
+# written once, in autograder/sandbox_run.py (Limits, and course_limits(), which grows them when
+# CIFAR-10 is in the course's data folder). To change one for your course, set it here, e.g.
+#   c.SandboxedExecute.timeout = 300  # seconds per cell
+c.Execute.timeout = Limits.cell_timeout  # nbgrader's own Execute, if someone puts it back
 
 # nbgrader's exchange (hand-out / hand-in through a shared folder on one server), kept in the course.
 c.Exchange.root = str(root / "exchange")

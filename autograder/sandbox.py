@@ -41,10 +41,10 @@ from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from autograder import rules
-from autograder.sandbox_run import Limits, run_notebook
+from autograder.sandbox_run import Limits, course_limits, run_notebook
 from dlcv.timing import thread_env
 
 SANDBOX_HOME = "/home/student"
@@ -121,7 +121,7 @@ def policy_binds(policy, scratch: Path) -> tuple[list[tuple[str, str]], list[str
 
 def bwrap_command(bwrap: str, workdir: Path, conndir: Path, etcdir: Path, uid: int,
                   extra_ro: list[str] = (), grading: Path | None = None, policy=None,
-                  tmp_size: int = 256 * 2**20) -> list[str]:
+                  tmp_size: int = Limits.tmp_size) -> list[str]:
     """The bwrap prefix that runs a command as `uid` in a fresh sandbox (see the module doc).
     `grading`: a folder holding dlcv_inside, shown at GRADING_MOUNT; `policy`: what may be
     imported (policy_binds); `tmp_size`: bytes each writable place (/tmp, /var/tmp, the home
@@ -234,21 +234,58 @@ class SandboxedExecute(NbGraderPreprocessor):
     sandbox = Bool(True, help="Run the kernel in bubblewrap. False runs it unsandboxed (with the "
                               "same limits): only for a trusted developer machine.").tag(config=True)
     bwrap = Unicode("bwrap", help="The bubblewrap executable").tag(config=True)
-    timeout = Integer(180, help="Per-cell time limit in seconds").tag(config=True)
-    wall_timeout = Integer(1800, help="Wall-clock limit for the whole notebook, seconds").tag(config=True)
-    memory_limit = Integer(4 * 2**30, help="Address-space limit of the kernel, bytes").tag(config=True)
+    # Every limit defaults to autograder.sandbox_run.course_limits(): written once, there.
+    timeout = Integer(help="Per-cell time limit in seconds").tag(config=True)
+    wall_timeout = Integer(help="Wall-clock limit for the whole notebook, seconds").tag(config=True)
+    memory_limit = Integer(help="Address-space limit of the kernel, bytes").tag(config=True)
     cpu_limit = Integer(0, help="CPU-time limit of a kernel, seconds (0: the wall-clock limit)"
                         ).tag(config=True)
-    file_size_limit = Integer(64 * 2**20, help="Largest file the kernel may write, bytes").tag(config=True)
-    nproc_limit = Integer(256, help="Processes and threads of the sandbox's user").tag(config=True)
-    max_output = Integer(2**20, help="Output kept per cell, bytes (the rest is cut)").tag(config=True)
-    startup_timeout = Float(60, help="Seconds to wait for the kernel to start").tag(config=True)
-    interrupt_grace = Float(5, help="Seconds an interrupted cell gets to stop before the kernel "
-                                    "is killed and restarted").tag(config=True)
+    file_size_limit = Integer(help="Largest file the kernel may write, bytes").tag(config=True)
+    nproc_limit = Integer(help="Processes and threads of the sandbox's user").tag(config=True)
+    max_output = Integer(help="Output kept per cell, bytes (the rest is cut)").tag(config=True)
+    startup_timeout = Float(help="Seconds to wait for the kernel to start").tag(config=True)
+    interrupt_grace = Float(help="Seconds an interrupted cell gets to stop before the kernel "
+                                 "is killed and restarted").tag(config=True)
     uid_base = Integer(200000, help="The sandbox user is uid_base + pid % 10000").tag(config=True)
     extra_ro_binds = List(Unicode(), help="More host folders the kernel may read").tag(config=True)
-    tmp_size = Integer(256 * 2**20, help="Bytes each writable place of the sandbox (/tmp, /var/tmp, "
-                                         "the home folder) may hold").tag(config=True)
+    tmp_size = Integer(help="Bytes each writable place of the sandbox (/tmp, /var/tmp, "
+                            "the home folder) may hold").tag(config=True)
+
+    @default("timeout")
+    def _timeout(self):
+        return int(course_limits().cell_timeout)
+
+    @default("wall_timeout")
+    def _wall_timeout(self):
+        return int(course_limits().wall_timeout)
+
+    @default("memory_limit")
+    def _memory_limit(self):
+        return course_limits().memory
+
+    @default("file_size_limit")
+    def _file_size_limit(self):
+        return course_limits().file_size
+
+    @default("nproc_limit")
+    def _nproc_limit(self):
+        return course_limits().nproc
+
+    @default("max_output")
+    def _max_output(self):
+        return course_limits().max_output
+
+    @default("startup_timeout")
+    def _startup_timeout(self):
+        return course_limits().startup_timeout
+
+    @default("interrupt_grace")
+    def _interrupt_grace(self):
+        return course_limits().interrupt_grace
+
+    @default("tmp_size")
+    def _tmp_size(self):
+        return course_limits().tmp_size
 
     def limits(self) -> Limits:
         return Limits(cell_timeout=self.timeout, wall_timeout=self.wall_timeout,

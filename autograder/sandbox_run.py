@@ -47,15 +47,33 @@ from nbformat.notebooknode import NotebookNode
 
 @dataclass
 class Limits:
-    cell_timeout: float = 180
-    wall_timeout: float = 1800
-    memory: int = 4 * 2**30
-    cpu: int = 1800
-    file_size: int = 64 * 2**20
-    nproc: int = 256
-    max_output: int = 2**20
-    startup_timeout: float = 60
-    interrupt_grace: float = 5
+    """Every limit of a graded kernel, with its default: the one place they are written.
+    SandboxedExecute's options (c.SandboxedExecute.timeout, ... in autograder/nbgrader_config.py)
+    default to course_limits(), which grows them for CIFAR-10."""
+
+    cell_timeout: float = 180  # seconds per cell
+    wall_timeout: float = 1800  # seconds for the whole notebook
+    memory: int = 4 * 2**30  # bytes of address space
+    cpu: int = 1800  # CPU seconds per kernel
+    file_size: int = 64 * 2**20  # largest file a submission may write, bytes
+    nproc: int = 256  # processes and threads of the sandbox's user
+    max_output: int = 2**20  # output kept per cell, bytes
+    startup_timeout: float = 60  # seconds to wait for the kernel to start
+    interrupt_grace: float = 5  # seconds an interrupted cell gets before the kernel is restarted
+    tmp_size: int = 256 * 2**20  # bytes each of /tmp, /var/tmp and the home folder may hold
+
+
+# With CIFAR-10 in the course's data folder a1-a3 train on 49,000 colour images instead of 1,257
+# digits: a training cell takes minutes (a1's linear search about 3) and a kernel holds the data
+# set in float64 (a3 about 4.5 GB resident), so these limits grow with it.
+CIFAR10_LIMITS = dict(cell_timeout=900, wall_timeout=3600, cpu=3600, memory=12 * 2**30)
+
+
+def course_limits() -> Limits:
+    """The limits for the course's data: the defaults, or CIFAR10_LIMITS when CIFAR-10 is there."""
+    from dlcv.data import cifar10_available
+
+    return Limits(**CIFAR10_LIMITS) if cifar10_available() else Limits()
 
 
 # Limits after which the kernel is restarted even though it is still alive: what the cell took
