@@ -8,6 +8,7 @@ The kernel (any room may import it; it imports no room):
     dlcv.gradcheck   numeric gradients and relative errors
     dlcv.plots       plotting helpers
     dlcv.timing      thread caps and fastest-of-N timing
+    dlcv.validate    argument checks: integer, positive, number_in, choice (who, name, value, ...)
     dlcv.solver      the training loop of the assignments (Solver), given to students
     dlcv.widget      the base of every widget (FigureView, slider, dropdown)
 

@@ -47,6 +47,7 @@ from torch import nn
 
 from dlcv.captioning.captions import PLURALS, Vocabulary, tokenize
 from dlcv.shapes import COLOR_NAMES, SIZE_NAMES, ShapesScenes
+from dlcv.validate import integer
 
 NUMBER_WORDS = {"a": 1, "one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5,
                 "six": 6}
@@ -56,12 +57,6 @@ SINGULAR = {v: k for k, v in PLURALS.items()}
 # --------------------------------------------------------------------------------------------
 # Checking inputs
 # --------------------------------------------------------------------------------------------
-def _int(name: str, v, lo: int, who: str, hi: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo or (
-            hi is not None and v > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{who}: {name} must be an int {rng}, got {v!r}")
-    return int(v)
 
 
 def _features(feats, ndim: int, who: str, channels: int | None = None) -> torch.Tensor:
@@ -123,8 +118,8 @@ class ShowTellCaptioner(nn.Module):
                  hidden_dim: int = 128, use_image: bool = True, null: int = 0):
         super().__init__()
         who = "ShowTellCaptioner"
-        self.vocab_size = _int("vocab_size", vocab_size, 4, who)
-        self.feature_dim = _int("feature_dim", feature_dim, 1, who)
+        self.vocab_size = integer(who, "vocab_size", vocab_size, 4)
+        self.feature_dim = integer(who, "feature_dim", feature_dim, 1)
         self.use_image = bool(use_image)
         self.image_proj = nn.Linear(feature_dim, embed_dim)          # W_I
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=null)  # W_e
@@ -195,8 +190,8 @@ class AttentionCaptioner(nn.Module):
                  hidden_dim: int = 64, attention_dim: int = 64, null: int = 0):
         super().__init__()
         who = "AttentionCaptioner"
-        self.vocab_size = _int("vocab_size", vocab_size, 4, who)
-        self.feature_channels = C = _int("feature_channels", feature_channels, 1, who)
+        self.vocab_size = integer(who, "vocab_size", vocab_size, 4)
+        self.feature_channels = C = integer(who, "feature_channels", feature_channels, 1)
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=null)  # W_e
         self.init_h = nn.Linear(C, hidden_dim)
         self.init_c = nn.Linear(C, hidden_dim)
@@ -319,8 +314,8 @@ def train_captioner(model: nn.Module, feats, tokens, image_index, steps: int = 4
                          f"caption, got {tuple(image_index.shape)}")
     if int(image_index.min()) < 0 or int(image_index.max()) >= len(feats):
         raise ValueError(f"{who}: image_index must be in 0..{len(feats) - 1}")
-    steps = _int("steps", steps, 1, who)
-    batch_size = min(_int("batch_size", batch_size, 1, who), len(tokens))
+    steps = integer(who, "steps", steps, 1)
+    batch_size = min(integer(who, "batch_size", batch_size, 1), len(tokens))
     if not lr > 0:
         raise ValueError(f"{who}: lr must be positive, got {lr}")
     mask = tokens != null
@@ -412,7 +407,7 @@ def greedy_decode(model: nn.Module, feats, vocab: Vocabulary, max_length: int = 
     """
     who = "greedy_decode"
     _check_model(model, who)
-    max_length = _int("max_length", max_length, 1, who)
+    max_length = integer(who, "max_length", max_length, 1)
     feats = _features(feats, model.feature_ndim, who)
     force = dict(force or {})
     unknown = [w for w in force.values() if w not in vocab.word_to_idx]
@@ -479,8 +474,8 @@ def lecture_beam_search(model: nn.Module, feats, vocab: Vocabulary, beam_size: i
     """
     who = "lecture_beam_search"
     _check_model(model, who)
-    beam_size = _int("beam_size", beam_size, 1, who, hi=model.vocab_size)
-    max_length = _int("max_length", max_length, 1, who)
+    beam_size = integer(who, "beam_size", beam_size, 1, model.vocab_size)
+    max_length = integer(who, "max_length", max_length, 1)
     f = feats if isinstance(feats, torch.Tensor) else torch.as_tensor(np.asarray(feats))
     if f.ndim != model.feature_ndim - 1:
         raise ValueError(f"{who}: feats must be the features of one image with "
@@ -597,7 +592,7 @@ def lecture_bleu(candidates: Sequence, references: Sequence[Sequence], max_n: in
     The lecture's version; a5 asks you to write your own BLEU.
     """
     who = "lecture_bleu"
-    max_n = _int("max_n", max_n, 1, who)
+    max_n = integer(who, "max_n", max_n, 1)
     if isinstance(candidates, str) or len(candidates) != len(references):
         raise ValueError(f"{who}: need one list of references per candidate, got "
                          f"{len(candidates)} candidates and {len(references)} reference lists")

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.validate import integer
+
 
 # --------------------------------------------------------------------------------------------
 # Input checks
@@ -45,12 +47,6 @@ def _check_x(x: torch.Tensor, channels: int, who: str, size: tuple[int, int] | N
     if size is not None and tuple(x.shape[2:]) != tuple(size):
         raise ValueError(f"{who}: x must have shape (N, {channels}, {size[0]}, {size[1]}), "
                          f"got {tuple(x.shape)}")
-
-
-def _positive_int(v, name: str, who: str, lo: int = 1) -> int:
-    if not (isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo):
-        raise ValueError(f"{who}: {name} must be an int >= {lo}, got {v!r}")
-    return int(v)
 
 
 def _check_shape(input_shape, who: str) -> tuple[int, ...]:
@@ -368,12 +364,12 @@ class InceptionModule(nn.Module):
                  reduce5: int | None = None, pool_proj: int | None = None):
         super().__init__()
         who = "InceptionModule"
-        self.in_channels = _positive_int(in_channels, "in_channels", who)
+        self.in_channels = integer(who, "in_channels", in_channels, 1)
         for name, v in (("c1", c1), ("c3", c3), ("c5", c5)):
-            _positive_int(v, name, who)
+            integer(who, name, v, 1)
         for name, v in (("reduce3", reduce3), ("reduce5", reduce5), ("pool_proj", pool_proj)):
             if v is not None:
-                _positive_int(v, name, who)
+                integer(who, name, v, 1)
         self.branch1 = _conv_relu(in_channels, c1, 1)
         self.branch3 = (nn.Sequential(_conv_relu(in_channels, reduce3, 1),
                                       _conv_relu(reduce3, c3, 3))
@@ -457,9 +453,9 @@ class BasicBlock(nn.Module):
                  shortcut: str = "auto"):
         super().__init__()
         who = "BasicBlock"
-        self.in_channels = _positive_int(in_channels, "in_channels", who)
-        self.out_channels = _positive_int(out_channels, "out_channels", who)
-        _positive_int(stride, "stride", who)
+        self.in_channels = integer(who, "in_channels", in_channels, 1)
+        self.out_channels = integer(who, "out_channels", out_channels, 1)
+        integer(who, "stride", stride, 1)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
@@ -492,15 +488,15 @@ class Bottleneck(nn.Module):
                  stride: int = 1, groups: int = 1, shortcut: str = "auto"):
         super().__init__()
         who = "Bottleneck"
-        self.in_channels = _positive_int(in_channels, "in_channels", who)
-        _positive_int(mid_channels, "mid_channels", who)
-        _positive_int(stride, "stride", who)
-        _positive_int(groups, "groups", who)
+        self.in_channels = integer(who, "in_channels", in_channels, 1)
+        integer(who, "mid_channels", mid_channels, 1)
+        integer(who, "stride", stride, 1)
+        integer(who, "groups", groups, 1)
         if mid_channels % groups:
             raise ValueError(f"{who}: groups ({groups}) must divide mid_channels "
                              f"({mid_channels})")
         out_channels = 4 * mid_channels if out_channels is None else out_channels
-        self.out_channels = _positive_int(out_channels, "out_channels", who)
+        self.out_channels = integer(who, "out_channels", out_channels, 1)
         self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid_channels)
         self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, stride=stride, padding=1,
@@ -529,8 +525,8 @@ def resnext_block(in_channels: int, cardinality: int = 32, group_width: int = 4,
     of 1x1 (-> group_width) -> 3x3 -> 1x1, summed, equal a bottleneck whose middle width is
     cardinality * group_width and whose 3x3 convolution has groups=cardinality. The default
     (32 x 4d on 256 channels) has about as many weights as ResNet's 256-64-256 bottleneck."""
-    mid = _positive_int(cardinality, "cardinality", "resnext_block") * \
-        _positive_int(group_width, "group_width", "resnext_block")
+    mid = integer("resnext_block", "cardinality", cardinality, 1) * \
+        integer("resnext_block", "group_width", group_width, 1)
     return Bottleneck(in_channels, mid, in_channels if out_channels is None else out_channels,
                       stride=stride, groups=cardinality)
 
@@ -544,8 +540,8 @@ class WideBlock(nn.Module):
                  dropout: float = 0.0):
         super().__init__()
         who = "WideBlock"
-        self.in_channels = _positive_int(in_channels, "in_channels", who)
-        self.out_channels = _positive_int(out_channels, "out_channels", who)
+        self.in_channels = integer(who, "in_channels", in_channels, 1)
+        self.out_channels = integer(who, "out_channels", out_channels, 1)
         if not 0 <= dropout < 1:
             raise ValueError(f"{who}: dropout must be in [0, 1), got {dropout}")
         self.bn1 = nn.BatchNorm2d(in_channels)
@@ -623,13 +619,13 @@ class MLPConv(nn.Module):
                  kernel_size: int = 5, stride: int = 1, padding: int | None = None):
         super().__init__()
         who = "MLPConv"
-        self.in_channels = _positive_int(in_channels, "in_channels", who)
+        self.in_channels = integer(who, "in_channels", in_channels, 1)
         if len(channels) < 1:
             raise ValueError(f"{who}: channels must hold at least one width, got {channels!r}")
         pad = kernel_size // 2 if padding is None else padding
         mods, c = [], in_channels
         for i, w in enumerate(channels):
-            _positive_int(w, "channels[i]", who)
+            integer(who, "channels[i]", w, 1)
             k = kernel_size if i == 0 else 1
             mods += [nn.Conv2d(c, w, k, stride=stride if i == 0 else 1, padding=pad if i == 0
                                else 0), nn.ReLU()]
@@ -655,9 +651,9 @@ class DenseBlock(nn.Module):
                  bottleneck: bool = False):
         super().__init__()
         who = "DenseBlock"
-        self.in_channels = _positive_int(in_channels, "in_channels", who)
-        k = _positive_int(growth_rate, "growth_rate", who)
-        _positive_int(num_layers, "num_layers", who)
+        self.in_channels = integer(who, "in_channels", in_channels, 1)
+        k = integer(who, "growth_rate", growth_rate, 1)
+        integer(who, "num_layers", num_layers, 1)
         self.layers = nn.ModuleList()
         c = in_channels
         for _ in range(num_layers):
@@ -689,10 +685,10 @@ class FireModule(nn.Module):
     def __init__(self, in_channels: int, squeeze: int, expand1x1: int, expand3x3: int):
         super().__init__()
         who = "FireModule"
-        self.in_channels = _positive_int(in_channels, "in_channels", who)
+        self.in_channels = integer(who, "in_channels", in_channels, 1)
         for name, v in (("squeeze", squeeze), ("expand1x1", expand1x1),
                         ("expand3x3", expand3x3)):
-            _positive_int(v, name, who)
+            integer(who, name, v, 1)
         self.squeeze = _conv_relu(in_channels, squeeze, 1)
         self.expand1x1 = _conv_relu(squeeze, expand1x1, 1)
         self.expand3x3 = _conv_relu(squeeze, expand3x3, 3)
@@ -740,9 +736,9 @@ class FractalBlock(nn.Module):
                  drop_path: float = 0.0):
         super().__init__()
         who = "FractalBlock"
-        self.in_channels = _positive_int(in_channels, "in_channels", who)
-        self.out_channels = _positive_int(out_channels, "out_channels", who)
-        self.columns = _positive_int(columns, "columns", who)
+        self.in_channels = integer(who, "in_channels", in_channels, 1)
+        self.out_channels = integer(who, "out_channels", out_channels, 1)
+        self.columns = integer(who, "columns", columns, 1)
         if not 0 <= drop_path < 1:
             raise ValueError(f"{who}: drop_path must be in [0, 1), got {drop_path}")
         self.drop_path = drop_path
@@ -830,8 +826,8 @@ def make_digits_net(num_blocks: int = 8, width: int = 16, residual: bool = True,
     2 * num_blocks + 2 weight layers. x: (N, in_channels, H, W) -> (N, num_classes).
     Convolutions are He-initialised (fan_out, as in torchvision's ResNet)."""
     who = "make_digits_net"
-    _positive_int(num_blocks, "num_blocks", who, lo=0)
-    _positive_int(width, "width", who)
+    integer(who, "num_blocks", num_blocks, 0)
+    integer(who, "width", width, 1)
 
     def build():
         layers = [("stem", nn.Conv2d(in_channels, width, 3, padding=1, bias=False)),
@@ -921,11 +917,11 @@ def block_costs(block: str, channels: int = 256, size: int = 28,
     Returns (table, info): table has one row per Conv2d call, named like "3x3 conv 64->64 /g32";
     info = {"out_shape": (1, C', H', W'), "reference_macs": MACs of one 3x3 conv C -> C}.
     """
-    C = _positive_int(channels, "channels", "block_costs", lo=16)
+    C = integer("block_costs", "channels", channels, 16)
     if C % 16:
         raise ValueError(f"block_costs: channels must be a multiple of 16, got {C}")
-    size = _positive_int(size, "size", "block_costs")
-    cardinality = _positive_int(cardinality, "cardinality", "block_costs")
+    size = integer("block_costs", "size", size, 1)
+    cardinality = integer("block_costs", "cardinality", cardinality, 1)
     with torch.device("meta"):
         blk = _block_factory(block, C, cardinality)
     shape = (1, C, size, size)

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlcv.validate import integer
+
 # Named 3x3 kernels, applied as cross-correlation (no flip), as deep-learning libraries do.
 # Edge kernels respond positively where the image gets brighter to the right (Sobel x) or
 # downwards (Sobel y).
@@ -44,16 +46,10 @@ KERNELS: dict[str, np.ndarray] = {
 }
 
 
-def _check_int(name: str, v, lo: int, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-        raise ValueError(f"{who}: {name} must be an int >= {lo}, got {v!r}")
-    return int(v)
-
-
 def effective_kernel_size(k: int, dilation: int = 1) -> int:
     """The extent D(K-1)+1 covered by a K-tap kernel with dilation D."""
-    k = _check_int("k", k, 1, "effective_kernel_size")
-    dilation = _check_int("dilation", dilation, 1, "effective_kernel_size")
+    k = integer("effective_kernel_size", "k", k, 1)
+    dilation = integer("effective_kernel_size", "dilation", dilation, 1)
     return dilation * (k - 1) + 1
 
 
@@ -74,11 +70,11 @@ def output_size(n: int, k: int, stride: int = 1, padding: int = 0, dilation: int
             input N + 2P (no output position exists).
     """
     who = "output_size"
-    n = _check_int("n", n, 1, who)
-    k = _check_int("k", k, 1, who)
-    stride = _check_int("stride", stride, 1, who)
-    padding = _check_int("padding", padding, 0, who)
-    dilation = _check_int("dilation", dilation, 1, who)
+    n = integer(who, "n", n, 1)
+    k = integer(who, "k", k, 1)
+    stride = integer(who, "stride", stride, 1)
+    padding = integer(who, "padding", padding, 0)
+    dilation = integer(who, "dilation", dilation, 1)
     k_eff = dilation * (k - 1) + 1
     if k_eff > n + 2 * padding:
         raise ValueError(
@@ -191,7 +187,7 @@ def window(image, kernel_size: int, i: int, j: int, stride: int = 1, padding: in
     """
     who = "window"
     x = _as_image(image, who)
-    k = _check_int("kernel_size", kernel_size, 1, who)
+    k = integer(who, "kernel_size", kernel_size, 1)
     H, W = x.shape
     m_h = output_size(H, k, stride, padding, dilation)
     m_w = output_size(W, k, stride, padding, dilation)
@@ -239,10 +235,10 @@ def _layer_params(layer) -> tuple[int, int, int, int] | None:
                              f"(kernel, stride, padding) or (kernel, stride, padding, dilation); "
                              f"got {layer!r}")
         k, s, p, d = (list(layer) + [1, 0, 1][len(layer) - 1:])[:4]
-        return (_check_int("kernel", k, 1, "receptive_field"),
-                _check_int("stride", s, 1, "receptive_field"),
-                _check_int("padding", p, 0, "receptive_field"),
-                _check_int("dilation", d, 1, "receptive_field"))
+        return (integer("receptive_field", "kernel", k, 1),
+                integer("receptive_field", "stride", s, 1),
+                integer("receptive_field", "padding", p, 0),
+                integer("receptive_field", "dilation", d, 1))
     from torch import nn
 
     def first(v):

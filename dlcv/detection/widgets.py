@@ -42,6 +42,7 @@ from dlcv.detection.boxes import (
 )
 from dlcv.plots import CLASS_COLORS
 from dlcv.shapes import CLASSES, COLOR_NAMES, SIZE_NAMES, ShapesScenes, make_scenes
+from dlcv.validate import choice, number_in
 from dlcv.widget import FigureView, dropdown, slider
 
 POS_COLOR = CLASS_COLORS[2]     # bluish green
@@ -59,17 +60,6 @@ def _outline(box) -> list[tuple[float, float]]:
 
 def _halo(width: float = 3.5):
     return [patheffects.withStroke(linewidth=width, foreground="white")]
-
-
-def _check_choice(who: str, name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{who}: {name} must be one of {tuple(choices)}, got {value!r}")
-
-
-def _check_range(who: str, name: str, value, lo: float, hi: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
-            or not lo <= value <= hi:
-        raise ValueError(f"{who}: {name} must be a number in [{lo}, {hi}], got {value!r}")
 
 
 # =============================================================================================
@@ -121,13 +111,13 @@ class IoUNMSPlayground(FigureView):
     def __init__(self, scene: int = 0, iou_threshold: float = 0.5, score_threshold: float = 0.3,
                  per_class: bool = True, step: int | None = None):
         who = "IoUNMSPlayground"
-        _check_choice(who, "scene", scene, range(len(NMS_SCENE_IDS)))
-        _check_range(who, "iou_threshold", iou_threshold, 0.05, 0.95)
-        _check_range(who, "score_threshold", score_threshold, 0.0, 0.95)
+        choice(who, "scene", scene, range(len(NMS_SCENE_IDS)))
+        number_in(who, "iou_threshold", iou_threshold, 0.05, 0.95)
+        number_in(who, "score_threshold", score_threshold, 0.0, 0.95)
         n = len(nms_candidates(scene))
         if step is None:
             step = n
-        _check_choice(who, "step", step, range(n + 1))
+        choice(who, "step", step, range(n + 1))
         super().__init__(figsize=(13.6, 5.7))
         self._scene = None
 
@@ -489,14 +479,14 @@ class AnchorView(FigureView):
                  ratios=RATIO_CHOICES, pos_threshold: float = 0.5, neg_threshold: float = 0.4,
                  force_match: bool = True, cell: tuple[int, int] | None = None):
         who = "AnchorView"
-        _check_choice(who, "scene", scene, range(ANCHOR_SCENES))
-        _check_choice(who, "stride", stride, STRIDES)
+        choice(who, "scene", scene, range(ANCHOR_SCENES))
+        choice(who, "stride", stride, STRIDES)
         for s in scales:
-            _check_choice(who, "every scale", s, SCALE_CHOICES)
+            choice(who, "every scale", s, SCALE_CHOICES)
         for r in ratios:
-            _check_choice(who, "every ratio", r, RATIO_CHOICES)
-        _check_range(who, "pos_threshold", pos_threshold, 0.1, 0.9)
-        _check_range(who, "neg_threshold", neg_threshold, 0.0, 0.9)
+            choice(who, "every ratio", r, RATIO_CHOICES)
+        number_in(who, "pos_threshold", pos_threshold, 0.1, 0.9)
+        number_in(who, "neg_threshold", neg_threshold, 0.0, 0.9)
         if neg_threshold > pos_threshold:
             raise ValueError(f"{who}: neg_threshold ({neg_threshold}) must be <= pos_threshold "
                              f"({pos_threshold})")
@@ -841,8 +831,8 @@ class FocalLossView(FigureView):
     """
 
     def __init__(self, gamma: float = 2.0, alpha: float = 0.25, log_scale: bool = False):
-        _check_range("FocalLossView", "gamma", gamma, 0.0, 5.0)
-        _check_range("FocalLossView", "alpha", alpha, 0.0, 1.0)
+        number_in("FocalLossView", "gamma", gamma, 0.0, 5.0)
+        number_in("FocalLossView", "alpha", alpha, 0.0, 1.0)
         super().__init__(figsize=(12.5, 4.4))
         self.gamma = slider("γ (focusing)", float(gamma), 0.0, 5.0, 0.1, readout_format=".1f",
                             width="320px", continuous_update=True)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlcv.validate import choice
+
 # name -> (description, std as a function of fan_in and fan_out)
 INITS: dict[str, tuple[str, Callable[[int, int], float]]] = {
     "small": ("N(0, 0.01²): small random numbers", lambda fan_in, fan_out: 0.01),
@@ -59,11 +61,6 @@ ACTIVATIONS: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor], tuple[
 FLAT_SLOPE = 0.1
 
 
-def _check_choice(value, options, what: str, who: str) -> None:
-    if value not in options:
-        raise ValueError(f"{who}: {what} must be one of {', '.join(options)}, got {value!r}")
-
-
 def init_std(init: str, fan_in: int, fan_out: int | None = None, scale: float = 1.0) -> float:
     """The standard deviation of the Gaussian weights an initialisation prescribes.
 
@@ -72,7 +69,7 @@ def init_std(init: str, fan_in: int, fan_out: int | None = None, scale: float = 
         fan_in, fan_out: inputs and outputs of the layer (fan_out defaults to fan_in).
         scale: a multiplier on top of the prescription (1 = as prescribed).
     """
-    _check_choice(init, INITS, "init", "init_std")
+    choice("init_std", "init", init, INITS)
     fan_out = fan_in if fan_out is None else fan_out
     if not (int(fan_in) == fan_in and fan_in >= 1 and int(fan_out) == fan_out and fan_out >= 1):
         raise ValueError(f"init_std: fan_in and fan_out must be positive ints, "
@@ -162,8 +159,8 @@ def layer_statistics(
         again in float64 when float32 overflows, so that exploding nets still give numbers.
     """
     who = "layer_statistics"
-    _check_choice(activation, ACTIVATIONS, "activation", who)
-    _check_choice(init, INITS, "init", who)
+    choice(who, "activation", activation, ACTIVATIONS)
+    choice(who, "init", init, INITS)
     for name, v, lo, hi in (("depth", depth, 1, 50), ("width", width, 2, 2000),
                             ("batch", batch, 2, 5000), ("bins", bins, 2, 500)):
         if not (isinstance(v, int | np.integer) and lo <= v <= hi):

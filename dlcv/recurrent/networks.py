@@ -54,23 +54,11 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import nn
 
 from dlcv.timing import torch_threads
+from dlcv.validate import integer, positive
 
 NONLINEARITIES = ("linear", "tanh", "relu")
 MATRIX_KINDS = ("random", "orthogonal")
 IN_COLOR, HID_COLOR, OUT_COLOR = "#F4B6B6", "#B8E0C8", "#B7D3EE"  # input, hidden, output boxes
-
-
-def _int(name: str, v, lo: int, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-        raise ValueError(f"{who}: {name} must be an int >= {lo}, got {v!r}")
-    return int(v)
-
-
-def _positive(name: str, v, who: str) -> float:
-    number = isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool)
-    if not number or not v > 0:
-        raise ValueError(f"{who}: {name} must be a positive number, got {v!r}")
-    return float(v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,8 +73,8 @@ def recurrent_matrix(n: int, spectral_radius: float = 1.0, kind: str = "random",
     has modulus spectral_radius exactly (they sit on a circle).
     """
     who = "recurrent_matrix"
-    n = _int("n", n, 1, who)
-    rho = _positive("spectral_radius", spectral_radius, who)
+    n = integer(who, "n", n, 1)
+    rho = positive(who, "spectral_radius", spectral_radius)
     if kind not in MATRIX_KINDS:
         raise ValueError(f"{who}: kind must be one of {MATRIX_KINDS}, got {kind!r}")
     rng = np.random.default_rng(seed)
@@ -130,7 +118,7 @@ def gradient_norms(W, steps: int = 50, nonlinearity: str = "tanh", input_scale: 
     W = torch.as_tensor(np.asarray(W, dtype=np.float64))
     if W.ndim != 2 or W.shape[0] != W.shape[1]:
         raise ValueError(f"{who}: W must be a square (n, n) matrix, got shape {tuple(W.shape)}")
-    steps = _int("steps", steps, 1, who)
+    steps = integer(who, "steps", steps, 1)
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"{who}: nonlinearity must be one of {NONLINEARITIES}, "
                          f"got {nonlinearity!r}")
@@ -183,9 +171,9 @@ def lstm_gradient_norms(hidden: int = 16, steps: int = 50, forget_bias: float = 
     along the cell path (the gates' own dependence on h_{t-1} adds the other paths).
     """
     who = "lstm_gradient_norms"
-    hidden = _int("hidden", hidden, 1, who)
-    steps = _int("steps", steps, 1, who)
-    input_size = _int("input_size", input_size, 1, who)
+    hidden = integer(who, "hidden", hidden, 1)
+    steps = integer(who, "steps", steps, 1)
+    input_size = integer(who, "input_size", input_size, 1)
     gen = torch.Generator().manual_seed(int(seed))
     H, D = hidden, input_size
     weights = LSTMWeights(
@@ -224,7 +212,7 @@ def clip_by_norm(g, threshold: float):
     tensor of the same type; the direction of g never changes. For all the parameters of a
     torch model at once use torch.nn.utils.clip_grad_norm_(model.parameters(), threshold).
     """
-    threshold = _positive("threshold", threshold, "clip_by_norm")
+    threshold = positive("clip_by_norm", "threshold", threshold)
     norm = float(torch.as_tensor(g).double().norm())
     scale = threshold / norm if norm > threshold else 1.0
     return g * scale
@@ -237,7 +225,7 @@ def cliff_loss(w, b, steps: int = 10, x0: float = 0.5, target: float = 0.7):
     fixed points depending on (w, b), and where the second one appears x_T jumps, so the loss has
     a steep wall (a "cliff"), steeper the larger T. w, b: numbers or tensors of one shape.
     """
-    steps = _int("steps", steps, 1, "cliff_loss")
+    steps = integer("cliff_loss", "steps", steps, 1)
     w = torch.as_tensor(w, dtype=torch.float64)
     b = torch.as_tensor(b, dtype=torch.float64)
     x = torch.full(torch.broadcast_shapes(w.shape, b.shape), float(x0), dtype=torch.float64)
@@ -259,8 +247,8 @@ def cliff_descent(w0: float, b: float, lr: float, iterations: int, clip: float |
                   steps: int = 10) -> Descent:
     """Gradient descent on cliff_loss over w (b fixed), with the step clipped to norm `clip`."""
     who = "cliff_descent"
-    lr = _positive("lr", lr, who)
-    iterations = _int("iterations", iterations, 1, who)
+    lr = positive(who, "lr", lr)
+    iterations = integer(who, "iterations", iterations, 1)
     ws, losses, grads = [float(w0)], [], []
     for _ in range(iterations):
         w = torch.tensor(ws[-1], dtype=torch.float64, requires_grad=True)
@@ -457,10 +445,10 @@ def make_marker_task(n: int, length: int = MARKER_LENGTH, seed: int = 0,
     a second one must replace the first, so the memory must also be overwritten.
     """
     who = "make_marker_task"
-    n = _int("n", n, 1, who)
-    length = _int("length", length, 3, who)
-    max_markers = _int("max_markers", max_markers, 1, who)
-    min_lag = _int("min_lag", min_lag, 1, who)
+    n = integer(who, "n", n, 1)
+    length = integer(who, "length", length, 3)
+    max_markers = integer(who, "max_markers", max_markers, 1)
+    min_lag = integer(who, "min_lag", min_lag, 1)
     room = length - min_lag
     if room < max_markers:
         raise ValueError(f"{who}: length {length} leaves no room for {max_markers} markers "
@@ -493,7 +481,7 @@ class MarkerNet(nn.Module):
         super().__init__()
         if cell not in ("rnn", "lstm", "gru"):
             raise ValueError(f"MarkerNet: cell must be 'rnn', 'lstm' or 'gru', got {cell!r}")
-        hidden = _int("hidden", hidden, 1, "MarkerNet")
+        hidden = integer("MarkerNet", "hidden", hidden, 1)
         self.cell, self.hidden = cell, hidden
         self.num_symbols = len(MARKER_SYMBOLS)
         gen_state = torch.random.get_rng_state()
@@ -525,8 +513,8 @@ def train_marker_net(net: MarkerNet, task: MarkerTask, steps: int = 150, batch_s
     """Adam on the cross-entropy of the answer, minibatches drawn from `task` with a fixed seed,
     gradients clipped to norm `clip`. Returns the minibatch losses; the net ends in eval mode."""
     who = "train_marker_net"
-    steps = _int("steps", steps, 1, who)
-    batch_size = _int("batch_size", batch_size, 1, who)
+    steps = integer(who, "steps", steps, 1)
+    batch_size = integer(who, "batch_size", batch_size, 1)
     X = torch.as_tensor(task.tokens)
     y = torch.as_tensor(task.y)
     gen = torch.Generator().manual_seed(int(seed))
@@ -600,8 +588,8 @@ class RowReader(nn.Module):
         super().__init__()
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
-        self.rnn = nn.LSTM(_int("width", width, 1, "RowReader"),
-                           _int("hidden", hidden, 1, "RowReader"), batch_first=True,
+        self.rnn = nn.LSTM(integer("RowReader", "width", width, 1),
+                           integer("RowReader", "hidden", hidden, 1), batch_first=True,
                            bidirectional=bool(bidirectional))
         self.out = nn.Linear(hidden * (2 if bidirectional else 1), num_classes)
         torch.random.set_rng_state(gen_state)
@@ -624,7 +612,7 @@ def train_row_reader(model: RowReader, X, y, steps: int = 300, batch_size: int =
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     model.train()
-    for _ in range(_int("steps", steps, 1, "train_row_reader")):
+    for _ in range(integer("train_row_reader", "steps", steps, 1)):
         idx = torch.randint(0, len(X), (min(batch_size, len(X)),), generator=gen)
         scores = model(X[idx])                                   # (B, H, C)
         target = y[idx, None].expand(-1, scores.shape[1])         # (B, H): same label per row
@@ -710,15 +698,15 @@ class CharLM(nn.Module):
                  cell: str = "lstm", num_layers: int = 1, seed: int = 0):
         super().__init__()
         who = "CharLM"
-        vocab_size = _int("vocab_size", vocab_size, 2, who)
+        vocab_size = integer(who, "vocab_size", vocab_size, 2)
         if cell not in ("lstm", "gru"):
             raise ValueError(f"{who}: cell must be 'lstm' or 'gru', got {cell!r}")
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
-        self.embed = nn.Embedding(vocab_size, _int("embed_dim", embed_dim, 1, who))
+        self.embed = nn.Embedding(vocab_size, integer(who, "embed_dim", embed_dim, 1))
         layer = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = layer(embed_dim, _int("hidden_size", hidden_size, 1, who),
-                         num_layers=_int("num_layers", num_layers, 1, who), batch_first=True)
+        self.rnn = layer(embed_dim, integer(who, "hidden_size", hidden_size, 1),
+                         num_layers=integer(who, "num_layers", num_layers, 1), batch_first=True)
         self.out = nn.Linear(hidden_size, vocab_size)
         torch.random.set_rng_state(gen_state)
         self.cell, self.vocab_size = cell, vocab_size
@@ -741,7 +729,7 @@ def stream_batches(ids, batch_size: int) -> torch.Tensor:
     being ids[b*L : (b+1)*L]. Consecutive chunks of a row continue each other, so the hidden
     state of one chunk is the right starting state for the next (truncated BPTT)."""
     ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
-    batch_size = _int("batch_size", batch_size, 1, "stream_batches")
+    batch_size = integer("stream_batches", "batch_size", batch_size, 1)
     L = len(ids) // batch_size
     if L < 2:
         raise ValueError(f"stream_batches: {len(ids)} ids are too few for {batch_size} streams")
@@ -778,10 +766,10 @@ def train_char_lm(model: CharLM, ids, steps: int = 700, batch_size: int = 32, ch
         CharLMHistory. The model ends in eval mode.
     """
     who = "train_char_lm"
-    steps = _int("steps", steps, 1, who)
-    chunk = _int("chunk", chunk, 1, who)
-    val_every = _int("val_every", val_every, 1, who)
-    lr = _positive("lr", lr, who)
+    steps = integer(who, "steps", steps, 1)
+    chunk = integer(who, "chunk", chunk, 1)
+    val_every = integer(who, "val_every", val_every, 1)
+    lr = positive(who, "lr", lr)
     ids = np.asarray(ids, dtype=np.int64)
     offset = int(np.random.default_rng(seed).integers(0, max(1, len(ids) // 10)))
     data = stream_batches(ids[offset:], batch_size)              # (B, L)
@@ -881,7 +869,7 @@ def sample(model: CharLM, vocab: CharVocab, prompt: str, length: int = 200,
     Returns the generated characters only (without the prompt)."""
     who = "sample"
     temperature = _check_temperature(temperature, who)
-    length = _int("length", length, 0, who)
+    length = integer(who, "length", length, 0)
     if not prompt:
         raise ValueError(f"{who}: prompt must not be empty")
     gen = torch.Generator().manual_seed(int(seed))
@@ -913,11 +901,11 @@ def rnn_param_count(kind: str, input_size: int, hidden_size: int, num_layers: in
     blocks = {"rnn": 1, "gru": 3, "lstm": 4}
     if kind not in blocks:
         raise ValueError(f"rnn_param_count: kind must be one of {list(blocks)}, got {kind!r}")
-    D = _int("input_size", input_size, 1, "rnn_param_count")
-    H = _int("hidden_size", hidden_size, 1, "rnn_param_count")
+    D = integer("rnn_param_count", "input_size", input_size, 1)
+    H = integer("rnn_param_count", "hidden_size", hidden_size, 1)
     dirs = 2 if bidirectional else 1
     total = 0
-    for layer in range(_int("num_layers", num_layers, 1, "rnn_param_count")):
+    for layer in range(integer("rnn_param_count", "num_layers", num_layers, 1)):
         d_in = D if layer == 0 else H * dirs
         total += dirs * blocks[kind] * (H * d_in + H * H + 2 * H)
     return total
@@ -1034,8 +1022,8 @@ def draw_truncated_bptt(ax, length: int = 12, chunk: int = 4) -> None:
     """Hidden states over `length` steps cut into chunks of `chunk` steps: the forward pass
     (black) runs through everything, the hidden state crosses chunk boundaries; the backward
     pass (red, dashed) runs inside each chunk only and stops at its first step."""
-    length = _int("length", length, 2, "draw_truncated_bptt")
-    chunk = _int("chunk", chunk, 1, "draw_truncated_bptt")
+    length = integer("draw_truncated_bptt", "length", length, 2)
+    chunk = integer("draw_truncated_bptt", "chunk", chunk, 1)
     for start in range(0, length, chunk):
         end = min(start + chunk, length)
         ax.add_patch(Rectangle((start - 0.45, -0.75), end - start - 0.1, 2.55,

@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlcv.plots import CLASS_COLORS
+from dlcv.validate import integer
 
 # --------------------------------------------------------------------------------------------
 # Colours
@@ -187,10 +188,6 @@ def unpool_bed_of_nails(x, factor: int = 2) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # Transposed convolution
 # --------------------------------------------------------------------------------------------
-def _int(name: str, v, lo: int, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-        raise ValueError(f"{who}: {name} must be an int >= {lo}, got {v!r}")
-    return int(v)
 
 
 def transposed_output_size(n: int, k: int, stride: int = 1, padding: int = 0,
@@ -208,10 +205,10 @@ def transposed_output_size(n: int, k: int, stride: int = 1, padding: int = 0,
             (torch's rule); or an output shorter than 1.
     """
     who = "transposed_output_size"
-    n, k = _int("n", n, 1, who), _int("k", k, 1, who)
-    stride, padding = _int("stride", stride, 1, who), _int("padding", padding, 0, who)
-    output_padding = _int("output_padding", output_padding, 0, who)
-    dilation = _int("dilation", dilation, 1, who)
+    n, k = integer(who, "n", n, 1), integer(who, "k", k, 1)
+    stride, padding = integer(who, "stride", stride, 1), integer(who, "padding", padding, 0)
+    output_padding = integer(who, "output_padding", output_padding, 0)
+    dilation = integer(who, "dilation", dilation, 1)
     if output_padding >= max(stride, dilation):
         raise ValueError(f"{who}: output_padding must be smaller than the stride or the "
                          f"dilation, got output_padding = {output_padding} with stride = "
@@ -254,8 +251,8 @@ def conv_matrix_1d(kernel, n: int, stride: int = 1, padding: int = 0) -> np.ndar
     """
     who = "conv_matrix_1d"
     w = _kernel_1d(kernel, who)
-    n = _int("n", n, 1, who)
-    stride, padding = _int("stride", stride, 1, who), _int("padding", padding, 0, who)
+    n = integer(who, "n", n, 1)
+    stride, padding = integer(who, "stride", stride, 1), integer(who, "padding", padding, 0)
     k = w.size
     if k > n + 2 * padding:
         raise ValueError(f"{who}: the kernel ({k} taps) is longer than the padded input "
@@ -287,8 +284,8 @@ def conv_matrix_2d(kernel, shape: tuple[int, int], stride: int = 1, padding: int
         raise ValueError(f"{who}: kernel must be a finite 2-D array (kh, kw), got shape {w.shape}")
     if len(tuple(shape)) != 2:
         raise ValueError(f"{who}: shape must be (H, W), got {shape!r}")
-    H, W = (_int("shape", s, 1, who) for s in shape)
-    stride, padding = _int("stride", stride, 1, who), _int("padding", padding, 0, who)
+    H, W = (integer(who, "shape", s, 1) for s in shape)
+    stride, padding = integer(who, "stride", stride, 1), integer(who, "padding", padding, 0)
     kh, kw = w.shape
     if kh > H + 2 * padding or kw > W + 2 * padding:
         raise ValueError(f"{who}: the kernel {w.shape} does not fit into the padded input "
@@ -311,8 +308,8 @@ def stamp_span(i: int, k: int, stride: int = 1, padding: int = 0) -> tuple[int, 
     positions [start, stop) with start = i * S - P and stop = start + K (it may stick out of the
     output at either end; those parts are cropped)."""
     who = "stamp_span"
-    i, k = _int("i", i, 0, who), _int("k", k, 1, who)
-    stride, padding = _int("stride", stride, 1, who), _int("padding", padding, 0, who)
+    i, k = integer(who, "i", i, 0), integer(who, "k", k, 1)
+    stride, padding = integer(who, "stride", stride, 1), integer(who, "padding", padding, 0)
     start = i * stride - padding
     return start, start + k
 
@@ -560,9 +557,9 @@ def train_segmenter(model: nn.Module, X, y, steps: int = 450, batch_size: int = 
         raise ValueError(f"{who}: give both X_val and y_val, or neither")
     if X_val is not None:
         X_val, y_val = _images_labels(X_val, y_val, who, channels=X.shape[1])
-    steps = _int("steps", steps, 1, who)
-    batch_size = _int("batch_size", batch_size, 1, who)
-    val_every = _int("val_every", val_every, 1, who)
+    steps = integer(who, "steps", steps, 1)
+    batch_size = integer(who, "batch_size", batch_size, 1)
+    val_every = integer(who, "val_every", val_every, 1)
     if not lr > 0:
         raise ValueError(f"{who}: lr must be positive, got {lr}")
     batch_size = min(batch_size, len(X))
@@ -642,7 +639,7 @@ def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
     if t.shape != p.shape:
         raise ValueError(f"{who}: y_true and y_pred must have one shape, got {t.shape} and "
                          f"{p.shape}")
-    num_classes = _int("num_classes", num_classes, 1, who)
+    num_classes = integer(who, "num_classes", num_classes, 1)
     for name, a in (("y_true", t), ("y_pred", p)):
         if not np.issubdtype(a.dtype, np.integer):
             raise ValueError(f"{who}: {name} must hold integer labels, got dtype {a.dtype}")
@@ -720,7 +717,7 @@ def mask_target(mask, box, size: int = 28) -> np.ndarray:
     m = np.asarray(mask, dtype=np.float32)
     if m.ndim != 2:
         raise ValueError(f"{who}: mask must be (H, W), got shape {m.shape}")
-    size = _int("size", size, 1, who)
+    size = integer(who, "size", size, 1)
     x1, y1, x2, y2 = _pixel_box(_box(box, who))
     H, W = m.shape
     crop = np.zeros((y2 - y1, x2 - x1), dtype=np.float32)
@@ -752,7 +749,7 @@ def paste_mask(mask, box, image_size: tuple[int, int], threshold: float = 0.5) -
         raise ValueError(f"{who}: mask must be a finite (m, m) array, got shape {m.shape}")
     if len(tuple(image_size)) != 2:
         raise ValueError(f"{who}: image_size must be (H, W), got {image_size!r}")
-    H, W = (_int("image_size", s, 1, who) for s in image_size)
+    H, W = (integer(who, "image_size", s, 1) for s in image_size)
     x1, y1, x2, y2 = _pixel_box(_box(box, who))
     up = F.interpolate(torch.from_numpy(m)[None, None], size=(y2 - y1, x2 - x1), mode="bilinear",
                        align_corners=False)[0, 0].numpy()  # (h, w)
@@ -773,7 +770,7 @@ def keypoint_target(point, box, size: int = 56) -> tuple[int, int]:
     """
     who = "keypoint_target"
     b = _box(box, who)
-    size = _int("size", size, 1, who)
+    size = integer(who, "size", size, 1)
     p = np.asarray(point, dtype=np.float64)
     if p.shape != (2,) or not np.all(np.isfinite(p)):
         raise ValueError(f"{who}: point must be (2,) finite (x, y), got "
