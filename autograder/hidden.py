@@ -509,7 +509,7 @@ class Spec:
             mod = types.ModuleType(name)
             mod.__file__ = f"<hidden tests of {self.assignment}>"
             mod.SOURCE = self  # SOURCE.value("SETTINGS"): what the tests share with the notebook
-            exec(compile(self.hidden_source, f"{self.assignment}/{HIDDEN_TESTS_FILE}", "exec"),  # noqa: S102
+            exec(compile(self.hidden_source, f"{self.assignment}/{HIDDEN_TESTS_FILE}", "exec"),  # noqa: S102 - the instructor's tests
                  mod.__dict__)
             sys.modules[name] = mod
         tests = getattr(mod, "tests", None)
@@ -546,7 +546,7 @@ class Spec:
                 if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name
                                                         for t in node.targets):
                     code = compile(ast.Expression(node.value), f"<{name} in the source>", "eval")
-                    return eval(code, {"__builtins__": {}, "dict": dict, "list": list,  # noqa: S307
+                    return eval(code, {"__builtins__": {}, "dict": dict, "list": list,  # noqa: S307 - literals only
                                        "tuple": tuple})
         raise KeyError(f"the source notebook of {self.assignment} assigns no {name}")
 
@@ -585,7 +585,7 @@ def reference(spec: Spec, tests: HiddenTests) -> Namespace:
             if gid in tests.not_in_reference:
                 continue
             try:
-                exec(compile(src, f"<reference cell {gid}>", "exec"), ns)  # noqa: S102
+                exec(compile(src, f"<reference cell {gid}>", "exec"), ns)  # noqa: S102 - the source's own solutions
             except Exception as e:  # the instructor's to fix: every test that needs it says so
                 raise RuntimeError(f"{spec.assignment}: the source's cell {gid!r} fails when the "
                                    f"reference runs it ({type(e).__name__}: {e}); list it in "
@@ -647,7 +647,7 @@ def as_array(x, name: str) -> np.ndarray:
     """A reply as a numeric array, or CheckFailed naming what came back instead."""
     try:
         a = np.asarray(x)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - whatever the reply is, the student gets a message
         raise CheckFailed(f"{name} should be an array, got {type(x).__name__}") from None
     if a.dtype.kind not in "biuf":
         raise CheckFailed(f"{name} should hold numbers, got {type(x).__name__} of dtype {a.dtype}")

@@ -33,8 +33,8 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # Autograding runs every submission in a bubblewrap sandbox (autograder/sandbox.py) in place of
 # nbgrader's unsandboxed Execute: every cell gets a time limit, the notebook a wall-clock limit,
 # the kernel memory / CPU / file-size / process limits; one failing cell never stops the notebook.
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (
                             AssignLatePenalties,
                             ClearOutput,
                             DeduplicateIds,
@@ -44,10 +44,10 @@ from nbgrader.preprocessors import (  # noqa: E402
                             OverwriteKernelspec,
 )
 
-from autograder.integrity import IntegrityCheck  # noqa: E402
-from autograder.nbgrader_steps import CheckCellMetadataOnce, SaveAutoGradesOnce  # noqa: E402
-from autograder.sandbox import SandboxedExecute  # noqa: E402
-from autograder.sandbox_run import Limits  # noqa: E402
+from autograder.integrity import IntegrityCheck
+from autograder.nbgrader_steps import CheckCellMetadataOnce, SaveAutoGradesOnce
+from autograder.sandbox import SandboxedExecute
+from autograder.sandbox_run import Limits
 
 # Sanitize (before the run): nbgrader's own steps restore locked and test cells from the gradebook;
 # IntegrityCheck first records what they will repair (edited, deleted, duplicated, renamed cells).
@@ -71,11 +71,11 @@ c.Execute.timeout = Limits.cell_timeout  # nbgrader's own Execute, if someone pu
 c.Exchange.root = str(root / "exchange")
 
 # Feedback: grades, then hidden tests removed (source and tracebacks), then the page style.
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbconvert.preprocessors.sanitize import SanitizeHTML  # noqa: E402
-from nbgrader.preprocessors import GetGrades  # noqa: E402
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbconvert.preprocessors.sanitize import SanitizeHTML
+from nbgrader.preprocessors import GetGrades
 
-from autograder.feedback import HideHiddenTests, InertOutputs  # noqa: E402
+from autograder.feedback import HideHiddenTests, InertOutputs
 
 # Student outputs in the feedback are inert (no HTML, script or widget outputs; every text
 # capped) and Markdown cells keep only harmless tags and attributes (no script, no on* handler,

@@ -161,15 +161,15 @@ class _Kernel:
     def shutdown(self):
         try:
             self.kc.stop_channels()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - shutting down: a dead kernel's channels may fail
             pass
         try:
             self.km.shutdown_kernel(now=True)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - shutting down: the kernel may be gone already
             pass
         try:
             self.km.cleanup_resources()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - shutting down: nothing left to clean is fine
             pass
 
 
@@ -227,7 +227,7 @@ class _Runner:
                     interrupted_at = now
                     try:
                         k.km.interrupt_kernel()
-                    except Exception:  # noqa: BLE001
+                    except Exception:  # noqa: BLE001 - a kernel that cannot be interrupted is killed next
                         pass
                     continue
                 return ("stuck" if status == "timeout" else status), outputs, count

@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # load.py
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from dlcv.timing import thread_env, time_call  # noqa: E402
+from dlcv.timing import thread_env, time_call  # noqa: E402 - after sys.path holds the repository
 
 BUDGET_S = 90.0
 LOADED_GOAL = 2.0  # loaded / idle time of a notebook (the goal; 1.5x is the floor on 2 cores)

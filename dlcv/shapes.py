@@ -109,7 +109,7 @@ class ShapesScenes(DetectionData):
     def subset(self, index) -> ShapesScenes:
         """The scenes at the given indices (a slice, a list or a boolean mask)."""
         idx = np.arange(len(self))[index]
-        pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
+        pick = lambda seq: [seq[i] for i in idx]
         return ShapesScenes(self.images[idx], pick(self.boxes), pick(self.labels),
                             self.class_names, pick(self.difficult), pick(self.masks),
                             pick(self.colors), pick(self.sizes), self.semantic[idx], self.seed)

@@ -78,7 +78,7 @@ def postgres_missing() -> str | None:
         return ("PostgreSQL's initdb and pg_ctl are not installed (Debian: apt-get install postgresql, "
                 "or `make setup-postgres`)")
     try:
-        import psycopg  # noqa: F401
+        import psycopg  # noqa: F401 - only whether it is installed
     except ImportError:
         return "psycopg is not installed (pip install 'psycopg[binary]', or `make setup-postgres`)"
     if os.geteuid() == 0:

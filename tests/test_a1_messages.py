@@ -111,11 +111,11 @@ def student(grader, **replace) -> dict:
     """The student's namespace: the source's answer cells, with `gid=source` replaced (None:
     the cell never ran)."""
     ns: dict = {"__name__": "student"}
-    exec("import numpy as np", ns)  # noqa: S102
+    exec("import numpy as np", ns)  # noqa: S102 - the student namespace's import
     for gid, src in grader.spec.reference_source():
         src = replace.get(gid, src)
         if src is not None:
-            exec(compile(src, f"<cell {gid}>", "exec"), ns)  # noqa: S102
+            exec(compile(src, f"<cell {gid}>", "exec"), ns)  # noqa: S102 - the source's cells
     return ns
 
 

@@ -169,7 +169,7 @@ def test_collect_rejects_bad_inputs(course, tmp_path):
 
 def test_command_line_exit_codes(course):
     env_root = str(course.root)
-    run = lambda *a: subprocess.run(  # noqa: E731
+    run = lambda *a: subprocess.run(
         [sys.executable, "-m", "autograder", *a], cwd=REPO, capture_output=True, text=True,
         env={**__import__("os").environ, "DLCV_COURSE_ROOT": env_root})
     ok = run("list")

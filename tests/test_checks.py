@@ -50,7 +50,7 @@ def test_not_implemented_names_the_missing_dependency():
             Stand(ready=False)
     with pytest.raises(CheckFailed, match=r"^setup is not implemented yet: replace"):
         with checking("setup"):  # raised at the top level of a notebook cell: the given name
-            exec(compile("raise NotImplementedError()", "<cell>", "exec"))  # noqa: S102
+            exec(compile("raise NotImplementedError()", "<cell>", "exec"))  # noqa: S102 - a stub cell
 
 
 def test_other_errors_name_the_function_and_case():
@@ -59,7 +59,7 @@ def test_other_errors_name_the_function_and_case():
             raise IndexError("boom")
     with pytest.raises(CheckFailed, match="Run the cells above"):
         with checking("f"):
-            undefined_name  # noqa: B018, F821
+            undefined_name  # noqa: B018, F821 - the NameError is the case
 
 
 def test_expect_close_reports_expected_and_got():
@@ -128,7 +128,7 @@ def test_a_method_not_written_yet_is_named_by_the_class_that_defines_it():
 def test_a_name_that_is_not_defined_says_its_cell_may_have_failed():
     with pytest.raises(CheckFailed) as e:
         with checking("softmax_loss_naive", case="W = 0"):
-            softmax_loss_naive  # noqa: B018, F821
+            softmax_loss_naive  # noqa: B018, F821 - the NameError is the case
     assert str(e.value) == (
         "softmax_loss_naive (W = 0): name 'softmax_loss_naive' is not defined: the cell that defines it "
         "has not run, or stopped with an error (a SyntaxError?). Run the cells above this one (Run > Run "
@@ -204,7 +204,7 @@ class _Notebook:
     def __init__(self):
         self.ns = {"__name__": "__main__"}
         self.count = 0
-        exec("from dlcv.checks import needs", self.ns)  # noqa: S102
+        exec("from dlcv.checks import needs", self.ns)  # noqa: S102 - a notebook's namespace
 
     def run(self, src: str):
         import linecache
@@ -214,7 +214,7 @@ class _Notebook:
         src = textwrap.dedent(src).strip() + "\n"
         name = f"<test cell {id(self)} {self.count}>"
         linecache.cache[name] = (len(src), None, src.splitlines(keepends=True), name)
-        exec(compile(src, name, "exec"), self.ns)  # noqa: S102
+        exec(compile(src, name, "exec"), self.ns)  # noqa: S102 - a notebook's cell
 
 
 STUB_CELLS = '''
@@ -369,7 +369,7 @@ def test_needs_leaves_the_students_own_errors_alone(notebook):
     with pytest.raises(NotImplementedError, match="lstm"):  # raised by design in a branch: not a stub
         notebook.run('with needs("branch"):\n    x = branch("rnn")\n    branch("lstm")')
     library = types.ModuleType("library")  # a module's stub: not the notebook's
-    exec("def unsupported():\n    raise NotImplementedError()", library.__dict__)  # noqa: S102
+    exec("def unsupported():\n    raise NotImplementedError()", library.__dict__)  # noqa: S102 - a stub
     notebook.ns["library"] = library
     with pytest.raises(NotImplementedError) as e:
         notebook.run('with needs("branch"):\n    library.unsupported()')

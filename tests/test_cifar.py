@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-import cifar as bench  # noqa: E402
+import cifar as bench  # noqa: E402 - after sys.path holds benchmarks/
 
 
 @pytest.fixture(scope="module")

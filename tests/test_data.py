@@ -155,7 +155,7 @@ def test_load_classification_falls_back_to_digits(tmp_path, monkeypatch):
 def test_split_is_disjoint_stratified_and_deterministic():
     X, y = data.load_digits()
     s = data.split_data(X.reshape(len(X), -1), y, num_val=0.1, num_test=0.2, num_dev=50, seed=3)
-    rows = lambda A: {a.tobytes() for a in A}  # noqa: E731
+    rows = lambda A: {a.tobytes() for a in A}
     assert len(s.y_train) + len(s.y_val) + len(s.y_test) == len(y)
     assert not rows(s.X_test) & rows(s.X_val)
     assert rows(s.X_dev) <= rows(s.X_train)

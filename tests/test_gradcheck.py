@@ -56,7 +56,7 @@ def test_numeric_gradient_array_is_a_backward_pass():
 def test_sparse_check_reports_small_errors_for_right_gradient_and_large_for_wrong():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(20, 10))
-    f = lambda v: np.sum(v**3)  # noqa: E731
+    f = lambda v: np.sum(v**3)
     good = grad_check_sparse(f, x, 3 * x**2, num_checks=8, verbose=False)
     bad = grad_check_sparse(f, x, 2 * x**2, num_checks=8, verbose=False)
     assert len(good) == 8 and max(good) < 1e-7

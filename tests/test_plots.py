@@ -1,13 +1,10 @@
 """dlcv.plots: grids, decision regions, templates."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from dlcv import plots  # noqa: E402
+from dlcv import plots
 
 
 def teardown_function():

@@ -1,13 +1,10 @@
 """dlcv.shapes: the procedural shapes scenes."""
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from dlcv.shapes import (  # noqa: E402
+from dlcv.shapes import (
     CLASSES,
     COLOR_NAMES,
     box_of_mask,

@@ -24,7 +24,7 @@ def _work(path) -> None:
     nbformat.write(nb, path)
 
 
-def test_a_second_release_replaces_an_unchanged_edition(course):  # noqa: F811
+def test_a_second_release_replaces_an_unchanged_edition(course):  # noqa: F811 - `course` is the fixture imported above
     out = cli.release(course, A)
     assert (out / workspace.MANIFEST).is_file() and workspace.edited(out) == []
     cli.release(course, A)  # nothing edited: simply made again
@@ -32,7 +32,7 @@ def test_a_second_release_replaces_an_unchanged_edition(course):  # noqa: F811
         assert workspace.MANIFEST not in " ".join(z.namelist())
 
 
-def test_release_refuses_to_replace_an_edited_notebook(course):  # noqa: F811
+def test_release_refuses_to_replace_an_edited_notebook(course):  # noqa: F811 - `course` is the fixture imported above
     out = cli.release(course, A)
     _work(out / f"{A}.ipynb")
     before = (out / f"{A}.ipynb").read_bytes()
@@ -44,7 +44,7 @@ def test_release_refuses_to_replace_an_edited_notebook(course):  # noqa: F811
     assert (out / f"{A}.ipynb").read_bytes() == before
 
 
-def test_release_with_force_keeps_the_edited_notebook_in_a_backup(course, capsys):  # noqa: F811
+def test_release_with_force_keeps_the_edited_notebook_in_a_backup(course, capsys):  # noqa: F811 - `course` is the fixture imported above
     out = cli.release(course, A)
     _work(out / f"{A}.ipynb")
     edited = (out / f"{A}.ipynb").read_bytes()
@@ -55,14 +55,14 @@ def test_release_with_force_keeps_the_edited_notebook_in_a_backup(course, capsys
     assert "kept the changed files" in capsys.readouterr().out
 
 
-def test_a_release_folder_without_a_manifest_counts_as_edited(course):  # noqa: F811
+def test_a_release_folder_without_a_manifest_counts_as_edited(course):  # noqa: F811 - `course` is the fixture imported above
     out = cli.release(course, A)
     (out / workspace.MANIFEST).unlink()  # e.g. released by an older version of the course
     with pytest.raises(cli.UsageError, match="changed since the last release"):
         cli.release(course, A)
 
 
-def test_start_makes_a_working_copy_and_never_replaces_it(course, capsys):  # noqa: F811
+def test_start_makes_a_working_copy_and_never_replaces_it(course, capsys):  # noqa: F811 - `course` is the fixture imported above
     work = cli.start(course, A)
     nb = work / f"{A}.ipynb"
     assert work == course.root / "mywork" / A and nb.is_file()
@@ -76,7 +76,7 @@ def test_start_makes_a_working_copy_and_never_replaces_it(course, capsys):  # no
     assert nb.read_bytes() == edited
 
 
-def test_clean_removes_what_is_made_again_and_keeps_work(course, capsys):  # noqa: F811
+def test_clean_removes_what_is_made_again_and_keeps_work(course, capsys):  # noqa: F811 - `course` is the fixture imported above
     root = course.root
     out = cli.release(course, A)
     work = cli.start(course, A) / f"{A}.ipynb"

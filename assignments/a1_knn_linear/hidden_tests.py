@@ -284,7 +284,7 @@ def _grad_note(st, name, W, X, y, reg, ref) -> str:
     try:
         expect_close(st[name](W, X, y, reg)[0], ref[name](W, X, y, reg)[0], "loss")
         return ""
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure (a wrong value, a crash) means the same here
         return "the loss is wrong too on this case: fix the loss test first, then the gradient of that loss"
 
 

@@ -92,7 +92,7 @@ def _forward_note(got_out, exp_out, forward: str) -> str:
     try:
         expect_close(as_array(got_out, "out"), exp_out, "out", rtol=1e-6, atol=1e-9)
         return ""
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure (a wrong value, a crash) means the same here
         return (f" ({forward} is wrong too on this case, and its cache feeds the backward pass: "
                 f"make {forward}'s test pass first)")
 

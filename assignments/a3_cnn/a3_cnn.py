@@ -642,9 +642,9 @@ _dout = _rng.normal(size=_x.shape)
 with checking("spatial_batchnorm_backward", case="x (3, 2, 4, 3): numeric gradients",
               uses=("spatial_batchnorm_forward",)):
     _dx, _dg, _db = spatial_batchnorm_backward(_dout, spatial_batchnorm_forward(_x, _g, _b, {"mode": "train"})[1])
-    _fx = lambda v: spatial_batchnorm_forward(v, _g, _b, {"mode": "train"})[0]  # noqa: E731
-    _fg = lambda v: spatial_batchnorm_forward(_x, v, _b, {"mode": "train"})[0]  # noqa: E731
-    _fb = lambda v: spatial_batchnorm_forward(_x, _g, v, {"mode": "train"})[0]  # noqa: E731
+    _fx = lambda v: spatial_batchnorm_forward(v, _g, _b, {"mode": "train"})[0]
+    _fg = lambda v: spatial_batchnorm_forward(_x, v, _b, {"mode": "train"})[0]
+    _fb = lambda v: spatial_batchnorm_forward(_x, _g, v, {"mode": "train"})[0]
     expect_grad_close(_dx, eval_numerical_gradient_array(_fx, _x.copy(), _dout), "dx", tol=1e-6)
     expect_grad_close(_dg, eval_numerical_gradient_array(_fg, _g.copy(), _dout), "dgamma", tol=1e-6)
     expect_grad_close(_db, eval_numerical_gradient_array(_fb, _b.copy(), _dout), "dbeta", tol=1e-6)

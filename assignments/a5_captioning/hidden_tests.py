@@ -856,7 +856,7 @@ def _step(p, cell_type, word, h, c):
         h, c = np.tanh(a), c
     else:
         H = len(h)
-        sg = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+        sg = lambda z: 1 / (1 + np.exp(-z))
         c = sg(a[H:2 * H]) * c + sg(a[:H]) * np.tanh(a[3 * H:])
         h = sg(a[2 * H:3 * H]) * np.tanh(c)
     s = h @ p["W_vocab"] + p["b_vocab"]

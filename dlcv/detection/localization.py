@@ -634,7 +634,7 @@ def kmeans_iou(wh, k: int, seed: int = 0, iters: int = 100) -> KMeansResult:
     centroids = uniq[rng.choice(len(uniq), size=k, replace=False)]
     assign = np.full(len(wh), -1)
     it = 0
-    for it in range(1, iters + 1):  # noqa: B007
+    for it in range(1, iters + 1):  # noqa: B007 - `it` is read after the loop: the iterations used
         new = wh_iou(wh, centroids).argmax(axis=1)
         if np.array_equal(new, assign):
             break

@@ -532,7 +532,7 @@ class AnchorView(FigureView):
         self.update()
 
     def control_rows(self):
-        label = lambda t: widgets.HTML(f"<b>{t}</b>", layout=widgets.Layout(width="auto"))  # noqa: E731
+        label = lambda t: widgets.HTML(f"<b>{t}</b>", layout=widgets.Layout(width="auto"))
         return [[self.scene, self.stride, label("scales:"), *self.scales.values(),
                  label("ratios h/w:"), *self.ratios.values()],
                 [self.pos_threshold, self.neg_threshold, self.force_match],

@@ -1,14 +1,11 @@
 """Tests for dlcv/beyond/anytime.py: the early-exit network, its costs and the budgeted rule."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from dlcv.beyond import anytime as AT  # noqa: E402
+from dlcv.beyond import anytime as AT
 
 
 def test_forward_gives_one_output_per_exit():

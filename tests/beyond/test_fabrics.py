@@ -2,13 +2,10 @@
 
 import itertools
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-
-from dlcv.beyond import fabrics as FB  # noqa: E402
+from dlcv.beyond import fabrics as FB
 
 
 def _brute(layers, scales, start, end):

@@ -70,7 +70,7 @@ def test_least_squares_is_dragged_away_and_em_is_not():
     a_ls, b_ls = gum.least_squares(d.x, d.y)
     fit = gum.gum_em(d.x, d.y, iterations=20)
     grid = np.linspace(-2, 2, 50)
-    err = lambda a, b: np.abs(a * grid + b - (0.8 * grid + 0.5)).mean()  # noqa: E731
+    err = lambda a, b: np.abs(a * grid + b - (0.8 * grid + 0.5)).mean()
     assert err(a_ls, b_ls) > 5 * err(fit.slope[-1], fit.intercept[-1])
 
 

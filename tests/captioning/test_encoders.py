@@ -1,15 +1,12 @@
 """dlcv.captioning.encoders: the shapes scenes' image encoder (grid targets, network, training, features)."""
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from dlcv.captioning import encoders  # noqa: E402
-from dlcv.shapes import CLASSES, ShapesScenes, make_scenes  # noqa: E402
+from dlcv.captioning import encoders
+from dlcv.shapes import CLASSES, ShapesScenes, make_scenes
 
 
 def _scene_with(objects, size=64):

@@ -1,12 +1,9 @@
 """dlcv.networks.compgraph: gates become circles, every wire carries its value and gradient."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-
-from dlcv.networks.compgraph import GRAD_COLOR, VALUE_COLOR, draw_compgraph  # noqa: E402
+from dlcv.networks.compgraph import GRAD_COLOR, VALUE_COLOR, draw_compgraph
 
 NODES = {"x": (0, 1, "x"), "y": (0, 0, "y"), "z": (0, -1, "z"), "q": (1.5, 0.5, "+"),
          "f": (3, 0, "*")}

@@ -2,14 +2,11 @@
 
 import math
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from dlcv.networks.initialization import (  # noqa: E402
+from dlcv.networks.initialization import (
     HistogramRow,
     init_std,
     layer_statistics,

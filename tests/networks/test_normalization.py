@@ -1,14 +1,11 @@
 """dlcv.networks.normalization: the sets each normalisation averages over, checked against torch."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from dlcv.networks.normalization import NORMS, draw_norm_set, norm_set, normalize  # noqa: E402
+from dlcv.networks.normalization import NORMS, draw_norm_set, norm_set, normalize
 
 
 def test_norm_set_sizes():

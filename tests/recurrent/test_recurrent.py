@@ -4,16 +4,14 @@ character model. References: hand-written numpy recurrences, torch's nn.LSTM, cl
 import math
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.patches import FancyArrowPatch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
-
-from dlcv.recurrent import networks as R  # noqa: E402
+from dlcv.recurrent import networks as R
 
 
 # ------------------------------------------------------------------------------------------
@@ -180,7 +178,7 @@ def test_lstm_step_follows_the_equations_in_pytorch_gate_order():
     h = torch.randn(N, H, generator=gen, dtype=torch.float64)
     c = torch.randn(N, H, generator=gen, dtype=torch.float64)
     a = (x @ w.W_ih.T + h @ w.W_hh.T + w.b).numpy()
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    sig = lambda z: 1 / (1 + np.exp(-z))
     i, f, g, o = sig(a[:, :H]), sig(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), sig(a[:, 3 * H:])
     c_ref = f * c.numpy() + i * g
     h2, c2, gates = R.lstm_step(x, h, c, w)

@@ -42,7 +42,7 @@ def overfit(ns, given_training: str, cell_type, word_to_idx, features, tokens, i
     the notebook's names), so a notebook that redefines the given loop changes nothing. Returns
     (model.params, the minibatch losses)."""
     given = dict(ns)
-    exec(compile(given_training, "<given cell given_training>", "exec"), given)  # noqa: S102
+    exec(compile(given_training, "<given cell given_training>", "exec"), given)  # noqa: S102 - given code, in the sandbox
     model = ns["CaptioningRNN"](word_to_idx, features.shape[1], 64, 128, cell_type=cell_type, seed=0)
     given["init_captioner_weights"](model, seed=5)
     losses = given["train_captioner"](model, features, tokens, image_index, steps, batch_size=batch_size,
