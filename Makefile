@@ -135,7 +135,7 @@ grade: setup setup-sandbox
 	$(PY) -m autograder export $(A)
 
 lint: setup
-	$(PY) -m ruff check dlcv autograder tests benchmarks
+	$(PY) -m ruff check dlcv autograder tests benchmarks lectures assignments
 
 # Removes what release, autograde, feedback, export and bench make again; never an edited
 # notebook (of release/ or mywork/), students' submissions (submitted/) or the gradebook.

@@ -606,7 +606,7 @@ y_xor = np.array([-1, -1, 1, 1, -1, -1, 1, 1])                          # (8,) t
 net = MicroMLP(hidden=6)
 print("parameters:", len(net.parameters()))
 losses = []
-for step in range(150):
+for _step in range(150):
     preds = [net(xi) for xi in X_xor]
     loss = sum(((p - yi) ** 2 for p, yi in zip(preds, y_xor)), Value(0.0)) * (1 / len(y_xor))
     for prm in net.parameters():
@@ -769,7 +769,7 @@ def dead_units(net, X):
 
 dead_before = dead_units(net_d, Xd)
 opt = torch.optim.SGD(net_d.parameters(), lr=0.5)
-for epoch in range(10):
+for _epoch in range(10):
     for idx in torch.randperm(len(Xd)).split(64):
         loss = F.cross_entropy(net_d(Xd[idx]), yd[idx])
         opt.zero_grad()
@@ -1084,7 +1084,7 @@ def train_digits(layers, epochs=30, lam=1e-4, seed=0):
     model = mlp.make_mlp(64, 100, 10, layers=layers)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     history = []
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         for idx in torch.randperm(len(Xd)).split(64):
             scores = model(Xd[idx])                                   # (64, 10)
             loss = F.cross_entropy(scores, yd[idx]) + lam * sum(

@@ -58,7 +58,6 @@
 
 # %%
 # %matplotlib inline
-import copy
 import math
 import time
 
@@ -691,7 +690,7 @@ print(f"{'human (one annotator)':22s} {'':5s} {5.1:8.2f}")
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 ax = axes[0]
-for k, (name, year, err, depth, fn, _) in enumerate(board):
+for k, (_name, _year, err, depth, fn, _) in enumerate(board):
     ax.bar(k, err, color=CLASS_COLORS[8] if fn is None else CLASS_COLORS[0])
     ax.text(k, err + 0.5, f"{err:g}", ha="center", fontsize=8)
     ax.text(k, -1.2, f"{depth} layers" if depth else "", ha="center", va="top", fontsize=7)
@@ -702,7 +701,7 @@ ax.set_ylim(-4, 31)
 ax.set_ylabel("ILSVRC top-5 error (%)")
 ax.set_title("winning (and VGG) entries by year; grey: no CNN")
 ax = axes[1]
-for k, (name, year, err, depth, fn, _) in enumerate(board):
+for k, (name, _year, err, _depth, fn, _) in enumerate(board):
     if fn is None:
         continue
     p, m = costs[name]

@@ -111,7 +111,7 @@ from dlcv.checks import (
     needs,
 )
 from dlcv.data import load_classification
-from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from dlcv.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array
 from dlcv.plots import plot_loss_history, show_class_examples, show_images
 from dlcv.solver import Solver
 from dlcv.timing import cap_threads
@@ -1108,7 +1108,7 @@ for _reg in (0.0, 0.7):
         for _k in sorted(_net.params):
             if _k not in _grads:
                 raise CheckFailed(f'grads has no "{_k}"')
-            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])
+            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])  # noqa: B023 - called at once
             expect_grad_close(_grads[_k], _num, f'grads["{_k}"]', tol=1e-6)
 
 # %% [markdown]
@@ -1318,7 +1318,7 @@ for _reg in (0.0, 3.14):
         _net = FullyConnectedNet([20, 30], input_dim=_D, num_classes=_C, reg=_reg, weight_scale=5e-2, seed=0)
         _loss, _grads = _net.loss(_X, _y)
         for _k in sorted(_net.params):
-            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])
+            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])  # noqa: B023 - called at once
             expect_grad_close(_grads[_k], _num, f'grads["{_k}"]', tol=1e-5)
 
 # %% nbgrader={"grade": true, "grade_id": "test_fc_net_norm", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["affine_forward", "affine_backward", "relu", "softmax_loss", "batchnorm_forward", "batchnorm_backward", "layernorm", "fc_net"]}
@@ -1336,7 +1336,7 @@ for _norm in ("batchnorm", "layernorm"):
                 raise CheckFailed(f'with normalization, params should have "{_k}" (it has {sorted(_net.params)})')
         _loss, _grads = _net.loss(_X, _y)
         for _k in sorted(_net.params):
-            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])
+            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])  # noqa: B023 - called at once
             expect_grad_close(_grads[_k], _num, f'grads["{_k}"]', tol=1e-4)
 
 # %% nbgrader={"grade": true, "grade_id": "test_fc_net_dropout", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["affine_forward", "affine_backward", "relu", "softmax_loss", "dropout", "fc_net"]}
@@ -1350,7 +1350,7 @@ with checking("FullyConnectedNet.loss", case="dropout_keep_ratio 0.5, seed 123: 
                              weight_scale=0.3, seed=123)
     _loss, _grads = _net.loss(_X, _y)
     for _k in sorted(_net.params):
-        _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])
+        _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])  # noqa: B023 - called at once
         expect_grad_close(_grads[_k], _num, f'grads["{_k}"]', tol=1e-5)
 
 # %% [markdown]

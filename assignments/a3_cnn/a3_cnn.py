@@ -908,7 +908,7 @@ for _reg in (0.0, 0.5):
                                  weight_scale=0.5, reg=_reg, seed=2)
         _loss, _grads = _net.loss(_X, _y)
         for _k in sorted(_net.params):
-            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])
+            _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])  # noqa: B023 - called at once
             expect_grad_close(_grads[_k], _num, f'grads["{_k}"]', tol=1e-5)
 
 # %% [markdown]
