@@ -144,4 +144,5 @@ clean:
 
 # After editing a lecture's or assignment's .py (the reviewed text), regenerate its .ipynb.
 sync: setup
+	$(PY) assignments/given_code.py
 	$(BIN)/jupytext --sync lectures/*.py $(filter-out %/hidden_tests.py,$(wildcard assignments/*/*.py))

@@ -1073,8 +1073,9 @@ for _cell in ("rnn", "lstm"):
 # rate along a cosine (lecture 03).
 
 # %% nbgrader={"grade": false, "grade_id": "given_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
-def adam(w, dw, config):
+def adam(w, dw, config=None):
     """Adam update rule (assignment 2)."""
+    config = {} if config is None else config
     for k, v in (("learning_rate", 1e-3), ("beta1", 0.9), ("beta2", 0.999), ("epsilon", 1e-8)):
         config.setdefault(k, v)
     m, v, t = config.get("m", np.zeros_like(w)), config.get("v", np.zeros_like(w)), config.get("t", 0) + 1
