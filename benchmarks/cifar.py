@@ -33,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))  # run.py
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -104,21 +105,13 @@ def figures_of(name: str, lines: list[str]) -> dict[str, float | None]:
 
 
 def run_lecture(path: Path) -> dict:
-    import nbformat
-    from nbclient import NotebookClient
+    """A lecture executed top to bottom in a fresh kernel, as `make bench` runs every notebook."""
+    from run import run_notebook  # benchmarks/run.py
 
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=1800, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    t0 = time.perf_counter()
-    try:
-        client.execute()
-        status = "ran"
-    except Exception as e:  # noqa: BLE001 - report it in the table, measure the others
-        status = f"error: {type(e).__name__}"
-    seconds = time.perf_counter() - t0
+    seconds, status, nb = run_notebook(path)
     rel = str(path.relative_to(REPO))
-    return dict(name=rel, seconds=seconds, status=status, figures=figures_of(rel, printed_lines(nb)))
+    return dict(name=rel, seconds=seconds, status="ran" if status == "ok" else status,
+                figures=figures_of(rel, printed_lines(nb)))
 
 
 def grade_assignment(a: str, root: Path) -> dict:

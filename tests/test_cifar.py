@@ -18,8 +18,10 @@ import sys
 import pytest
 from conftest import REPO, USER_DATA
 
+from dlcv.data import cifar10_available
+
 CIFAR = USER_DATA / "cifar-10-batches-py"
-HAVE_CIFAR = (CIFAR / "data_batch_5").is_file() and (CIFAR / "test_batch").is_file()
+HAVE_CIFAR = cifar10_available(CIFAR)
 
 pytestmark = [
     pytest.mark.cifar,
