@@ -9,7 +9,8 @@ The kernel (any room may import it; it imports no room):
     dlcv.plots       plotting helpers
     dlcv.timing      thread caps and fastest-of-N timing
     dlcv.validate    argument checks: integer, positive, number_in, choice (who, name, value, ...)
-    dlcv.solver      the training loop of the assignments (Solver), given to students
+    dlcv.loop        the one training loop of every torch model (train) and its minibatches
+    dlcv.solver      the numpy training loop of the assignments (Solver), given to students
     dlcv.widget      the base of every widget (FigureView, slider, dropdown)
 
 The rooms, in the order of the lectures (each holds its computation, its drawings and its

@@ -177,6 +177,8 @@ plt.show()
 torch.manual_seed(0)
 net = nn.Sequential(nn.Linear(D, 32), nn.ReLU(), nn.Linear(32, C)).double()
 opt = torch.optim.Adam(net.parameters(), lr=0.01)
+# The training loop of every torch model in the course; from lecture 04 on, dlcv.loop.train
+# runs these four lines for a given loss and a stream of minibatches.
 for _ in range(300):  # full-batch Adam: a small network trains in a second
     opt.zero_grad()
     loss = F.cross_entropy(net(Xt), yt)

@@ -67,6 +67,7 @@ from torch import nn
 
 from dlcv.data import load_classification
 from dlcv.gradcheck import rel_error
+from dlcv.loop import Log, shuffled, train
 from dlcv.networks import activations as act
 from dlcv.networks import mlp
 from dlcv.networks.compgraph import draw_compgraph
@@ -769,12 +770,8 @@ def dead_units(net, X):
 
 dead_before = dead_units(net_d, Xd)
 opt = torch.optim.SGD(net_d.parameters(), lr=0.5)
-for _epoch in range(10):
-    for idx in torch.randperm(len(Xd)).split(64):
-        loss = F.cross_entropy(net_d(Xd[idx]), yd[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+for _epoch in range(10):  # lecture 03's loop, from dlcv.loop: one step per minibatch of 64
+    train(lambda idx: F.cross_entropy(net_d(Xd[idx]), yd[idx]), opt, shuffled(len(Xd), 64))
 dead_after = dead_units(net_d, Xd)
 F.cross_entropy(net_d(Xd), yd).backward()
 print(f"dead before training: {len(dead_before)} of 100; after: {len(dead_after)}; "
@@ -1083,17 +1080,16 @@ def train_digits(layers, epochs=30, lam=1e-4, seed=0):
     torch.manual_seed(seed)
     model = mlp.make_mlp(64, 100, 10, layers=layers)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    history = []
+
+    def loss_of(idx):
+        scores = model(Xd[idx])                                       # (64, 10)
+        return F.cross_entropy(scores, yd[idx]) + lam * sum(
+            (m.weight ** 2).sum() for m in model if isinstance(m, nn.Linear))
+
+    log = Log()
     for _epoch in range(epochs):
-        for idx in torch.randperm(len(Xd)).split(64):
-            scores = model(Xd[idx])                                   # (64, 10)
-            loss = F.cross_entropy(scores, yd[idx]) + lam * sum(
-                (m.weight ** 2).sum() for m in model if isinstance(m, nn.Linear))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            history.append(loss.item())
-    return model, history
+        train(loss_of, opt, shuffled(len(Xd), 64), log=log)
+    return model, log.loss
 
 
 def accuracy(model, X_, y_):

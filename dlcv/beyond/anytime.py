@@ -22,6 +22,7 @@ from matplotlib.patches import Circle
 from torch import nn
 
 from dlcv.convolution.architectures import count_flops
+from dlcv.loop import Log, shuffled, train
 
 
 class EarlyExitNet(nn.Module):
@@ -97,21 +98,14 @@ def train_early_exits(net: EarlyExitNet, X, y, epochs: int = 20, batch_size: int
     w = np.ones(len(net.exits)) if weights is None else np.asarray(weights, float)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
-    losses = []
+    log = Log()
     net.train()
     for _ in range(epochs):
-        order = torch.randperm(len(Xt), generator=g)
-        for b in range(0, len(Xt), batch_size):
-            idx = order[b:b + batch_size]
-            outs = net(Xt[idx])
-            loss = sum(float(wk) * F.cross_entropy(o, yt[idx]) for wk, o in zip(w, outs,
-                                                                                  strict=True))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+        train(lambda idx: sum(float(wk) * F.cross_entropy(o, yt[idx])
+                              for wk, o in zip(w, net(Xt[idx]), strict=True)),
+              opt, shuffled(len(Xt), batch_size, g), log=log)
     net.eval()
-    return np.array(losses)
+    return np.array(log.loss)
 
 
 def exit_probabilities(net: EarlyExitNet, X) -> np.ndarray:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.loop import Log, shuffled, train
+
 
 def soft_targets(logits, T: float = 1.0) -> np.ndarray:
     """The softmax at temperature T of logits (N, C) (array or tensor) -> (N, C) float64.
@@ -103,7 +105,7 @@ def fit_distilled(student: nn.Module, X, y, teacher_logits=None, X_val=None, y_v
     yv = torch.as_tensor(np.asarray(y_val, np.int64)) if y_val is not None else None
     opt = torch.optim.Adam(student.parameters(), lr=lr, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(seed)
-    losses, val = [], []
+    log, val = Log(), []
 
     def record():
         if Xv is None:
@@ -115,18 +117,14 @@ def fit_distilled(student: nn.Module, X, y, teacher_logits=None, X_val=None, y_v
 
     student.train()
     record()
-    N = len(Xt)
+
+    def loss_of(idx):
+        s = student(Xt[idx])
+        t = Lt[idx] if Lt is not None else s.detach()
+        return distillation_loss(s, t, yt[idx], T, alpha)
+
     for _ in range(epochs):
-        order = torch.randperm(N, generator=g)
-        for b in range(0, N, batch_size):
-            idx = order[b:b + batch_size]
-            s = student(Xt[idx])
-            t = Lt[idx] if Lt is not None else s.detach()
-            loss = distillation_loss(s, t, yt[idx], T, alpha)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+        train(loss_of, opt, shuffled(len(Xt), batch_size, g), log=log)
         record()
     student.eval()
-    return DistillHistory(np.array(losses), np.array(val))
+    return DistillHistory(np.array(log.loss), np.array(val))

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlcv.loop import train
+
 OUTLIER_KINDS = ("uniform", "clustered")
 
 
@@ -232,16 +234,12 @@ def gum_network(x, y, rounds: int = 10, steps_per_round: int = 30, lr: float = 1
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     opt_b = torch.optim.Adam(baseline.parameters(), lr=lr)
 
-    def step(m, o, w):
-        loss = (w * (Y - m(X)[:, 0]) ** 2).sum() / w.sum()
-        o.zero_grad()
-        loss.backward()
-        o.step()
+    def weighted_mse(m, w):
+        return lambda _: (w * (Y - m(X)[:, 0]) ** 2).sum() / w.sum()
 
     ones = torch.ones_like(Y)
-    for _ in range(warmup):
-        step(model, opt, ones)
-        step(baseline, opt_b, ones)
+    train(weighted_mse(baseline, ones), opt_b, range(warmup + rounds * steps_per_round))
+    train(weighted_mse(model, ones), opt, range(warmup))
     with torch.no_grad():
         e = (Y - model(X)[:, 0]).double().numpy()
     sigma, rho = float(np.std(e)), 0.5
@@ -251,9 +249,7 @@ def gum_network(x, y, rounds: int = 10, steps_per_round: int = 30, lr: float = 1
         sigma = max(float(np.sqrt(np.sum(r * e ** 2) / max(r.sum(), 1e-9))), 1e-3)
         rho = float(np.clip(r.mean(), 1e-6, 1 - 1e-6))
         w = torch.from_numpy(r.astype(np.float32))
-        for _ in range(steps_per_round):                    # M-step for the network
-            step(model, opt, w)
-            step(baseline, opt_b, ones)
+        train(weighted_mse(model, w), opt, range(steps_per_round))  # M-step for the network
         with torch.no_grad():
             e = (Y - model(X)[:, 0]).double().numpy()
     model.eval()

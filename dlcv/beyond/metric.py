@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.loop import train
+
 LOSSES = ("contrastive", "triplet")
 MINING = ("all", "hard", "semi-hard")
 
@@ -329,21 +331,25 @@ def train_embedding(net: nn.Module, X: np.ndarray, y: np.ndarray, loss: str = "t
         raise ValueError(f"train_embedding: per_class must be an int >= 2, got {per_class!r}")
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    losses, active = [], []
-    net.train()
-    for _ in range(steps):
-        cls = rng.choice(classes, classes_per_batch, replace=False)
-        idx = class_balanced_batch(y, cls, per_class, rng)
-        xb = X[idx] if augment is None else augment(X[idx], rng)
-        xb = torch.from_numpy(np.ascontiguousarray(xb, np.float32))[:, None]  # (B, 1, H, W)
+    active = []
+
+    def batches():
+        for _ in range(steps):
+            cls = rng.choice(classes, classes_per_batch, replace=False)
+            idx = class_balanced_batch(y, cls, per_class, rng)
+            xb = X[idx] if augment is None else augment(X[idx], rng)
+            yield torch.from_numpy(np.ascontiguousarray(xb, np.float32))[:, None], idx  # (B, 1, H, W)
+
+    def loss_of(batch):
+        xb, idx = batch
         out = batch_loss(net(xb), torch.from_numpy(y[idx]), loss, mining, margin)
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-        losses.append(out.loss.item())
         active.append(out.active)
+        return out.loss
+
+    net.train()
+    log = train(loss_of, opt, batches())
     net.eval()
-    return EmbeddingHistory(np.array(losses), np.array(active))
+    return EmbeddingHistory(np.array(log.loss), np.array(active))
 
 
 def embed(net: nn.Module, X: np.ndarray, batch_size: int = 1024,

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.loop import shuffled, train
+
 NOISE_KINDS = ("symmetric", "asymmetric")
 # Patrini et al. (2017)'s flips for handwritten digits: each class goes to a look-alike.
 ASYMMETRIC_DIGITS = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
@@ -213,15 +215,9 @@ def fit_with_loss(model: nn.Module, X, y, X_val, y_val, loss: str = "ce", epochs
     y = yt.numpy()
     model.train()
     record(0)
-    N = len(Xt)
     for epoch in range(1, epochs + 1):
-        order = torch.randperm(N, generator=g)
-        for b in range(0, N, batch_size):
-            idx = order[b:b + batch_size]
-            out = robust_loss(model(Xt[idx]), yt[idx], loss, **loss_kwargs)
-            opt.zero_grad()
-            out.backward()
-            opt.step()
+        train(lambda idx: robust_loss(model(Xt[idx]), yt[idx], loss, **loss_kwargs), opt,
+              shuffled(len(Xt), batch_size, g))
         record(epoch)
     model.eval()
     return NoisyHistory(np.array(val), np.array(given), np.array(mem), best_epoch, best_state)

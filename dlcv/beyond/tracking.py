@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlcv.data import load_photo
+from dlcv.loop import train
 
 # The photographs the tracker is trained on; the test video uses others (china, chelsea).
 TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "flower", "immunohistochemistry", "camera")
@@ -389,28 +390,27 @@ def train_siamfc(net: SiamFC, photos: Sequence[str] | Sequence[np.ndarray] = TRA
         raise ValueError("train_siamfc: photos is empty")
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    losses, errs = [], []
-    net.train()
-    for _ in range(steps):
-        Z, X, L, off = siamfc_pairs(imgs, batch, rng, **pair_kwargs)
+    errs = []
+
+    def loss_of(pair_batch):
+        Z, X, L, off = pair_batch
         score = net(_to_tensor(Z), _to_tensor(X))[:, 0]                # (B, n, n)
         lab = torch.from_numpy(L)
         pos = lab.sum((1, 2), keepdim=True).clamp_min(1)
         neg = (1 - lab).sum((1, 2), keepdim=True).clamp_min(1)
         w = 0.5 * lab / pos + 0.5 * (1 - lab) / neg                   # (B, n, n), sums to 1
-        loss = (w * F.binary_cross_entropy_with_logits(score, lab, reduction="none")
-                ).sum((1, 2)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
+        with torch.no_grad():                                         # where the peak landed
             n = score.shape[-1]
             k = score.reshape(len(score), -1).argmax(1).numpy()
             peak = np.stack([k // n, k % n], 1) * SiamFC.stride
-        losses.append(loss.item())
         errs.append(float(np.hypot(*(peak - off).T).mean()))
+        return (w * F.binary_cross_entropy_with_logits(score, lab, reduction="none")
+                ).sum((1, 2)).mean()
+
+    net.train()
+    log = train(loss_of, opt, (siamfc_pairs(imgs, batch, rng, **pair_kwargs) for _ in range(steps)))
     net.eval()
-    return SiamFCHistory(np.array(losses), np.array(errs))
+    return SiamFCHistory(np.array(log.loss), np.array(errs))
 
 
 def siamfc_map(net: SiamFC, template: np.ndarray, window: np.ndarray) -> np.ndarray:

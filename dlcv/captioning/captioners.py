@@ -35,7 +35,6 @@ The rest:
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlcv.captioning.captions import PLURALS, Vocabulary, tokenize
+from dlcv.loop import cycled, train
 from dlcv.shapes import COLOR_NAMES, SIZE_NAMES, ShapesScenes
 from dlcv.validate import integer
 
@@ -323,41 +323,23 @@ def train_captioner(model: nn.Module, feats, tokens, image_index, steps: int = 4
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 20)
     gen = torch.Generator().manual_seed(int(seed))
     hist = CaptionHistory()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, desc="training", unit="step", leave=False)
+    def loss_of(idx):
+        inputs, targets, tmask = _batches(tokens[idx], mask[idx])
+        logits, alphas = model(feats[image_index[idx]], inputs)  # (B, T, V), (B, T, L)
+        loss = sequence_loss(logits, targets, tmask)
+        if attention_penalty and alphas is not None:
+            seen = (alphas * tmask[..., None]).sum(1)            # (B, L): sum over words
+            loss = loss + attention_penalty * ((1 - seen) ** 2).sum(1).mean()
+        return loss
+
     model.train()
-    perm, pos = torch.randperm(len(tokens), generator=gen), 0
-    t0 = time.perf_counter()
     try:
-        for step in range(steps):
-            if pos + batch_size > len(tokens):
-                perm, pos = torch.randperm(len(tokens), generator=gen), 0
-            idx = perm[pos:pos + batch_size]
-            pos += batch_size
-            inputs, targets, tmask = _batches(tokens[idx], mask[idx])
-            logits, alphas = model(feats[image_index[idx]], inputs)  # (B, T, V), (B, T, L)
-            loss = sequence_loss(logits, targets, tmask)
-            if attention_penalty and alphas is not None:
-                seen = (alphas * tmask[..., None]).sum(1)            # (B, L): sum over words
-                loss = loss + attention_penalty * ((1 - seen) ** 2).sum(1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            hist.loss.append(float(loss.item()))
-            if bar is not None:
-                bar.update(1)
-                if step % 25 == 24:
-                    bar.set_postfix(loss=f"{np.mean(hist.loss[-25:]):.3f}")
+        log = train(loss_of, opt, cycled(len(tokens), batch_size, steps, gen), scheduler=sched,
+                    clip_norm=5.0, progress="training" if progress else None, total=steps)
     finally:
-        if bar is not None:
-            bar.close()
-        hist.seconds = time.perf_counter() - t0
         model.eval()
+    hist.loss, hist.seconds = log.loss, log.seconds
     return hist
 
 

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.loop import sampled, train
 from dlcv.shapes import CLASSES, COLOR_NAMES, COLORS, SIZE_NAMES, ShapesScenes, make_scenes, show_scene
 from dlcv.timing import torch_threads
 
@@ -193,28 +194,14 @@ def _train_shapes_encoder(seed, num_scenes, steps, batch_size, lr, channels, pro
     opt = torch.optim.Adam(encoder.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=int(steps))
     gen = torch.Generator().manual_seed(seed)
-    losses = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=int(steps), desc="image encoder", unit="step", leave=False)
     encoder.train()
     try:
-        for _ in range(int(steps)):
-            idx = torch.randint(0, len(x), (min(int(batch_size), len(x)),), generator=gen)
-            loss = F.cross_entropy(encoder(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.item()))
-            if bar is not None:
-                bar.update(1)
+        log = train(lambda idx: F.cross_entropy(encoder(x[idx]), y[idx]), opt,
+                    sampled(len(x), int(batch_size), int(steps), gen), scheduler=sched,
+                    progress="image encoder" if progress else None, total=int(steps))
     finally:
-        if bar is not None:
-            bar.close()
         encoder.eval()
+    losses = log.loss
     result = EncoderResult(encoder, losses, seed=seed)
     with torch.no_grad():
         pred = encoder(_as_nchw(held_out.images)).argmax(1).numpy()  # (200, 8, 8)

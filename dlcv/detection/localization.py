@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.loop import shuffled, train
 from dlcv.shapes import CLASSES, ShapesScenes, make_background, make_scenes
 
 WINDOW = 64  # the input size of LocalizationNet: one window, in pixels
@@ -202,26 +203,26 @@ def train_localizer(net: LocalizationNet, data: LocalizationData, epochs: int = 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr,
                                                 total_steps=epochs * steps_per_epoch)
     log = TrainLog()
+    sums = np.zeros(3)
+
+    def loss_of(idx):
+        nonlocal sums
+        x, y, b = data.images[idx], data.labels[idx], data.boxes[idx].clone()
+        if flip:
+            f = torch.rand(len(idx), generator=gen) < 0.5
+            x = torch.where(f[:, None, None, None], x.flip(-1), x)
+            b[f] = torch.stack([WINDOW - b[f, 2], b[f, 1], WINDOW - b[f, 0], b[f, 3]], 1)
+            b[y == 0] = 0
+        scores, boxes = net(x)
+        loss, ce, bl = localization_loss(scores, boxes, y, b, box_weight)
+        sums += (loss.item(), ce.item(), bl.item())
+        return loss
+
     t0 = time.perf_counter()
     net.train()
     for _ in range(epochs):
-        perm = torch.randperm(n, generator=gen)
         sums = np.zeros(3)
-        for k in range(steps_per_epoch):
-            idx = perm[k * batch_size:(k + 1) * batch_size]
-            x, y, b = data.images[idx], data.labels[idx], data.boxes[idx].clone()
-            if flip:
-                f = torch.rand(len(idx), generator=gen) < 0.5
-                x = torch.where(f[:, None, None, None], x.flip(-1), x)
-                b[f] = torch.stack([WINDOW - b[f, 2], b[f, 1], WINDOW - b[f, 0], b[f, 3]], 1)
-                b[y == 0] = 0
-            scores, boxes = net(x)
-            loss, ce, bl = localization_loss(scores, boxes, y, b, box_weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            sums += (loss.item(), ce.item(), bl.item())
+        train(loss_of, opt, shuffled(n, batch_size, gen, drop_last=True), scheduler=sched)
         for lst, v in zip((log.loss, log.cls, log.box), sums / steps_per_epoch, strict=True):
             lst.append(float(v))
     net.eval()

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlcv.data import make_toy_2d
+from dlcv.loop import train
 from dlcv.networks.activations import PARAMS, activation_torch
 
 MLP_ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "prelu", "elu", "gelu", "softplus")
@@ -213,14 +214,9 @@ def train_mlp(X, y, hidden: int = 10, layers: int = 1, activation: str = "relu",
     yt = torch.from_numpy(y.astype(np.int64))  # (N,)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     weights = _weights(model)
-    history = np.empty(steps)
-    for i in range(steps):
-        opt.zero_grad()
-        scores = model(Xt)  # (N, C)
-        loss = F.cross_entropy(scores, yt) + reg * sum((W * W).sum() for W in weights)
-        loss.backward()
-        opt.step()
-        history[i] = loss.item()
+    log = train(lambda _: F.cross_entropy(model(Xt), yt) + reg * sum((W * W).sum() for W in weights),
+                opt, range(steps))  # full batch: every step sees all N examples
+    history = np.array(log.loss)
     with torch.no_grad():
         scores = model(Xt)
         data_loss = float(F.cross_entropy(scores, yt))

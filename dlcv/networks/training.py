@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.loop import Log, shuffled, train
 from dlcv.networks.initialization import INITS, init_std
 
 NET_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
@@ -241,7 +242,6 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
         else [{"params": list(model.parameters())}]
     for g in groups:
         g["params"] = list(g["params"])
-    params = [p for g in groups for p in g["params"]]
     if optimizer == "adam":
         opt = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     else:
@@ -255,14 +255,11 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
     weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
 
-    N = len(yt)
-    steps_per_epoch = max(1, N // batch_size)
     g = torch.Generator().manual_seed(seed)
-    losses, norms, lrs, ratios = [], [], [], []
-    ep_rows = []
+    ratios, ep_rows = [], []
     snapshots: dict[int, dict] = {}
     best_epoch, best_acc, best_state = 0, -1.0, None
-    diverged = False
+    log = Log()
 
     def record(epoch):
         nonlocal best_epoch, best_acc, best_state
@@ -276,45 +273,35 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
         if epoch in snapshot_epochs:
             snapshots[epoch] = copy.deepcopy(model.state_dict())
 
+    before = [w.detach().clone() for w in weights]
+
+    def after_step(step, loss):
+        nonlocal before
+        if ema is not None:
+            ema.update_parameters(model)
+        if track_updates:
+            now = [w.detach().clone() for w in weights]
+            ratios.append([((w - w0).norm() / (w0.norm() + 1e-12)).item()
+                           for w, w0 in zip(now, before, strict=True)])
+            before = now
+
     record(0)
     model.train()
     for epoch in range(1, epochs + 1):
-        order = torch.randperm(N, generator=g)
-        for b in range(steps_per_epoch):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            loss = F.cross_entropy(model(Xt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            if clip_norm is not None:
-                gn = torch.nn.utils.clip_grad_norm_(params, clip_norm)
-            else:
-                norms_p = [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]
-                gn = torch.linalg.vector_norm(torch.stack(norms_p))
-            before = [w.detach().clone() for w in weights] if track_updates else None
-            lrs.append(opt.param_groups[0]["lr"])
-            opt.step()
-            if sched is not None:
-                sched.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            losses.append(loss.item())
-            norms.append(float(gn))
-            if track_updates:
-                ratios.append([((w.detach() - w0).norm() / (w0.norm() + 1e-12)).item()
-                               for w, w0 in zip(weights, before, strict=True)])
-            if not math.isfinite(losses[-1]):
-                diverged = True
-                break
-        if diverged:
+        train(lambda idx: F.cross_entropy(model(Xt[idx]), yt[idx]), opt,
+              shuffled(len(yt), batch_size, g, drop_last=True), scheduler=sched,
+              clip_norm=clip_norm, grad_norm=True, on_step=after_step, stop_if_not_finite=True,
+              log=log)
+        if log.stopped:
             break
         record(epoch)
     model.eval()
     rows = np.array(ep_rows)
     return History(
-        loss=np.array(losses), grad_norm=np.array(norms), lr=np.array(lrs),
+        loss=np.array(log.loss), grad_norm=np.array(log.grad_norm), lr=np.array(log.lr),
         update_ratio=np.array(ratios) if track_updates else np.zeros((0, len(weights))),
         epochs=np.arange(len(rows)), train_loss=rows[:, 0], train_acc=rows[:, 1],
         val_loss=rows[:, 2], val_acc=rows[:, 3],
         ema_val_acc=rows[:, 4] if ema is not None else np.zeros(0),
         best_epoch=best_epoch, best_state=best_state, snapshots=snapshots,
-        ema_model=ema, diverged=diverged)
+        ema_model=ema, diverged=log.stopped)

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from dlcv.loop import train
+
 OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")
 SGD_FAMILY = ("SGD", "Momentum", "Nesterov")  # steps proportional to the gradient
 ADAPTIVE_FAMILY = ("AdaGrad", "RMSProp", "Adam")  # steps divided by a gradient magnitude
@@ -356,23 +358,20 @@ def trajectory(surface: str | Surface, optimizer: str, start=None, steps: int | 
                          alpha=alpha, eps=eps)
     xmin, xmax, ymin, ymax = s.escape_box
     lo, hi = np.array([xmin, ymin]), np.array([xmax, ymax])
-    path, losses = [p0.copy()], []
-    diverged = False
-    for _ in range(int(steps)):
-        opt.zero_grad()
-        loss = s.f(p)
-        losses.append(float(loss.detach()))
-        loss.backward()
-        opt.step()
+    path = [p0.copy()]
+
+    def escaped(_step: int, _loss: float) -> bool:
+        """Record where the step landed; stop once it left the box (or became nan/inf)."""
         q = p.detach().numpy().copy()  # (2,)
-        if not (np.all(np.isfinite(q)) and np.all(q >= lo) and np.all(q <= hi)):
-            q = np.clip(np.nan_to_num(q, nan=hi[0], posinf=hi[0], neginf=lo[0]), lo, hi)
-            path.append(q)
-            diverged = True
-            break
-        path.append(q)
+        inside = np.all(np.isfinite(q)) and np.all(q >= lo) and np.all(q <= hi)
+        path.append(q if inside else np.clip(np.nan_to_num(q, nan=hi[0], posinf=hi[0],
+                                                           neginf=lo[0]), lo, hi))
+        return not inside
+
+    log = train(lambda _: s.f(p), opt, range(int(steps)), on_step=escaped)
+    diverged = log.stopped
     path_arr = np.array(path)  # (n + 1, 2)
-    losses.append(float(s.value(path_arr[-1])))
+    losses = log.loss + [float(s.value(path_arr[-1]))]
     losses_arr = np.array(losses)
     if not np.all(np.isfinite(losses_arr)):  # only possible for extreme surfaces
         losses_arr = np.nan_to_num(losses_arr, nan=np.finfo(float).max, posinf=np.finfo(float).max)

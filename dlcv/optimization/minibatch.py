@@ -16,14 +16,15 @@ are assignment a2's, so this module never does either.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlcv.loop import Log, shuffled, train
 from dlcv.optimization.landscapes import make_optimizer
 
 
@@ -126,26 +127,19 @@ def minibatch_run(X, y, batch_size: int, epochs: float, optimizer: str = "SGD", 
             return float(softmax_regression_loss(W, b, Xt, yt, reg))
 
     its, secs, losses, lrs = [0], [0.0], [full_loss()], []
-    elapsed, step = 0.0, 0
-    while step < total:
-        order = torch.randperm(N, generator=gen)
+    log = Log()
+
+    def record(step: int, _loss: float) -> None:
+        if (step % every == 0 or step == total or step % per_epoch == 0) and its[-1] != step:
+            its.append(step)
+            secs.append(log.seconds)  # the steps' time so far, these evaluations excluded
+            losses.append(full_loss())
+
+    while log.steps < total:
         lrs.append(opt.param_groups[0]["lr"])
-        for k in range(per_epoch):
-            if step >= total:
-                break
-            idx = order[k * batch_size:(k + 1) * batch_size]
-            t0 = time.perf_counter()
-            opt.zero_grad()
-            loss = softmax_regression_loss(W, b, Xt[idx], yt[idx], reg)
-            loss.backward()
-            opt.step()
-            elapsed += time.perf_counter() - t0
-            step += 1
-            if step % every == 0 or step == total or (k == per_epoch - 1):
-                if its[-1] != step:
-                    its.append(step)
-                    secs.append(elapsed)
-                    losses.append(full_loss())
+        epoch = islice(shuffled(N, batch_size, gen), total - log.steps)  # the last may stop early
+        train(lambda idx: softmax_regression_loss(W, b, Xt[idx], yt[idx], reg), opt, epoch,
+              on_step=record, log=log)
         if sched is not None:
             sched.step()
     its_arr = np.array(its)

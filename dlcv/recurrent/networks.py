@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import nn
 
+from dlcv.loop import sampled, train
 from dlcv.timing import torch_threads
 from dlcv.validate import integer, positive
 
@@ -519,18 +520,11 @@ def train_marker_net(net: MarkerNet, task: MarkerTask, steps: int = 150, batch_s
     y = torch.as_tensor(task.y)
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    losses = []
     net.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(X), (min(batch_size, len(X)),), generator=gen)
-        loss = F.cross_entropy(net(X[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), clip)
-        opt.step()
-        losses.append(float(loss.detach()))
+    log = train(lambda idx: F.cross_entropy(net(X[idx]), y[idx]), opt,
+                sampled(len(X), batch_size, steps, gen), clip_norm=clip)
     net.eval()
-    return losses
+    return log.loss
 
 
 @lru_cache(maxsize=4)
@@ -610,19 +604,17 @@ def train_row_reader(model: RowReader, X, y, steps: int = 300, batch_size: int =
     y = torch.as_tensor(y, dtype=torch.long)
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    model.train()
-    for _ in range(integer("train_row_reader", "steps", steps, 1)):
-        idx = torch.randint(0, len(X), (min(batch_size, len(X)),), generator=gen)
+
+    def loss_of(idx):
         scores = model(X[idx])                                   # (B, H, C)
         target = y[idx, None].expand(-1, scores.shape[1])         # (B, H): same label per row
-        loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), target.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+        return F.cross_entropy(scores.reshape(-1, scores.shape[-1]), target.reshape(-1))
+
+    model.train()
+    steps = integer("train_row_reader", "steps", steps, 1)
+    log = train(loss_of, opt, sampled(len(X), batch_size, steps, gen))
     model.eval()
-    return losses
+    return log.loss
 
 
 def accuracy_per_row(model: RowReader, X, y) -> np.ndarray:
@@ -779,45 +771,34 @@ def train_char_lm(model: CharLM, ids, steps: int = 700, batch_size: int = 32, ch
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 10)
     hist = CharLMHistory()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    state = None
 
-        bar = tqdm(total=steps, desc="training", unit="step", leave=False)
-    state, pos = None, 0
-    t0 = time.perf_counter()
-    model.train()
-    try:
-        for step in range(1, steps + 1):
+    def chunks():
+        nonlocal state
+        pos = 0
+        for _ in range(steps):
             if pos + chunk + 1 > data.shape[1]:
                 state, pos = None, 0                               # wrap around: fresh state
-            x = data[:, pos:pos + chunk]                           # (B, chunk) inputs
-            y = data[:, pos + 1:pos + chunk + 1]                   # (B, chunk) next characters
-            pos += chunk
-            logits, state = model(x, _detach(state))               # gradients stop here
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:
-                norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
-            else:
-                norm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()
-                                      if p.grad is not None))
-            opt.step()
-            sched.step()
-            hist.loss.append(float(loss.detach()))
-            hist.grad_norm.append(float(norm))
-            if bar is not None:
-                bar.update(1)
-                if step % 50 == 0:
-                    bar.set_postfix(loss=f"{np.mean(hist.loss[-50:]):.3f}")
-            if val_ids is not None and (step % val_every == 0 or step == steps):
-                hist.val_steps.append(step)
-                hist.val_loss.append(evaluate_char_lm(model, val_ids))
-                model.train()
-    finally:
-        if bar is not None:
-            bar.close()
+            yield data[:, pos:pos + chunk], data[:, pos + 1:pos + chunk + 1]  # (B, chunk) each:
+            pos += chunk                                           # inputs, next characters
+
+    def loss_of(batch):
+        nonlocal state
+        x, y = batch
+        logits, state = model(x, _detach(state))                   # gradients stop here
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+    def validate(step: int, _loss: float) -> None:
+        if val_ids is not None and (step % val_every == 0 or step == steps):
+            hist.val_steps.append(step)
+            hist.val_loss.append(evaluate_char_lm(model, val_ids))
+            model.train()
+
+    t0 = time.perf_counter()
+    model.train()
+    log = train(loss_of, opt, chunks(), scheduler=sched, clip_norm=clip, grad_norm=True,
+                on_step=validate, progress="training" if progress else None, total=steps)
+    hist.loss, hist.grad_norm = log.loss, log.grad_norm
     hist.seconds = time.perf_counter() - t0
     model.eval()
     return hist

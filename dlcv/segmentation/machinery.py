@@ -41,7 +41,6 @@ with plain bilinear resizing, as the first public Mask R-CNN code pasted its mas
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlcv.loop import cycled, train
 from dlcv.plots import CLASS_COLORS
 from dlcv.validate import integer
 
@@ -581,42 +581,17 @@ def train_segmenter(model: nn.Module, X, y, steps: int = 450, batch_size: int = 
         hist.val_iou.append(iou)
         hist.val_miou.append(float(np.nanmean(iou[1:])))
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    def validate(step: int, _loss: float) -> None:
+        if X_val is not None and (step % val_every == 0 or step == steps):
+            score(step)
+            model.train()
 
-        bar = tqdm(total=steps, desc="training", unit="step", leave=False)
     model.train()
-    perm, pos, step = torch.randperm(len(X), generator=gen), 0, 0
-    elapsed = 0.0
-    try:
-        while step < steps:
-            t0 = time.perf_counter()
-            if pos + batch_size > len(X):
-                perm, pos = torch.randperm(len(X), generator=gen), 0
-            idx = perm[pos:pos + batch_size]
-            pos += batch_size
-            loss = F.cross_entropy(model(X[idx]), y[idx])  # mean over B * H * W pixels
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            hist.lr.append(float(sched.get_last_lr()[0]))
-            sched.step()
-            step += 1
-            hist.loss.append(float(loss.item()))
-            elapsed += time.perf_counter() - t0
-            if bar is not None:
-                bar.update(1)
-                if step % 25 == 0:
-                    bar.set_postfix(loss=f"{np.mean(hist.loss[-25:]):.3f}")
-            if X_val is not None and (step % val_every == 0 or step == steps):
-                score(step)
-                model.train()
-    finally:
-        if bar is not None:
-            bar.close()
+    log = train(lambda idx: F.cross_entropy(model(X[idx]), y[idx]),  # mean over B * H * W pixels
+                opt, cycled(len(X), batch_size, steps, gen), scheduler=sched, on_step=validate,
+                progress="training" if progress else None, total=steps)
     model.eval()
-    hist.seconds = elapsed
+    hist.loss, hist.lr, hist.seconds = log.loss, log.lr, log.seconds
     return hist
 
 
