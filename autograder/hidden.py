@@ -32,6 +32,9 @@ solutions through `ref`, and compares here:
 
 A test cell earns its points when every case of its hidden test passes (its visible cases are
 among them: what ran in the student's kernel is shown to the student, never trusted).
+
+One module because it is the whole interface of a hidden_tests.py file (HiddenTests, case,
+the st and ref sessions, Spec), which every assignment imports from this one place.
 """
 
 from __future__ import annotations

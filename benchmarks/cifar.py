@@ -123,11 +123,12 @@ def grade_assignment(a: str, root: Path) -> dict:
 
     from autograder import cli
     from autograder import notebooks as nbs
+    from autograder.course import Course, load_config
 
     shutil.copytree(REPO / "assignments" / a, root / "assignments" / a)
     os.environ["DLCV_COURSE_ROOT"] = str(root)
     os.environ.pop("DLCV_GRADEBOOK", None)
-    course = cli.Course(cli.load_config())
+    course = Course(load_config())
     cli.release(course, a)
     nb_name = f"{a}.ipynb"
     source = nbs.read(root / "assignments" / a / nb_name)

@@ -287,13 +287,13 @@ def grading_course(root: Path, n: int):
 
 
 def grading_config(root: Path):
-    from autograder import cli
+    from autograder.course import Course, load_config
 
     os.environ["DLCV_COURSE_ROOT"] = str(root)
     os.environ.pop("DLCV_GRADEBOOK", None)
-    config = cli.load_config()
+    config = load_config()
     config.SandboxedExecute.timeout = 20  # per cell: a1's slowest cell takes a few seconds
-    return cli.Course(config)
+    return Course(config)
 
 
 def _tree_cpu(pid: int) -> float:

@@ -21,6 +21,7 @@ import pytest
 
 from autograder import cli
 from autograder import notebooks as nbs
+from autograder.course import Course, load_config
 
 RIGHT_DOUBLE = "def double(x):\n    return 2 * x"
 RIGHT_TRIPLE = "def triple(x):\n    return 3 * x"
@@ -42,7 +43,7 @@ def scratch_config(root: Path, gradebook: str | None = None, **sandbox):
         mp.delenv("DLCV_GRADEBOOK", raising=False)
     mp.delenv("DLCV_SANDBOX", raising=False)
     try:
-        config = cli.load_config()
+        config = load_config()
     finally:
         mp.undo()
     assert config.CourseDirectory.db_url == (gradebook or f"sqlite:///{root / 'gradebook.db'}")
@@ -51,9 +52,9 @@ def scratch_config(root: Path, gradebook: str | None = None, **sandbox):
     return config
 
 
-def scratch_course(root: Path, gradebook: str | None = None, **sandbox) -> cli.Course:
-    """cli.Course on scratch_config(root, gradebook, **sandbox)."""
-    return cli.Course(scratch_config(root, gradebook, **sandbox))
+def scratch_course(root: Path, gradebook: str | None = None, **sandbox) -> Course:
+    """Course on scratch_config(root, gradebook, **sandbox)."""
+    return Course(scratch_config(root, gradebook, **sandbox))
 
 
 # ------------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def _(st, ref):
 '''
 
 
-def tiny_course(root: Path, a: str, **sandbox) -> cli.Course:
+def tiny_course(root: Path, a: str, **sandbox) -> Course:
     """A scratch course at `root` holding the tiny assignment `a` (its hidden tests in
     hidden_tests.py), released."""
     (root / "assignments" / a).mkdir(parents=True)

@@ -14,6 +14,7 @@ from conftest import REPO
 
 from autograder import cli
 from autograder import notebooks as nbs
+from autograder.course import Course
 
 A = "t0_tiny"
 
@@ -64,7 +65,7 @@ def course(tmp_path, monkeypatch):
     (src / "hidden_tests.py").write_text(HIDDEN)
     monkeypatch.setenv("DLCV_COURSE_ROOT", str(tmp_path))
     monkeypatch.delenv("DLCV_GRADEBOOK", raising=False)
-    return cli.Course()
+    return Course()
 
 
 def test_release_skips_the_jupytext_twin_and_zips(course):

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from autograder import cli
+from autograder.course import Course, load_config
 from autograder.sandbox import SandboxedExecute, SandboxError
 
 pytestmark = pytest.mark.nbgrader
@@ -102,12 +103,12 @@ def test_without_bwrap_grading_fails_loudly(tmp_path, monkeypatch):
     with pytest.raises(SandboxError, match="make setup-sandbox"):
         run(tmp_path, "1", bwrap="/nonexistent/bwrap")
     monkeypatch.setenv("DLCV_COURSE_ROOT", str(tmp_path))
-    config = cli.load_config()
+    config = load_config()
     config.SandboxedExecute.bwrap = "/nonexistent/bwrap"
     with pytest.raises(cli.UsageError, match="bubblewrap"):
-        cli._check_sandbox(cli.Course(config))
+        cli._check_sandbox(Course(config))
     config.SandboxedExecute.sandbox = False  # the instructor's explicit choice
-    cli._check_sandbox(cli.Course(config))
+    cli._check_sandbox(Course(config))
 
 
 def test_writable_places_are_size_limited(tmp_path):
