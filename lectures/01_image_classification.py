@@ -205,8 +205,8 @@ fig.tight_layout()
 #
 # Everything in this course has this shape: a data set of labelled images, a training step, and a
 # prediction step that is judged on images the training step never saw. scikit-learn calls the
-# two steps `fit` and `predict`; PyTorch models, from lecture 04 on, will have a training loop
-# and a forward pass.
+# two steps `fit` and `predict`. From lecture 02 on, training is a loop of gradient-descent
+# steps written with PyTorch, and prediction is a forward pass through the model.
 
 # %% [markdown]
 # ## 4. Data sets
@@ -621,7 +621,7 @@ for N, a, b in zip(Ns, t_knn, t_lin, strict=True):
 # trees and chooses the algorithm and its parameters for the data automatically.
 # **Locality-sensitive hashing** (Indyk and Motwani, 1998) sends nearby vectors to the same hash
 # buckets. Today, graph-based indexes such as **HNSW** (Malkov and Yashunin, 2020) and libraries
-# such as **FAISS** (Johnson, Douze and Jégou, 2019) search collections of billions of vectors.
+# such as **FAISS** (Johnson, Douze and Jégou, 2017) search collections of billions of vectors.
 # This is how nearest-neighbour search is used in practice, for example for image retrieval on
 # learned features (lecture 13).
 #
@@ -828,8 +828,8 @@ fig = show_images(list(same.values()),
 # - Y. A. Malkov and D. A. Yashunin (2020). *Efficient and robust approximate nearest neighbor
 #   search using hierarchical navigable small world graphs.* IEEE TPAMI 42(4), 824–836
 #   (arXiv 2016).
-# - J. Johnson, M. Douze and H. Jégou (2019). *Billion-scale similarity search with GPUs.* IEEE
-#   Transactions on Big Data 7(3), 2021 (arXiv 2017). — FAISS.
+# - J. Johnson, M. Douze and H. Jégou (2017). *Billion-scale similarity search with GPUs.*
+#   arXiv:1702.08734; later published in IEEE Transactions on Big Data. — FAISS.
 # - CS231n, Stanford: course notes *Image classification: data-driven approach, k-nearest
 #   neighbor, train/val/test splits*, https://cs231n.github.io/classification/
 # - T. Hastie, R. Tibshirani and J. Friedman (2009). *The Elements of Statistical Learning*, 2nd

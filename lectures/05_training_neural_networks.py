@@ -61,6 +61,7 @@ from torch import nn
 
 from dlcv import augment
 from dlcv.data import load_classification, load_photo
+from dlcv.loop import sampled, train
 from dlcv.networks.initialization import HistogramRow, layer_statistics, verdict
 from dlcv.networks.normalization import NORMS, draw_norm_set, norm_set, normalize
 from dlcv.networks.training import cosine_cycles, evaluate, fit, make_net, predict_proba
@@ -730,9 +731,9 @@ print(f"20 examples, 150 steps: loss {h_tiny.loss[0]:.3f} -> {h_tiny.loss[-1]:.4
 # scale for a few epochs. The loss curve tells you where you are: a *too low* rate gives an almost
 # linear, slow descent; a *too high* rate makes the loss jump around or explode to `nan` (or, in
 # the first steps, stay at $\ln C$ while the accuracy stays at chance); a good rate gives a fast
-# drop and then a slow decline. We train the same two-layer ReLU network with plain SGD and
-# four learning rates, recording the **update-to-weight ratio** $\lVert \Delta W \rVert /
-# \lVert W \rVert$ of each step for each weight matrix.
+# drop and then a slow decline. We train the same three-layer ReLU network (two hidden layers of
+# 100 units) with plain SGD and four learning rates, recording the **update-to-weight ratio**
+# $\lVert \Delta W \rVert / \lVert W \rVert$ of each step for each weight matrix.
 
 # %%
 lr_runs = {}
@@ -843,8 +844,8 @@ plt.show()
 # lands on 3 points of that curve, all away from the peak; random search lands on 9, and the
 # closest is near the peak.
 #
-# Now a real (small) random search: 16 trials of a two-layer network on the digits, 3 epochs each,
-# with the learning rate and the weight decay sampled log-uniformly.
+# Now a real (small) random search: 16 trials of the same three-layer network on the digits,
+# 3 epochs each, with the learning rate and the weight decay sampled log-uniformly.
 
 # %%
 search_rng = np.random.default_rng(0)
@@ -1006,18 +1007,20 @@ opt = torch.optim.SGD(raw.parameters(), lr=0.3)
 beta = 0.98
 Xt, yt = torch.from_numpy(X_train.astype(np.float32)), torch.from_numpy(y_train)
 curve = []
-for step in range(600):
-    idx = torch.randint(0, N, (8,))  # a minibatch of 8
-    raw.train()
-    loss = F.cross_entropy(raw(Xt[idx]), yt[idx])
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
+
+
+def average_and_watch(step, loss):
+    """After every step of SGD: move the average, and every 10 steps evaluate both."""
     with torch.no_grad():
         for p_avg, p in zip(avg.parameters(), raw.parameters(), strict=True):
             p_avg.mul_(beta).add_(p, alpha=1 - beta)  # theta_bar = beta theta_bar + (1-beta) theta
-    if step % 10 == 9:
-        curve.append((step + 1, evaluate(raw, X_val, y_val)[1], evaluate(avg, X_val, y_val)[1]))
+    if step % 10 == 0:
+        curve.append((step, evaluate(raw, X_val, y_val)[1], evaluate(avg, X_val, y_val)[1]))
+
+
+raw.train()
+train(lambda idx: F.cross_entropy(raw(Xt[idx]), yt[idx]), opt,
+      sampled(N, 8, 600), on_step=average_and_watch)  # 600 minibatches of 8
 curve = np.array(curve)
 late = curve[:, 0] > 300
 print(f"last 300 steps: raw weights {curve[late, 1].mean():.1%} ± {curve[late, 1].std():.1%}, "

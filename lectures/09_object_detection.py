@@ -75,6 +75,7 @@ from torch import nn
 
 from dlcv.data import load_photo
 from dlcv.detection import localization as loc
+from dlcv.detection import priors
 from dlcv.detection.boxes import anchor_boxes, anchor_shapes, iou_matrix, iou_pair, nms_steps
 from dlcv.detection.voc import VOC_CLASSES, parse_voc_xml
 from dlcv.detection.widgets import AnchorView, FocalLossView, IoUNMSPlayground
@@ -596,9 +597,9 @@ plt.show()
 # %% [markdown]
 # R-CNN worked very well, reaching 66.0% mAP on VOC 2007 with VGG-16, and it was very slow:
 # the network runs once per proposal, 2000 times per image, which took **47 seconds per image**
-# on a GPU. Training was a pipeline of separate steps (fine-tuning, SVMs, box regressors) whose
-# features had to be written to disk, hundreds of gigabytes for VOC, and the network never
-# learnt from the SVMs' or the regressors' errors.
+# on a GPU (an Nvidia K40, as timed in the Fast R-CNN paper). Training was a pipeline of separate
+# steps (fine-tuning, SVMs, box regressors) whose features had to be written to disk, hundreds
+# of gigabytes for VOC, and the network never learnt from the SVMs' or the regressors' errors.
 #
 # ## 8. Non-maximum suppression
 #
@@ -834,9 +835,9 @@ plt.show()
 # the same shape as section 2's loss: cross-entropy over $K + 1$ classes, plus the box loss of
 # the true class only, and none for background; Fast R-CNN uses $\lambda = 1$. On VOC 2007 with
 # VGG-16, Fast R-CNN reached 66.9% mAP (R-CNN: 66.0%), trained in 9.5 hours instead of 84, and
-# tested in **0.32 s per image instead of 47 s**. But that time leaves out the proposals:
-# selective search takes about 2 s per image on a CPU, so the proposals had become the
-# bottleneck.
+# tested in **0.32 s per image instead of 47 s** (both on a K40 GPU). But that time leaves out
+# the proposals: selective search takes about 2 s per image on a CPU, so the proposals had become
+# the bottleneck.
 #
 # ## 10. Faster R-CNN: the network proposes the regions
 #
@@ -893,9 +894,10 @@ plt.show()
 # ignored in training (the paper counts about 6000 anchors left per image). The anchors turn the
 # RPN into a set of tiny sliding-window detectors, one per anchor shape, each refining a box
 # that is already roughly in place: the easier regression that section 2 asked for. With
-# shared features, proposals cost about 10 ms; Faster R-CNN with VGG-16 runs at about 5 images
-# per second (0.2 s per image, proposals included) with the same 66.9% mAP on VOC 2007 (73.2%
-# when trained on VOC 2007 + 2012).
+# shared features, proposals cost about 10 ms. Ren et al. timed Faster R-CNN with VGG-16 at
+# 198 ms per image on a K40 GPU, proposals included: 5 images per second. Trained on VOC 2007 it
+# reaches 69.9% mAP on the VOC 2007 test set, against 66.9% for Fast R-CNN with selective
+# search, and 73.2% when trained on VOC 2007 + 2012.
 #
 # ### Play with it: anchors and their labels
 #
@@ -1004,11 +1006,13 @@ for w_true in (0.05, 0.5):                                      # widths relativ
 # square root is a partial fix; the log-parametrisation of Fast R-CNN makes the loss fully
 # relative.
 #
-# YOLO ran at **45 frames per second** (Faster R-CNN with VGG-16: about 7) with 63.4% mAP on VOC
-# 2007 (trained on 2007 + 2012), below Fast R-CNN's 70.0% on the same data. Its errors are mostly
-# poor localisation, and it struggles with small objects in groups (a cell has only two boxes
-# and one class). It makes far fewer background mistakes than Fast R-CNN, because it sees the
-# whole image at once, and it generalised better to art work.
+# YOLO ran at **45 frames per second** on a Titan X GPU, with 63.4% mAP on VOC 2007 (trained on
+# 2007 + 2012), below Fast R-CNN's 70.0% on the same data. In the YOLO paper's comparison, on
+# the same GPU, Faster R-CNN with VGG-16 runs at 7 frames per second (its authors measured 5 on
+# their slower K40). YOLO's errors are mostly poor localisation, and it struggles with small
+# objects in groups (a cell has only two boxes and one class). It makes far fewer background
+# mistakes than Fast R-CNN, because it sees the whole image at once, and it generalised better
+# to art work.
 #
 # ### YOLOv2: a sequence of small improvements
 #
@@ -1051,19 +1055,19 @@ prior_scenes = make_scenes(500, seed=11)
 all_boxes = np.concatenate(prior_scenes.boxes)                  # (N, 4)
 wh = np.stack([all_boxes[:, 2] - all_boxes[:, 0], all_boxes[:, 3] - all_boxes[:, 1]], axis=1)
 for k in range(1, 6):
-    res = loc.kmeans_iou(wh, k)
+    res = priors.kmeans_iou(wh, k)
     print(f"k = {k}: mean IoU {res.mean_iou:.3f}, priors (w x h):",
           ", ".join(f"{w:.1f}x{h:.1f}" for w, h in res.centroids))
 zoom = 2 ** rng.uniform(0, 3, size=len(wh))                     # 1x to 8x
 aspect = 2 ** rng.uniform(-1, 1, size=len(wh))                  # h / w from 1/2 to 2
 wh_wide = wh * zoom[:, None] * np.stack([1 / np.sqrt(aspect), np.sqrt(aspect)], axis=1)
-res_iou = loc.kmeans_iou(wh_wide, 5)
+res_iou = priors.kmeans_iou(wh_wide, 5)
 euclid = KMeans(5, n_init=1, random_state=0).fit(wh_wide).cluster_centers_
-best_iou_e = loc.wh_iou(wh_wide, euclid).max(axis=1)
-best_iou_i = loc.wh_iou(wh_wide, res_iou.centroids).max(axis=1)
+best_iou_e = priors.wh_iou(wh_wide, euclid).max(axis=1)
+best_iou_i = priors.wh_iou(wh_wide, res_iou.centroids).max(axis=1)
 is_small = wh_wide.prod(axis=1) < np.median(wh_wide.prod(axis=1))
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-res2 = loc.kmeans_iou(wh, 2)
+res2 = priors.kmeans_iou(wh, 2)
 axes[0].scatter(wh[:, 0], wh[:, 1], s=4, c=[CLASS_COLORS[i] for i in res2.assign], alpha=0.5)
 axes[0].plot(*res2.centroids.T, "k*", ms=12)
 axes[0].set_title("shapes boxes: 2 priors (stars)", fontsize=10)
@@ -1093,8 +1097,8 @@ plt.show()
 # outputs.
 #
 # Speed and accuracy of YOLOv2 at different input sizes, against other detectors, all trained
-# on VOC 2007 + 2012 and tested on VOC 2007 (from the YOLOv2 paper; one network, evaluated at
-# several sizes thanks to multi-scale training):
+# on VOC 2007 + 2012, tested on VOC 2007 and timed on one Titan X GPU (from the YOLOv2 paper; one
+# network, evaluated at several sizes thanks to multi-scale training):
 #
 # | detector | mAP | frames per second |
 # |---|---|---|
@@ -1351,6 +1355,9 @@ def roi_align(fmap, roi, out=2, stride=4, samples=2):
 
 print("RoI pooling:\n", roi_pool(fmap, roi))
 print("RoIAlign:\n", roi_align(fmap, roi).round(3))
+for name, v in zip(("x1", "y1", "x2", "y2"), roi, strict=True):
+    snap = round(v / 4) - v / 4                                 # rounding error, in cells
+    print(f"snapping moves {name} by {snap:+.3f} cells = {4 * snap:+.1f} image pixels")
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
 x1, y1, x2, y2 = (v / 4 for v in roi)
@@ -1387,12 +1394,13 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The snapped RoI (dashed) starts half a cell, 2 image pixels, away from the true one, and its
-# bins overlap (floor and ceiling of the bin edges, solid and dotted lines): the four pooled
-# values come from regions that do not match the RoI's quarters. RoIAlign reads the map exactly
-# where the RoI's quarters are. The difference shows best when the RoI moves: slide it to the
-# right in steps of a fifth of a pixel and follow where each method reads its features and what
-# its top-left bin outputs.
+# The snapped RoI (dashed) is displaced from the true one by the amounts printed above: at each
+# corner a fraction of a cell, which in image pixels is that fraction of the stride (4 here, 16
+# in VGG-16). Its bins overlap (floor and ceiling of the bin edges, solid and dotted lines): the
+# four pooled values come from regions that do not match the RoI's quarters. RoIAlign reads the
+# map exactly where the RoI's quarters are. The difference shows best when the RoI moves: slide
+# it to the right in steps of a fifth of a pixel and follow where each method reads its features
+# and what its top-left bin outputs.
 
 # %%
 shifts = np.linspace(0, 12, 61)                                 # in image pixels, 0.2 apart
@@ -1425,23 +1433,29 @@ plt.show()
 # the other the mean of its samples.) RoIAlign's output follows the box continuously, so the
 # mask head can learn where exactly the object's edge lies. In Mask R-CNN this change alone
 # improved mask AP on COCO by about 3 points, and more at strict IoU thresholds; it helps plain
-# box detection too. Mask R-CNN runs at about 5 frames per second.
+# box detection too. Mask R-CNN (ResNet-101-FPN) runs at about 5 frames per second: 195 ms per
+# image on a Tesla M40 GPU.
 #
 # ## 16. Speed against accuracy
 #
-# The chapter in one table: every step above bought speed, accuracy or both (VOC 2007 test; the
-# numbers come from the papers, so hardware and training data differ a little between rows):
+# The chapter in one table: every step above bought speed, accuracy or both. The numbers come
+# from the papers, so the GPU and the training data differ between rows. The first three rows
+# were trained on VOC 2007 alone, the last three on VOC 2007 + 2012, and those extra images
+# are worth about 3 points of mAP: Faster R-CNN goes from 69.9 to 73.2, Fast R-CNN from 66.9 to
+# 70.0. All are tested on VOC 2007.
 #
-# | detector | year | proposals | VOC 2007 mAP | time per image |
-# |---|---|---|---|---|
-# | R-CNN (VGG-16) | 2014 | selective search, ~2000 | 66.0 | 47 s (+ ~2 s proposals) |
-# | Fast R-CNN (VGG-16) | 2015 | selective search, ~2000 | 66.9 | 0.32 s (+ ~2 s proposals) |
-# | Faster R-CNN (VGG-16) | 2015 | RPN, ~300 | 66.9 (73.2 with VOC 2012 data) | 0.2 s |
-# | YOLO | 2016 | none | 63.4 | 22 ms (45 fps) |
-# | SSD300 | 2016 | none | 74.3 | 22 ms (46 fps) |
-# | YOLOv2 544 | 2017 | none | 78.6 | 25 ms (40 fps) |
+# | detector | year | proposals | VOC 2007 mAP | time per image | GPU |
+# |---|---|---|---|---|---|
+# | R-CNN (VGG-16) | 2014 | selective search, ~2000 | 66.0 | 47 s (+ ~2 s proposals) | K40 |
+# | Fast R-CNN (VGG-16) | 2015 | selective search, ~2000 | 66.9 | 0.32 s (+ ~2 s proposals) | K40 |
+# | Faster R-CNN (VGG-16) | 2015 | RPN, ~300 | 69.9 | 0.2 s (5 fps) | K40 |
+# | YOLO | 2016 | none | 63.4 | 22 ms (45 fps) | Titan X |
+# | SSD300 | 2016 | none | 74.3 | 22 ms (46 fps) | Titan X |
+# | YOLOv2 544 | 2017 | none | 78.6 | 25 ms (40 fps) | Titan X |
 #
-# and as a picture, the YOLOv2 paper's comparison (all trained on VOC 2007 + 2012):
+# and as a picture, the YOLOv2 paper's comparison, where all detectors were trained on VOC
+# 2007 + 2012 and timed on the same Titan X (which is why Faster R-CNN with VGG-16 appears at
+# 7 frames per second here, not at the 5 of its own paper's K40):
 
 # %%
 detectors = {"Fast R-CNN": (0.5, 70.0), "Faster R-CNN VGG-16": (7, 73.2),
@@ -1461,7 +1475,7 @@ ax.text(28, 62.5, "real time (30 fps)", fontsize=8, color="0.4", ha="right")
 ax.set_xscale("log")
 ax.set_xlim(0.3, 200)
 ax.set_ylim(61.5, 80)
-ax.set_xlabel("frames per second (log scale)")
+ax.set_xlabel("frames per second on a Titan X GPU (log scale)")
 ax.set_ylabel("VOC 2007 mAP (%)")
 ax.legend(fontsize=8, loc="upper left")
 plt.show()
@@ -1612,15 +1626,15 @@ plt.show()
 #   with **smooth L1**, RoIs sampled 25% foreground; 0.32 s plus proposals. Boxes are regressed
 #   as $t_x = (x - x_r)/w_r$, $t_y = (y - y_r)/h_r$, $t_w = \log(w/w_r)$, $t_h = \log(h/h_r)$.
 # * **Faster R-CNN**: a region proposal network with **anchors** (3 scales × 3 ratios per
-#   position) on the shared features, four losses, 0.2 s per image.
+#   position) on the shared features, four losses, 0.2 s per image on a K40 GPU.
 # * **Greedy NMS** keeps the best box and removes those overlapping it above a threshold,
 #   per class.
 # * **Single-stage** detectors predict boxes and classes in one pass. **YOLO**: an $S \times S$
 #   grid, $B$ boxes with confidences and $C$ class probabilities per cell ($7 \times 7 \times 30$
-#   for VOC), a weighted sum-of-squares loss; 45 fps. **YOLOv2**: batch norm, high-resolution
-#   classifier, anchors from k-means with $1 - \text{IoU}$, bounded centres
-#   $\sigma(t_x) + c_x$, passthrough, multi-scale training; 78.6 mAP at 40 fps. **SSD**: default
-#   boxes on six feature maps, 8732 boxes.
+#   for VOC), a weighted sum-of-squares loss; 45 fps on a Titan X. **YOLOv2**: batch norm,
+#   high-resolution classifier, anchors from k-means with $1 - \text{IoU}$, bounded centres
+#   $\sigma(t_x) + c_x$, passthrough, multi-scale training; 78.6 mAP at 40 fps on a Titan X.
+#   **SSD**: default boxes on six feature maps, 8732 boxes.
 # * **FPN** builds a pyramid with strong semantics at every level (top-down path plus lateral
 #   connections). The **focal loss** $-\alpha_t (1 - p_t)^\gamma \log p_t$ down-weights the flood
 #   of easy negatives (10 000 times at $p_t = 0.99$, $\gamma = 2$); **RetinaNet** = FPN + anchors

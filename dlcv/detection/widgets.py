@@ -9,6 +9,9 @@
 
 Each is displayed as the last expression of a cell: live in JupyterLab, a static PNG elsewhere.
 All numbers come from dlcv.detection.boxes (the lecture's loop-based teaching versions).
+
+One module because a room keeps all its views in its widgets module, the only one that imports
+ipywidgets (ARCHITECTURE.md); the three views share nothing but that, each is a class of its own.
 """
 
 from __future__ import annotations
