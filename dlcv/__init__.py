@@ -20,7 +20,7 @@ widgets side by side; a room's `widgets` module is the only one that imports ipy
     dlcv.networks         lectures 04-05, a2: graphs, activations, MLPs, initialisation,
                           normalisation, torch training runs
     dlcv.convolution      lectures 06-07, a3: convolution arithmetic, architectures, transfer
-    dlcv.evaluation       lecture 08: confusion counts, PR curves, AP
+    dlcv.evaluation       lecture 08: confusion counts, PR curves, AP, calibration
     dlcv.detection        lecture 09, a4: teaching IoU / NMS / anchors / focal loss,
                           localisation, sliding windows, proposals, PASCAL VOC
     dlcv.segmentation     lecture 10: encoder-decoders, unpooling, transposed convolution, masks

@@ -25,7 +25,9 @@
 # accuracy in such problems: the confusion matrix and the rates read from it (precision, recall,
 # F1), the curves that show every threshold at once (precision-recall and ROC), the single
 # number that summarises a ranking (average precision, AP), and how the object-detection
-# benchmarks (PASCAL VOC, COCO) turn boxes into AP.
+# benchmarks (PASCAL VOC, COCO) turn boxes into AP. All of these use the scores only through
+# their order; the last part asks about their values: when the classifier says 0.8, is it right
+# 80% of the time (calibration)?
 #
 # **After this lecture you can**
 #
@@ -39,17 +41,21 @@
 # 5. compute average precision three ways (non-interpolated, 11-point as in VOC 2007, all-point
 #    as in VOC 2010 onwards), and mAP over classes;
 # 6. describe the detection protocol: matching detections to ground-truth boxes by IoU,
-#    duplicates as false positives, recall over all objects, and COCO's AP over IoU thresholds.
+#    duplicates as false positives, recall over all objects, and COCO's AP over IoU thresholds;
+# 7. say what it means for a classifier to be calibrated, read a reliability diagram, compute
+#    the expected calibration error (ECE), and calibrate a network by temperature scaling on
+#    validation data.
 #
 # **Plan.** Accuracy and imbalance → the binary confusion matrix and the threshold → multiclass
 # confusion matrices on the digits → the precision-recall curve (and ROC) → average precision →
-# the detection protocol → a widget to move the threshold along the PR curve → questions,
-# summary, papers.
+# the detection protocol → calibration: reliability diagrams, ECE and temperature scaling → a
+# widget to move the threshold along the PR curve → questions, summary, papers.
 #
-# The machinery is in `dlcv.evaluation.metrics`, built on `sklearn.metrics`; the chapter shows the short
-# formulas behind it and checks them by hand. Assignment a4 asks you to write the detector's side
-# yourself (IoU, non-maximum suppression, detection AP with box matching): here it appears only
-# as a protocol on a tiny example.
+# The machinery is in `dlcv.evaluation.metrics`, built on `sklearn.metrics`, and in
+# `dlcv.evaluation.calibration`; the chapter shows the short formulas behind it and checks them
+# by hand. Assignment a4 asks you to write the detector's side yourself (IoU, non-maximum
+# suppression, detection AP with box matching): here it appears only as a protocol on a tiny
+# example.
 
 # %%
 # %matplotlib inline
@@ -707,8 +713,191 @@ for t, a in zip(thresholds, aps, strict=True):
 # To summarise the protocol: scores give the ranking, IoU with a threshold turns boxes into TP
 # and FP, duplicates are FPs, missed objects lower the recall, and AP summarises the ranked list
 # per class.
+
+# %% [markdown]
+# ## 7. Calibration: can the scores be trusted as probabilities?
 #
-# ## 7. Play with it: the threshold and the PR curve
+# Everything so far used the scores only through their **order**: the PR curve and AP do not
+# change when the scores are replaced by any increasing function of them (section 4), and a
+# threshold simply moves with them. Often the value itself is used. A radiologist is told
+# "tumour, probability 0.8"; an any-time network (lecture 13, section 6.3) stops computing as
+# soon as its confidence passes a threshold; a system hands the cases it is unsure of to a
+# human; the probabilities of several models are combined, or weighed against the cost of each
+# decision. All of this assumes that the numbers
+# are **calibrated**: among the predictions made with confidence 0.8, 80% should be right.
+#
+# For a classifier with class probabilities $p(x) = (p_1(x), \dots, p_C(x))$, write its
+# prediction $\hat y = \arg\max_k p_k(x)$ and its **confidence** $\hat p = \max_k p_k(x)$. It is
+# perfectly calibrated when
+#
+# $$ P(\hat y = y \mid \hat p = q) = q \qquad \text{for every } q \in [0, 1]. $$
+#
+# Calibration and accuracy are different properties. A "classifier" that ignores the image and
+# gives every digit probability 0.1 is perfectly calibrated on the balanced digits (whichever
+# digit it names, it is right one time in ten), and useless; one that is right 97% of the time
+# but always says 1.0 is accurate and miscalibrated.
+# The negative log-likelihood (NLL, the cross-entropy loss on held-out data) rewards both at once:
+# it is low only for probabilities that are confident *and* right.
+#
+# **The reliability diagram.** The condition cannot be checked at a single $q$ (no two
+# confidences are exactly equal), so the predictions are grouped. Split $[0, 1]$ into $M$ bins of
+# equal width, let $B_m$ be the test examples whose confidence falls in bin $m$,
+# $\big(\tfrac{m-1}{M}, \tfrac{m}{M}\big]$, and compare the bin's accuracy with its mean confidence:
+#
+# $$ \text{acc}(B_m) = \frac{1}{|B_m|} \sum_{i \in B_m} [\hat y_i = y_i], \qquad
+#    \text{conf}(B_m) = \frac{1}{|B_m|} \sum_{i \in B_m} \hat p_i. $$
+#
+# The reliability diagram draws $\text{acc}(B_m)$ as one bar per bin. A calibrated classifier has
+# its bars on the diagonal; an **overconfident** one has them below it (it is right less often
+# than it claims), an underconfident one above. The bins hold very different numbers of
+# examples, so a histogram of the confidences belongs beside it.
+#
+# **The expected calibration error** (Naeini et al. 2015; Guo et al. 2017) summarises the diagram
+# by its gaps, each weighted by the share of predictions in its bin:
+#
+# $$ \text{ECE} = \sum_{m=1}^{M} \frac{|B_m|}{N}\, \big|\text{acc}(B_m) - \text{conf}(B_m)\big|. $$
+#
+# It is 0 for perfect calibration; Guo et al. use $M = 15$. Two cautions. The number depends on
+# the bins, and on a finite test set even a perfectly calibrated classifier gets a positive ECE
+# from sampling noise (up to about $\sqrt{M/N}$), so compare ECEs on the same test set with the
+# same bins. And the ECE says nothing about accuracy: the "probability 0.1 for every digit"
+# classifier above has an ECE near 0. Report it beside the accuracy and the NLL, not instead of
+# them.
+#
+# **Why modern networks are overconfident.** Guo et al. (2017) found that a five-layer LeNet
+# (the architecture of 1998) is well calibrated on CIFAR-100 while a 110-layer ResNet, far more
+# accurate, is strongly overconfident: its mean confidence lies well above its accuracy. More
+# depth and width, batch normalisation and less weight decay all made calibration worse, and
+# they point to a common mechanism. Once every training example is classified correctly, the
+# cross-entropy can still fall, simply by making the logits larger: the network lowers its
+# training loss by becoming more confident, not more accurate. On held-out data this shows as **NLL overfitting**: the error stays flat
+# (or even improves) while the NLL rises, because the remaining mistakes are made with ever
+# higher confidence.
+#
+# **Temperature scaling** (Guo et al. 2017) is the simplest remedy, and on most of their data
+# sets the most effective one. Divide the logits $z(x)$ of every example by one scalar $T > 0$
+# before the softmax,
+#
+# $$ q(x) = \operatorname{softmax}\big(z(x) / T\big), \qquad
+#    T^\star = \arg\min_{T > 0}\; -\frac{1}{N_{\text{val}}} \sum_{i \in \text{val}}
+#    \log q_{y_i}(x_i), $$
+#
+# fitting $T$ by minimising the NLL on **held-out validation data**. $T > 1$ softens the
+# probabilities (lower confidences), $T < 1$ sharpens them, $T = 1$ changes nothing. Dividing by
+# a positive number keeps the order of the logits, so the predicted class, and with it the
+# accuracy and the confusion matrix, stays exactly the same: temperature scaling corrects the
+# confidences and nothing else. It is a one-parameter, multiclass version of Platt scaling
+# (Platt 1999), and since the NLL is a convex function of $1/T$ the fit is a one-dimensional
+# search (`cal.fit_temperature`). Why validation data? On the training set the network is right
+# almost everywhere, by large margins, so the NLL there asks for even sharper probabilities
+# ($T < 1$): the opposite of what new data needs.
+#
+# **The demonstration.** The same 8 principal components of the digits as our running softmax
+# classifier, now fed to a wide network (two hidden layers of 256 ReLU units) with no weight
+# decay, no dropout and no early stopping, trained by Adam for 200 epochs: capacity and time
+# enough to become overconfident. The digits are split anew, with a small training set (less to
+# learn from, more to memorise) and a large test set, so that the bins of the reliability
+# diagram have examples to count.
+
+# %%
+import torch
+from sklearn.decomposition import PCA
+
+from dlcv.data import load_digits, split_data
+from dlcv.evaluation import calibration as cal
+from dlcv.networks.training import fit, make_net
+
+X_all, y_all = load_digits()                                       # (1797, 8, 8) in [0, 16]
+parts = split_data(X_all, y_all, num_val=300, num_test=900, seed=0)  # stratified, the rest trains
+flat = lambda X: X.reshape(len(X), -1) / 16.0                      # (N, 64) in [0, 1]
+pca = PCA(n_components=8, random_state=0).fit(flat(parts.X_train))  # on training images only
+Z_train = pca.transform(flat(parts.X_train))                       # (N_train, 8)
+features = lambda X: ((pca.transform(flat(X)) - Z_train.mean(0)) / Z_train.std(0)).astype(
+    np.float32)                                                    # (N, 8), standardised
+X_tr, X_va, X_te = features(parts.X_train), features(parts.X_val), features(parts.X_test)
+
+net = make_net(8, 10, hidden=256, layers=2, seed=0)                # 8 -> 256 -> 256 -> 10
+hist = fit(net, X_tr, parts.y_train, X_va, parts.y_val, epochs=200, batch_size=100, lr=1e-3,
+           optimizer="adam", seed=0)                               # seeded weights and batches
+with torch.no_grad():                                              # fit() leaves it in eval mode
+    logits_tr, logits_val, logits_test = (net(torch.from_numpy(X)).double().numpy()
+                                          for X in (X_tr, X_va, X_te))  # (N, 10) each
+
+print(f"train / validation / test: {len(parts.y_train)} / {len(parts.y_val)} / "
+      f"{len(parts.y_test)} digits")
+print(f"after {hist.epochs[-1]} epochs: training loss {hist.train_loss[-1]:.4f}, "
+      f"training accuracy {hist.train_acc[-1]:.3f}")
+low = int(np.argmin(hist.val_loss))
+print(f"validation NLL: lowest {hist.val_loss[low]:.3f} at epoch {low}, {hist.val_loss[-1]:.3f} "
+      f"at the end (validation accuracy {hist.val_acc[low]:.3f} then, {hist.val_acc[-1]:.3f} "
+      "at the end)")
+
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.plot(hist.epochs[1:], hist.train_loss[1:], ":", color="0.3", label="training loss (NLL)")
+ax.plot(hist.epochs[1:], hist.val_loss[1:], color=CLASS_COLORS[5], label="validation NLL")
+ax.plot(hist.epochs[1:], 1 - hist.val_acc[1:], color=CLASS_COLORS[0], label="validation error")
+ax.axvline(low, color="0.6", lw=1, ls="--", label="lowest validation NLL")
+ax.set_ylim(0, 0.45)
+ax.set_xlabel("epoch")
+ax.legend(fontsize=8, loc="upper right", ncol=2)
+ax.set_title("NLL overfitting: the validation NLL rises again, the error does not", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# The training loss heads for zero and every training digit is right. On the validation set the
+# NLL passes its minimum early and climbs for the rest of the run while the error hardly moves:
+# the NLL overfitting of Guo et al., on a network small enough to train in seconds. Now fit
+# $T$ on the validation logits and look at the **test** set, before and after (15 bins; the
+# number over each bar counts its predictions):
+
+# %%
+T = cal.fit_temperature(logits_val, parts.y_val)                   # one scalar, on validation
+print(f"temperature fitted on the validation set: T = {T:.3f}")
+print("NLL on the training set at T = 1, 1/2, 1/4: " + ", ".join(
+    f"{cal.negative_log_likelihood(logits_tr, parts.y_train, t):.2g}" for t in (1, 0.5, 0.25)))
+probs_before = cal.softmax_with_temperature(logits_test)           # (900, 10), T = 1
+probs_after = cal.softmax_with_temperature(logits_test, T)         # (900, 10)
+
+fig, axes = plt.subplots(2, 2, figsize=(11, 7.6), gridspec_kw={"height_ratios": [1, 2.3]})
+for col, (p, title) in enumerate([(probs_before, "before: softmax(z)"),
+                                  (probs_after, f"after: softmax(z / T), T = {T:.2f}")]):
+    bins = cal.reliability_bins(p, parts.y_test, n_bins=15)
+    cal.draw_confidence_histogram(axes[0, col], bins, title=f"test set, {title}")
+    cal.draw_reliability(axes[1, col], bins)
+axes[1, 0].legend(fontsize=8, loc="upper left")
+fig.tight_layout()
+plt.show()
+
+print("test set     ECE     NLL  accuracy  mean confidence")
+for name, p, t in [("before", probs_before, 1.0), ("after", probs_after, T)]:
+    print(f"{name:8s}  {cal.expected_calibration_error(p, parts.y_test):.4f}  "
+          f"{cal.negative_log_likelihood(logits_test, parts.y_test, t):.4f}  "
+          f"{np.mean(p.argmax(1) == parts.y_test):8.4f}  {p.max(1).mean():15.4f}")
+same = np.array_equal(probs_before.argmax(1), probs_after.argmax(1))
+print(f"same predicted class for every test digit: {same}")
+
+# %% [markdown]
+# Before scaling, nearly all test predictions sit in the top bin and the mean confidence lies
+# clearly above the accuracy; below the top bin most bars fall short of the diagonal: the
+# network claims more than it delivers. The fitted $T$ is above 1, so it softens: the
+# confidences spread over more bins, the bars move towards the diagonal, the ECE and the NLL
+# fall, and the accuracy does not change, prediction by prediction. On the training digits, all
+# of them right, the NLL only falls as $T$ shrinks: a temperature fitted there would sharpen
+# the probabilities, the wrong way, as argued above. The bars of bins with a handful of
+# predictions jump about from noise in both diagrams; that is why the ECE weights each bin by
+# its count, and why a large test set matters.
+#
+# One scalar has its limits. It can make the network as a whole more or less confident, but it
+# cannot fix a classifier that is overconfident on some inputs and underconfident on others
+# (question 9), and a temperature fitted on validation data says nothing about data from a
+# different distribution, where calibration degrades as the shift grows (Ovadia et al. 2019).
+# More flexible recalibrations exist, such as histogram binning, isotonic regression (Zadrozny
+# and Elkan 2002) and vector or matrix scaling (a diagonal or a full linear map of the logits),
+# with more parameters to fit on the same validation set; on most of Guo et al.'s benchmarks they
+# did not beat the single temperature.
+
+# %% [markdown]
+# ## 8. Play with it: the threshold and the PR curve
 #
 # The widget puts sections 2, 4 and 5 side by side. **Left**: the score histograms of the
 # positives and the negatives (counts on a log axis), the threshold $t$ as a black line, and the
@@ -832,6 +1021,39 @@ view
 # often high: it can even rise.
 # </details>
 #
+# **9.** A classifier's 1000 test predictions fall into two groups of 500: one made with
+# confidence 0.9, of which 400 are right, and one made with confidence 0.6, of which 350 are
+# right. Compute the ECE with the two bins $(0.5, 0.75]$ and $(0.75, 1]$. Can temperature
+# scaling fix this classifier?
+#
+# <details><summary>Answer</summary>
+#
+# Bin $(0.75, 1]$: confidence 0.9, accuracy 400/500 = 0.8, gap 0.1 (overconfident). Bin
+# $(0.5, 0.75]$: confidence 0.6, accuracy 350/500 = 0.7, gap 0.1 (underconfident).
+# ECE = ½ · 0.1 + ½ · 0.1 = 0.1, although the overall accuracy (0.75) equals the overall mean
+# confidence (0.75): averaging over all predictions hides the miscalibration, the bins show
+# it. No temperature fixes it. The top-class probability falls as $T$ grows, for every example:
+# $T > 1$ brings the first group towards 0.8 but pushes the second further from 0.7, $T < 1$
+# does the reverse. A recalibration with more freedom, such as histogram binning (replace the
+# confidence of each bin by the bin's accuracy on validation data), can.
+# </details>
+#
+# **10.** A colleague fits the temperature on the training set instead of a validation set and
+# gets $T < 1$. Why, and what does that $T$ do on the test set? Does the choice change the test
+# accuracy?
+#
+# <details><summary>Answer</summary>
+#
+# The network was trained to be right on the training examples, and it is, with large margins:
+# sharper probabilities lower the training NLL further, so the fit asks for $T < 1$ (in the
+# demonstration of section 7, where every training digit is right, the training NLL keeps
+# falling as $T$ shrinks and has no minimum at all). On new data it makes an already
+# overconfident network more overconfident: the test ECE and NLL rise. The accuracy is the same
+# for every $T > 0$, since dividing the logits by a positive number keeps their order and hence
+# the predicted class. Fit $T$ on held-out data the network never trained on, and never on the
+# test set whose numbers you report.
+# </details>
+#
 # ## Summary
 #
 # * Accuracy counts all mistakes alike and depends on the class ratio; with rare positives a
@@ -854,6 +1076,13 @@ view
 #   when it claims an unclaimed ground-truth box with IoU ≥ 0.5, duplicates as FP, and divides
 #   recall by the number of objects. COCO averages AP over IoU 0.50:0.05:0.95 and reports AP$_{50}$,
 #   AP$_{75}$ and AP by object size.
+# * Calibration asks whether the scores' values can be read as probabilities: among the
+#   predictions made with confidence $q$, a fraction $q$ should be right. The reliability
+#   diagram compares accuracy with mean confidence in bins of confidence; the ECE is their gap,
+#   weighted by the share of predictions per bin. Large networks trained long on cross-entropy
+#   are overconfident (NLL overfitting, Guo et al. 2017). Temperature scaling divides the logits
+#   by one $T$ fitted by NLL on validation data; it leaves every prediction, hence the
+#   accuracy, unchanged.
 #
 # ## Papers and further reading
 #
@@ -881,6 +1110,23 @@ view
 # * D. Hoiem, Y. Chodpathumwan, Q. Dai (2012). Diagnosing error in object detectors. *ECCV
 #   2012*. What the false positives of a detector are made of (localisation, confusion with
 #   similar classes, background).
+# * C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger (2017). On calibration of modern neural
+#   networks. *ICML 2017*. Modern networks are overconfident; reliability diagrams, ECE, NLL
+#   overfitting and temperature scaling.
+# * M. P. Naeini, G. F. Cooper, M. Hauskrecht (2015). Obtaining well calibrated probabilities
+#   using Bayesian binning. *AAAI 2015*. The expected and maximum calibration errors.
+# * J. Platt (1999). Probabilistic outputs for support vector machines and comparisons to
+#   regularized likelihood methods. In *Advances in Large Margin Classifiers*, MIT Press.
+#   Platt scaling, of which temperature scaling is the one-parameter case.
+# * B. Zadrozny, C. Elkan (2002). Transforming classifier scores into accurate multiclass
+#   probability estimates. *KDD 2002*. Isotonic regression for calibration.
+# * A. Niculescu-Mizil, R. Caruana (2005). Predicting good probabilities with supervised
+#   learning. *ICML 2005*. Which classifiers are calibrated out of the box, and Platt scaling
+#   against isotonic regression.
+# * Y. Ovadia, E. Fertig, J. Ren, Z. Nado, D. Sculley, S. Nowozin, J. V. Dillon,
+#   B. Lakshminarayanan, J. Snoek (2019). Can you trust your model's uncertainty? Evaluating
+#   predictive uncertainty under dataset shift. *NeurIPS 2019*. Calibration under distribution
+#   shift, where post-hoc recalibration falls short.
 # * scikit-learn user guide, *Metrics and scoring: quantifying the quality of predictions*
 #   (precision, recall, F-measures, average precision, ROC),
 #   https://scikit-learn.org/stable/modules/model_evaluation.html .

@@ -99,10 +99,12 @@ print(digits)
 # ## 1. Learning a distance: deep metric learning
 #
 # Lecture 01 classified an image by its nearest neighbours under the pixel distance, and found
-# that the pixel distance is a poor judge of content: shift a digit by one pixel and it moves
-# far away from itself. Every network since then has learned *features* in which a linear
-# classifier works. **Metric learning** asks for something different: a map $\phi_\theta$ from
-# images to vectors (an **embedding**) in which plain Euclidean distance means what we want,
+# that the pixel distance is a poor judge of content: to it, the cat photograph shifted by four
+# pixels, the same photograph darkened and the same photograph with a black box over the cat's
+# face were all equally far from the original. Every network since then has learned *features*
+# in which a linear classifier works. **Metric learning** asks for something different: a map
+# $\phi_\theta$ from images to vectors (an **embedding**) in which plain Euclidean distance means
+# what we want,
 #
 # $$ d_\theta(x_i, x_j) = \lVert \phi_\theta(x_i) - \phi_\theta(x_j) \rVert_2 , $$
 #
@@ -369,12 +371,15 @@ plt.show()
 # ### 1.5 Mining decides whether training works
 #
 # Why semi-hard and not simply the hardest negatives? The hardest negative of an anchor is often
-# an outlier or a mislabelled image, and at the start of training, when every embedding is
-# random, the hardest triplets can be satisfied only by one degenerate solution: map everything
-# to the same point, where $d(a, p) = d(a, n) = 0$ and the loss is exactly the margin for every
-# triplet. FaceNet reports this **collapse**; below we provoke it by training the same network
-# with batch-hard mining from the start, and compare the fraction of triplets that still have a
-# positive loss ("active").
+# an outlier or a mislabelled image. And at the start of training, when every embedding is
+# random, an anchor's hardest positive is usually farther away than its hardest negative, so its
+# hardest triplet costs more than the margin. The network can lower that cost without separating
+# any classes, just by shrinking every distance. In the limit it maps every image to the same
+# point, where $d(a, p) = d(a, n) = 0$ and every triplet costs exactly the margin. This
+# **collapse** is not a solution: it satisfies no triplet at all. It is a degenerate stationary
+# point of the loss, and training that reaches it does not leave it. FaceNet warns of it; below
+# we provoke it by training the same network with batch-hard mining from the start, and compare
+# the fraction of triplets that still have a positive loss ("active").
 
 # %%
 net_hard = ML.EmbeddingNet(dim=32, normalize=True, width=64, seed=0)
@@ -740,10 +745,11 @@ plt.show()
 # %% [markdown]
 # ### 3.4 An experiment: half of the digit labels are wrong
 #
-# We give 50% symmetric noise to the 1257 training digits, train the same two-layer network
-# (128 hidden units, Adam) for 40 epochs with four losses, and follow three numbers per epoch:
-# the accuracy on the *clean* validation labels, and, on the training images whose label was
-# flipped, the fraction the network predicts as the *wrong* label it was given (memorisation).
+# We give 50% symmetric noise to the 1257 training digits, train the same three-layer network
+# (two hidden layers of 128 units, Adam) for 40 epochs with four losses, and follow three
+# numbers per epoch: the accuracy on the *clean* validation labels, and, on the training images
+# whose label was flipped, the fraction the network predicts as the *wrong* label it was given
+# (memorisation).
 
 # %%
 X_tr = digits.X_train.reshape(len(digits.X_train), -1) / 16.0
@@ -1030,8 +1036,8 @@ plt.show()
 #
 # ### 5.2 A student with and without the teacher
 #
-# The student is a fully connected network with one hidden layer of 32 units, 50 times smaller
-# than the teacher. We train it twice from the same start with the same loop: once on the labels
+# The student is a fully connected network with one hidden layer of 32 units, a small fraction of
+# the teacher's size (the cell below prints both parameter counts and their ratio). We train it twice from the same start with the same loop: once on the labels
 # only ($\alpha = 0$), once with distillation ($T = 4$, $\alpha = 0.9$), and repeat for three
 # seeds.
 
@@ -1040,7 +1046,9 @@ def student(seed):
     return make_net(64, 10, hidden=32, layers=1, seed=seed)
 
 
-print(f"student: {count_parameters(student(0)):,} parameters")
+n_student, n_teacher = count_parameters(student(0)), count_parameters(teacher)
+print(f"student: {n_student:,} parameters, against the teacher's {n_teacher:,}: "
+      f"{n_teacher / n_student:.1f} times fewer")
 accs = {"labels only": [], "distilled (T=4)": []}
 agree = {"labels only": [], "distilled (T=4)": []}
 with torch.no_grad():
@@ -1240,7 +1248,8 @@ print(f"threshold {thresholds[i90]:.2f}: accuracy {curve.accuracy[i90]:.3f} at "
 # digits leave early and sends the uncertain ones on. Near a threshold of 0.9 the network matches
 # (sometimes beats, by luck of the split) the accuracy of its last exit at a fraction of the
 # cost. MSDNet reports the same shape at ImageNet scale. The max-probability rule is simple but
-# trusts the network's calibration; a poorly calibrated exit can be confidently wrong.
+# trusts the network's calibration; a poorly calibrated exit can be confidently wrong
+# (lecture 08, section 7, measures calibration and corrects it by temperature scaling).
 
 # %% [markdown]
 # ## 7. Where to go next
@@ -1270,8 +1279,9 @@ print(f"threshold {thresholds[i90]:.2f}: accuracy {curve.accuracy[i90]:.3f} at "
 #   for points or boxes given as prompts, on images of any kind; open-vocabulary detectors find
 #   objects named in text.
 # * **Efficiency and robustness.** Distillation, early exits, quantisation and pruning put these
-#   models on phones; label noise, distribution shift and calibration (lecture 08) decide whether
-#   they can be trusted.
+#   models on phones; label noise, distribution shift and calibration (lecture 08, section 7:
+#   "Calibration: can the scores be trusted as probabilities?") decide whether they can be
+#   trusted.
 #
 # The building blocks of this course, convolutions, losses, backpropagation, normalisation,
 # attention, careful evaluation, are the ones these models are made of.
@@ -1387,7 +1397,11 @@ print(f"threshold {thresholds[i90]:.2f}: accuracy {curve.accuracy[i90]:.3f} at "
 # Almost no image reaches 0.99 at the weak first exit, so nearly all continue to the end: the
 # early exits cost extra and save nothing. Lower the threshold (per exit, chosen on validation
 # data to meet the budget), or improve the early exits (multi-scale features, as in MSDNet), or
-# calibrate their confidences (temperature scaling) so that the threshold means what it says.
+# calibrate their confidences so that the threshold means what it says: temperature scaling
+# (lecture 08, section 7) fits one $T$ per exit by NLL on validation data, after which a
+# threshold of 0.99 asks that at least 99% of the images leaving there be right, and a lower
+# threshold can be chosen from the accuracy actually needed. It changes no exit's predicted
+# class, only which images leave where.
 # </details>
 
 # %% [markdown]
