@@ -62,9 +62,7 @@ def given_answers(course: Course, a: str) -> list[str]:
         src = course.dir("source", x, f"{x}.ipynb")
         return nbs.read(src).cells if src.is_file() else []
 
-    def meta(c):
-        return c.get("metadata", {}).get("nbgrader", {}) or {}
-
+    meta = nbs.nbgrader_meta
     answers = {x: set().union(*[_defined(c.source) for c in cells(x) if meta(c).get("solution")])
                for x in course.assignments() if x != a}
     out = []

@@ -23,7 +23,7 @@ import nbformat
 
 from autograder.hidden import Session, Spec, StudentError, Verdict, run_hidden_tests
 from autograder.inside import serve
-from autograder.notebooks import failed_cells
+from autograder.notebooks import failed_cells, nbgrader_meta
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -123,7 +123,7 @@ def _as_text(out) -> nbformat.NotebookNode:
 def apply_verdicts(nb, verdicts: dict[str, Verdict]) -> None:
     """Rewrite every test cell's outputs: the kernel's as text, then the trusted verdict."""
     for cell in nb.cells:
-        m = cell.get("metadata", {}).get("nbgrader", {}) or {}
+        m = nbgrader_meta(cell)
         if cell.cell_type != "code" or not m.get("grade") or m.get("solution"):
             continue
         v = verdicts.get(m.get("grade_id"))
@@ -146,7 +146,7 @@ def grade_kernel(runner, spec: Spec, inside_path: str, isolated: bool = False, l
     skip: dict[str, str] = {}
     cells = runner.nb.cells
     for i, why in getattr(runner, "not_run", {}).items():
-        gid = (cells[i].get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
+        gid = nbgrader_meta(cells[i]).get("grade_id")
         if gid:
             skip[gid] = why
     stopped = getattr(runner, "stopped", {})

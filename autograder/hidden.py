@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder.inside import serve, wire
+from autograder.notebooks import nbgrader_meta
 from autograder.rules import NUMPY_ONLY  # noqa: F401 - hidden_tests.py import it from here
 from dlcv.checks import CheckFailed, join_names
 
@@ -528,7 +529,7 @@ class Spec:
     def cell(self, grade_id: str) -> str:
         """The source of the source notebook's cell `grade_id` (given code a probe runs afresh)."""
         for c in self.notebook().cells:
-            if (c.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id") == grade_id:
+            if nbgrader_meta(c).get("grade_id") == grade_id:
                 return c.source
         raise KeyError(f"the source notebook of {self.assignment} has no cell {grade_id!r}")
 
@@ -557,7 +558,7 @@ class Spec:
         """grade_id -> {points, requires} of every test cell of the source notebook."""
         out = {}
         for c in self.notebook().cells:
-            m = c.get("metadata", {}).get("nbgrader", {}) or {}
+            m = nbgrader_meta(c)
             if c.cell_type == "code" and m.get("grade") and not m.get("solution"):
                 out[m["grade_id"]] = dict(points=float(m.get("points", 0)),
                                           requires=c.get("metadata", {}).get("dlcv", {}).get("requires"))
@@ -567,7 +568,7 @@ class Spec:
         """(grade_id, source) of the cells the reference runs: answers and given code."""
         out = []
         for c in self.notebook().cells:
-            m = c.get("metadata", {}).get("nbgrader", {}) or {}
+            m = nbgrader_meta(c)
             if c.cell_type != "code" or m.get("grade") and not m.get("solution"):
                 continue
             if m.get("solution") or (m.get("locked") and m.get("grade_id")):

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from autograder.notebooks import nbgrader_meta
+
 META_KEY = "dlcv_integrity"  # notebook metadata: structural findings, sanitize -> autograde step
 
-
-def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
 def _visible(source: str) -> list[str]:
@@ -65,7 +64,7 @@ class IntegrityCheck(NbGraderPreprocessor):
             return nb, resources
         seen: dict[str, list[int]] = {}
         for i, cell in enumerate(nb.cells):
-            m = _nbg(cell)
+            m = nbgrader_meta(cell)
             gid = m.get("grade_id")
             if not gid or not (m.get("grade") or m.get("solution") or m.get("locked") or m.get("task")):
                 continue
@@ -97,7 +96,7 @@ class IntegrityCheck(NbGraderPreprocessor):
                          idx[-1], gid)
             if gid in points and gid not in solutions:
                 try:
-                    p = float(_nbg(cell).get("points", points[gid]))
+                    p = float(nbgrader_meta(cell).get("points", points[gid]))
                 except (TypeError, ValueError):
                     p = None
                 if p != points[gid]:

@@ -18,21 +18,22 @@ def read(path: str | Path) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
 
 
-def _nbg(cell) -> dict:
+def nbgrader_meta(cell) -> dict:
+    """A cell's nbgrader metadata (grade_id, points, solution, grade, locked...), {} if none."""
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
 def answer_cells(nb) -> dict[str, nbformat.NotebookNode]:
     """grade_id -> cell, for every cell a student writes in (nbgrader "solution" cells)."""
-    return {_nbg(c)["grade_id"]: c for c in nb.cells
-            if _nbg(c).get("solution") and _nbg(c).get("grade_id")}
+    return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells
+            if nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade_id")}
 
 
 def test_cells(nb) -> dict[str, dict]:
     """grade_id -> {"points": float, "requires": [answer grade_ids]} for autograded test cells."""
     out = {}
     for c in nb.cells:
-        m = _nbg(c)
+        m = nbgrader_meta(c)
         if m.get("grade") and not m.get("solution") and c.cell_type == "code":
             out[m["grade_id"]] = {
                 "points": float(m.get("points", 0)),
@@ -52,8 +53,8 @@ def with_solutions(release_nb, source_nb, grade_ids: set[str] | None = None):
     nb = copy.deepcopy(release_nb)
     answers = answer_cells(source_nb)
     for c in nb.cells:
-        gid = _nbg(c).get("grade_id")
-        if _nbg(c).get("solution") and gid in answers and (grade_ids is None or gid in grade_ids):
+        gid = nbgrader_meta(c).get("grade_id")
+        if nbgrader_meta(c).get("solution") and gid in answers and (grade_ids is None or gid in grade_ids):
             c.source = answers[gid].source
     return nb
 
@@ -84,8 +85,8 @@ def failed_cells(nb, answers_only: bool = True) -> dict[str, tuple[str, str]]:
     (answer cells only, or with `answers_only=False` every cell with a grade_id)."""
     out = {}
     for c in nb.cells:
-        gid = _nbg(c).get("grade_id")
-        if c.cell_type != "code" or not gid or answers_only and not _nbg(c).get("solution"):
+        gid = nbgrader_meta(c).get("grade_id")
+        if c.cell_type != "code" or not gid or answers_only and not nbgrader_meta(c).get("solution"):
             continue
         err = next((o for o in c.get("outputs", []) if o.get("output_type") == "error"), None)
         if err is not None:

@@ -44,6 +44,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from autograder import rules
+from autograder.notebooks import nbgrader_meta
 from autograder.sandbox_run import Limits, course_limits, run_notebook
 from dlcv.timing import thread_env
 
@@ -413,7 +414,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         cells = [nbformat.v4.new_code_cell(iso.preamble, metadata={"nbgrader": {
             "grade_id": "isolated_preamble", "locked": True, "solution": False, "grade": False}})]
         for c in nb.cells:
-            gid = (c.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
+            gid = nbgrader_meta(c).get("grade_id")
             if c.cell_type == "code" and gid in iso.cells:
                 cells.append(nbformat.v4.new_code_cell(c.source, metadata=dict(c.metadata)))
         part = nbformat.v4.new_notebook(cells=cells, metadata=dict(nb.metadata))
@@ -424,7 +425,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         def then(runner):
             errors = {}
             for c in runner.nb.cells:
-                gid = (c.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
+                gid = nbgrader_meta(c).get("grade_id")
                 err = next((o for o in c.get("outputs", []) if o.output_type == "error"), None)
                 if err is not None:
                     errors[gid] = f"{err.ename}: {err.evalue}"

@@ -44,6 +44,8 @@ from queue import Empty
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
+from autograder.notebooks import nbgrader_meta
+
 
 @dataclass
 class Limits:
@@ -88,12 +90,9 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
 
 def _kind(cell) -> str:
-    m = _nbg(cell)
+    m = nbgrader_meta(cell)
     if m.get("solution"):
         return "answer"
     if m.get("grade"):
@@ -361,7 +360,7 @@ class _Runner:
         for i, cell in enumerate(cells):
             if cell.cell_type != "code":
                 continue
-            kind, gid = _kind(cell), _nbg(cell).get("grade_id")
+            kind, gid = _kind(cell), nbgrader_meta(cell).get("grade_id")
             if halt:
                 cell.outputs = [_error("NotRun", f"not run: {halt}")]
                 cell.execution_count = None

@@ -30,6 +30,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.notebooks import nbgrader_meta
+
 SELFCHECK_ENV = "DLCV_SELFCHECK"  # set in the fresh kernel: check_notebook() there does nothing
 
 
@@ -49,12 +51,9 @@ class TestResult:
         return f"  FAILED   {what} ({pts}): {self.message}"
 
 
-def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
 
 def _is_test(cell) -> bool:
-    m = _nbg(cell)
+    m = nbgrader_meta(cell)
     return cell.cell_type == "code" and bool(m.get("grade")) and not m.get("solution")
 
 
@@ -98,7 +97,7 @@ def _isolated_part(nb, iso: dict, folder: Path, cell_timeout: int, kernel_name: 
     cells = [nbformat.v4.new_code_cell(iso.get("preamble") or "import numpy as np")]
     names = []
     for c in nb.cells:
-        gid = _nbg(c).get("grade_id")
+        gid = nbgrader_meta(c).get("grade_id")
         if c.cell_type == "code" and gid in (iso.get("cells") or []):
             cells.append(nbformat.v4.new_code_cell(c.source))
             names.append(gid)
@@ -158,7 +157,7 @@ def run_checks(path: str | Path, cell_timeout: int = 300, kernel_name: str = "py
     for cell in nb.cells:
         if not _is_test(cell):
             continue
-        m = _nbg(cell)
+        m = nbgrader_meta(cell)
         needs = [g for g in (cell.get("metadata", {}).get("dlcv", {}).get("requires") or []) if g in broken]
         functions = list(dict.fromkeys(re.findall(r"checking\(\s*[\"']([^\"']+)[\"']", cell.source)))
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]

@@ -32,6 +32,27 @@ def _check_float64(x: np.ndarray, who: str) -> None:
         )
 
 
+def _central_differences(x: np.ndarray, h: float, value: Callable, slope: Callable,
+                         verbose: bool = False) -> np.ndarray:
+    """grad[ix] = slope(value(x + h e_ix), value(x - h e_ix)) for every index ix of x, perturbing
+    x in place and restoring each entry after its two evaluations."""
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        up = value(x)
+        x[ix] = old - h
+        down = value(x)
+        x[ix] = old
+        grad[ix] = slope(up, down)
+        if verbose:
+            print(ix, grad[ix])
+        it.iternext()
+    return grad
+
+
 def eval_numerical_gradient(
     f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5, verbose: bool = False
 ) -> np.ndarray:
@@ -44,21 +65,8 @@ def eval_numerical_gradient(
         grad: same shape as x.
     """
     _check_float64(x, "eval_numerical_gradient")
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
-        if verbose:
-            print(ix, grad[ix])
-        it.iternext()
-    return grad
+    return _central_differences(x, h, lambda z: float(f(z)),
+                                lambda up, down: (up - down) / (2 * h), verbose)
 
 
 def eval_numerical_gradient_array(
@@ -70,19 +78,8 @@ def eval_numerical_gradient_array(
     the result is dL/dx.
     """
     _check_float64(x, "eval_numerical_gradient_array")
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
-    return grad
+    return _central_differences(x, h, lambda z: np.array(f(z), dtype=np.float64, copy=True),
+                                lambda up, down: np.sum((up - down) * df) / (2 * h))
 
 
 def grad_check_sparse(

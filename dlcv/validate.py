@@ -6,6 +6,7 @@ these, so that a bad value fails at once with a message naming the function and 
     positive(who, name, value)                    a number > 0 -> float
     number_in(who, name, value, lo, hi)           a number in [lo, hi] -> float
     choice(who, name, value, options)             one of options -> value
+    finite_floats(who, name, value)               an array of finite numbers -> float64 array
 """
 
 from __future__ import annotations
@@ -45,3 +46,14 @@ def choice(who: str, name: str, value, options):
         shown = ", ".join(repr(o) if isinstance(o, str) else str(o) for o in options)
         raise ValueError(f"{who}: {name} must be one of {shown}, got {value!r}")
     return value
+
+
+def finite_floats(who: str, name: str, value) -> np.ndarray:
+    """`value` as a float64 array, if it holds numbers and none is NaN or infinite."""
+    x = np.asarray(value)
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{who}: {name} must be numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{who}: {name} must be finite (no NaN or inf)")
+    return x

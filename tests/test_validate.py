@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dlcv.validate import choice, integer, number_in, positive
+from dlcv.validate import choice, finite_floats, integer, number_in, positive
 
 
 def test_integer_accepts_ints_in_range_and_returns_int():
@@ -37,3 +37,12 @@ def test_positive_number_in_and_choice():
         choice("f", "kind", "c", ("a", "b"))
     with pytest.raises(ValueError, match="f: step must be one of 0, 1, 2, got 7"):
         choice("f", "step", 7, range(3))
+
+
+def test_finite_floats_returns_float64_and_refuses_non_numbers_and_non_finite():
+    out = finite_floats("f", "x", [1, 2])
+    assert out.dtype == np.float64 and out.tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="f: x must be numbers, got dtype <U1"):
+        finite_floats("f", "x", ["a"])
+    with pytest.raises(ValueError, match=r"f: x must be finite \(no NaN or inf\)"):
+        finite_floats("f", "x", [1.0, np.inf])

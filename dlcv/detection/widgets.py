@@ -74,12 +74,16 @@ NMS_SCENE_IDS = (18, 51, 0, 33, 10)  # scenes of make_scenes(60, seed=7) with to
 MAX_CANDIDATES = 32
 
 
+def _picked_scenes(seed: int, ids: tuple[int, ...]) -> ShapesScenes:
+    """Scenes `ids`, in that order, of make_scenes(max(ids) + 1, seed) with two to four objects:
+    the views' hand-picked examples."""
+    return make_scenes(max(ids) + 1, seed=seed, min_objects=2, max_objects=4).subset(list(ids))
+
+
 @lru_cache(maxsize=1)
 def nms_scenes() -> ShapesScenes:
     """The playground's scenes (64 x 64, two to four objects, some of them close together)."""
-    all_scenes = make_scenes(max(NMS_SCENE_IDS) + 1, seed=NMS_SCENE_SEED, min_objects=2,
-                             max_objects=4)
-    return all_scenes.subset(list(NMS_SCENE_IDS))
+    return _picked_scenes(NMS_SCENE_SEED, NMS_SCENE_IDS)
 
 
 @lru_cache(maxsize=8)
@@ -444,9 +448,7 @@ ANCHOR_MARGIN = 8  # pixels shown around the image, where anchors stick out
 @lru_cache(maxsize=1)
 def anchor_scenes() -> ShapesScenes:
     """The anchor view's scenes: 64 x 64, two to four objects of both sizes."""
-    scenes = make_scenes(max(ANCHOR_SCENE_ORDER) + 1, seed=ANCHOR_SCENE_SEED, min_objects=2,
-                         max_objects=4)
-    return scenes.subset(list(ANCHOR_SCENE_ORDER))
+    return _picked_scenes(ANCHOR_SCENE_SEED, ANCHOR_SCENE_ORDER)
 
 
 @lru_cache(maxsize=64)

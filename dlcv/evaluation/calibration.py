@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlcv.validate import integer, positive
+from dlcv.validate import finite_floats, integer, positive
 
 # fit_temperature searches T in this range. A fit that ends on a bound has no minimum inside it:
 # at the lower bound every example is right with a margin (the NLL keeps falling as T -> 0), at
@@ -58,12 +58,7 @@ def _matrix(a, name: str, who: str) -> np.ndarray:
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 2:
         raise ValueError(f"{who}: {name} must have shape (N, C) with N >= 1 examples and C >= 2 "
                          f"classes, got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"{who}: {name} must be numbers, got dtype {x.dtype}")
-    x = x.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{who}: {name} must be finite (no NaN or inf)")
-    return x
+    return finite_floats(who, name, x)
 
 
 def _probs(probs, who: str) -> np.ndarray:

@@ -33,6 +33,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlcv.validate import finite_floats
+
 AP_METHODS = ("all-point", "11-point", "non-interpolated")
 # The recall levels of the 11-point AP. k / 10 (not linspace) so that a recall of exactly 3/10
 # computed as tp / num_pos compares equal to the level 0.3 (both correctly rounded).
@@ -60,12 +62,7 @@ def _check_binary(y_true, scores, who: str) -> tuple[np.ndarray, np.ndarray]:
         bad = np.unique(y[~((y == 0) | (y == 1))])[:5] if numeric else y[:5]
         raise ValueError(f"{who}: y_true must hold only 0 (negative) and 1 (positive), "
                          f"found {bad}")
-    if not np.issubdtype(s.dtype, np.number):
-        raise ValueError(f"{who}: scores must be numbers, got dtype {s.dtype}")
-    s = s.astype(np.float64)
-    if not np.all(np.isfinite(s)):
-        raise ValueError(f"{who}: scores must be finite (no NaN or inf)")
-    return y.astype(np.int64), s
+    return y.astype(np.int64), finite_floats(who, "scores", s)
 
 
 # --------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from dlcv.networks import activations as A
 from dlcv.networks import mlp
 from dlcv.networks.initialization import ACTIVATIONS, INITS, HistogramRow, layer_statistics, verdict
 from dlcv.plots import CLASS_COLORS, class_cmap
+from dlcv.validate import choice
 from dlcv.widget import FigureView, dropdown, slider
 
 # --------------------------------------------------------------------------------------------
@@ -241,19 +242,12 @@ class MLPCapacityView(FigureView):
                  reg: float = 1e-4, activation: str = "relu", steps: int = 1000, lr: float = 0.02,
                  seed: int = 0):
         super().__init__(figsize=(10.5, 4.4))
-        if dataset not in mlp.TOY_SETS:
-            raise ValueError(f"MLPCapacityView: dataset must be one of {mlp.TOY_SETS}, "
-                             f"got {dataset!r}")
-        if hidden not in HIDDEN_CHOICES:
-            raise ValueError(f"MLPCapacityView: hidden must be one of {HIDDEN_CHOICES}, "
-                             f"got {hidden!r}")
-        if reg not in REG_CHOICES:
-            raise ValueError(f"MLPCapacityView: reg must be one of {REG_CHOICES}, got {reg!r}")
-        if layers not in (1, 2, 3):
-            raise ValueError(f"MLPCapacityView: layers must be 1, 2 or 3, got {layers!r}")
-        if activation not in mlp.MLP_ACTIVATIONS:
-            raise ValueError(f"MLPCapacityView: activation must be one of {mlp.MLP_ACTIVATIONS}, "
-                             f"got {activation!r}")
+        who = "MLPCapacityView"
+        choice(who, "dataset", dataset, mlp.TOY_SETS)
+        choice(who, "hidden", hidden, HIDDEN_CHOICES)
+        choice(who, "reg", reg, REG_CHOICES)
+        choice(who, "layers", layers, (1, 2, 3))
+        choice(who, "activation", activation, mlp.MLP_ACTIVATIONS)
         self.steps, self.lr, self.seed = int(steps), float(lr), int(seed)
         self.cache: dict[tuple, tuple] = {}
         self._data: dict[str, tuple] = {}
