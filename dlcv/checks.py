@@ -22,6 +22,9 @@ in `with needs("compute_distances_no_loops", "predict_labels"):`. On a half-done
 cell stops before it starts with one line (`NotReady`) naming the function still to write, and a
 later cell whose input an earlier `needs` block did not compute names that cell and why it stopped,
 instead of a NotImplementedError traceback followed by a cascade of NameErrors.
+
+One module because the checks and `needs` share how a failure finds and shows the student's own
+frames (the rendering at the top), and every assignment's grading sandbox mounts this one file.
 """
 
 from __future__ import annotations

@@ -214,8 +214,7 @@ plt.show()
 # change never reaches zero, because a shift sometimes carries a maximum across the border between
 # two pooling windows. Real networks get their robustness to shifts from the combination
 # of equivariant convolutions, several pooling stages, and, at the very end, a pooling over the
-# whole image. (Section 8 measures how well that works on the digits, and lecture 07 returns to
-# it.)
+# whole image. (Section 8 measures how well that works on the digits.)
 #
 # ## 2. The convolution operation
 #
@@ -855,13 +854,16 @@ for name, model, X_eval, h in [("CNN", cnn, X_test, hist_cnn), ("MLP", mlp, flat
           f"best validation accuracy {h.val_acc.max():.3f}, "
           f"test accuracy {evaluate(model, X_eval, y_test)[1]:.3f}")
 print(f"(the CNN trained in {t_cnn:.1f} s)")
-print("receptive field of the CNN's last conv layer:",
-      receptive_field(cnn[:6]).size, "pixels")
+rf_conv2 = receptive_field(cnn[:5]).size   # conv1, ReLU, pool, conv2, ReLU
+rf_pool2 = receptive_field(cnn[:6]).size   # ... and the second pooling: what the linear layer reads
+print(f"receptive field of a conv2 unit: {rf_conv2} x {rf_conv2} pixels; "
+      f"of a unit after the second pooling: {rf_pool2} x {rf_pool2} pixels")
 
 # %% [markdown]
 # With fewer parameters, the convolutional network makes fewer errors on the test digits than
-# the fully connected one. Its last convolutional units see $10 \times 10$ pixels, more than the
-# whole $8 \times 8$ digit.
+# the fully connected one. Its last convolutional units (conv2) see a field as large as the whole
+# $8 \times 8$ digit, and the units after the second pooling, which the linear layer reads, see
+# a little more (the two sizes printed last; the field extends into the zero padding).
 #
 # ### 8.2 What the convolutional assumptions buy
 #
@@ -959,8 +961,8 @@ plt.show()
 # the background, which after standardisation is a negative constant rather than zero. Pooling
 # keeps the strongest response of each $2 \times 2$ block. The second stage combines all eight
 # pooled maps into sixteen that are hard to name: each responds to a combination of stroke pieces
-# in a $10 \times 10$ field, many are silent for this digit, and the linear layer reads the class
-# off the active ones.
+# in a field the size of the whole digit (the conv2 receptive field printed in section 8.1), many
+# are silent for this digit, and the linear layer reads the class off the active ones.
 #
 # Larger networks trained on natural images learn a strikingly consistent first layer: the 96
 # kernels of AlexNet's first layer ($11 \times 11 \times 3$, stride 4) are oriented edges and

@@ -48,8 +48,9 @@
 # an encoder-decoder on the shapes scenes → instance segmentation with Mask R-CNN → questions,
 # summary, papers.
 #
-# The machinery lives in `dlcv.segmentation.machinery` (the network, its training loop, the IoU scores,
-# the convolution matrices, mask pasting); cells show the ideas in a few lines each.
+# The machinery lives in `dlcv.segmentation`: `models` (the networks, their training loop),
+# `upsampling` (unpooling, the convolution matrices), `scoring` (the IoU scores) and `masks`
+# (mask pasting); cells show the ideas in a few lines each.
 
 # %%
 # %matplotlib inline
@@ -68,7 +69,9 @@ from torch import nn
 from dlcv.convolution.arithmetic import receptive_field
 from dlcv.data import load_photo
 from dlcv.plots import CLASS_COLORS, show_values
-from dlcv.segmentation import machinery as seg
+from dlcv.segmentation import masks as mrcnn
+from dlcv.segmentation import models as seg
+from dlcv.segmentation import scoring, upsampling
 from dlcv.segmentation.widgets import TransposedConvView
 from dlcv.shapes import CLASSES, make_scenes, show_scene
 from dlcv.timing import cap_threads, time_call
@@ -359,8 +362,8 @@ x_pool = torch.tensor([[1.0, 2.0, 6.0, 3.0],
 pooled, where = F.max_pool2d(x_pool, 2, return_indices=True)      # (1, 1, 2, 2) each
 decoded = torch.tensor([[1.0, 2.0], [3.0, 4.0]])[None, None]      # what the decoder computed
 print("max-pooled:", pooled[0, 0].tolist(), "  positions of the maxima:", where[0, 0].tolist())
-ups = {"nearest": seg.unpool_nearest(decoded, 2),
-       "bed of nails": seg.unpool_bed_of_nails(decoded, 2),
+ups = {"nearest": upsampling.unpool_nearest(decoded, 2),
+       "bed of nails": upsampling.unpool_bed_of_nails(decoded, 2),
        "max unpooling": F.max_unpool2d(decoded, where, 2, output_size=(4, 4))}
 
 fig, axes = plt.subplots(1, 6, figsize=(13, 2.6), gridspec_kw={"width_ratios": [2, 1, 1, 2, 2, 2]})
@@ -426,12 +429,12 @@ for n, k, s, p, op in [(4, 3, 2, 1, 1), (8, 4, 2, 1, 0), (8, 2, 2, 0, 0), (16, 3
     y = F.conv_transpose2d(torch.zeros(1, 1, n, n), torch.zeros(1, 1, k, k), stride=s,
                            padding=p, output_padding=op)
     print(f"{n:3d} {k:3d} {s:3d} {p:3d} {op:3d}   "
-          f"{seg.transposed_output_size_formula(n, k, s, p, op):33s} {y.shape[-1]}")
+          f"{upsampling.transposed_output_size_formula(n, k, s, p, op):33s} {y.shape[-1]}")
 y8 = F.conv2d(torch.zeros(1, 1, 15, 15), torch.zeros(1, 1, 3, 3), stride=2, padding=1)
 y8b = F.conv2d(torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 3, 3), stride=2, padding=1)
 print(f"stride-2 conv (K=3, P=1): 15 -> {y8.shape[-1]}, 16 -> {y8b.shape[-1]}; its transpose "
-      f"gives 8 -> {seg.transposed_output_size(8, 3, 2, 1, 0)} (output_padding 0) or "
-      f"{seg.transposed_output_size(8, 3, 2, 1, 1)} (output_padding 1)")
+      f"gives 8 -> {upsampling.transposed_output_size(8, 3, 2, 1, 0)} (output_padding 0) or "
+      f"{upsampling.transposed_output_size(8, 3, 2, 1, 1)} (output_padding 1)")
 
 # %% [markdown]
 # The common decoder choices: $K = 4, S = 2, P = 1$ exactly doubles the size (FCN initialised
@@ -450,7 +453,7 @@ print(f"stride-2 conv (K=3, P=1): 15 -> {y8.shape[-1]}, 16 -> {y8b.shape[-1]}; i
 
 # %%
 w1 = np.array([1.0, 2.0, 3.0])
-C1 = seg.conv_matrix_1d(w1, n=4, stride=2, padding=1)     # (2, 4)
+C1 = upsampling.conv_matrix_1d(w1, n=4, stride=2, padding=1)  # (2, 4)
 x4 = np.array([1.0, -1.0, 2.0, 0.5])
 z2 = np.array([1.0, 10.0])
 conv = F.conv1d(torch.tensor(x4)[None, None], torch.tensor(w1)[None, None], stride=2, padding=1)
@@ -468,7 +471,7 @@ print("C.T @ z =", C1.T @ z2, "   F.conv_transpose1d =", tconv[0, 0].numpy())
 
 # %%
 w3 = torch.arange(1.0, 10.0).reshape(3, 3)                     # (3, 3): taps 1..9
-C2 = seg.conv_matrix_2d(w3.numpy(), (4, 4))                    # (4, 16)
+C2 = upsampling.conv_matrix_2d(w3.numpy(), (4, 4))             # (4, 16)
 z22 = torch.tensor([[1.0, -1.0], [2.0, 0.5]])                  # (2, 2)
 up = F.conv_transpose2d(z22[None, None], w3[None, None])[0, 0]  # (4, 4)
 print("C @ x matches F.conv2d:          ",
@@ -515,7 +518,7 @@ plt.show()
 
 # %%
 for k, s in [(3, 2), (4, 2), (2, 2), (5, 3)]:
-    print(f"K = {k}, S = {s}: copies per position", seg.stamp_counts(6, k, s, dims=1))
+    print(f"K = {k}, S = {s}: copies per position", upsampling.stamp_counts(6, k, s, dims=1))
 
 # %% [markdown]
 # Here is the effect on a real photograph. We shrink the camera man to $48 \times 48$ and
@@ -531,8 +534,8 @@ tent = torch.tensor([0.25, 0.75, 0.75, 0.25])
 bilinear_k = torch.outer(tent, tent)[None, None]                        # (1, 1, 4, 4)
 box3, box4 = torch.full((1, 1, 3, 3), 1 / 2.25), torch.full((1, 1, 4, 4), 1 / 4)
 ways = {
-    "nearest": seg.unpool_nearest(small, 2),
-    "bed of nails": 4 * seg.unpool_bed_of_nails(small, 2),
+    "nearest": upsampling.unpool_nearest(small, 2),
+    "bed of nails": 4 * upsampling.unpool_bed_of_nails(small, 2),
     "bilinear (F.interpolate)": F.interpolate(small, scale_factor=2, mode="bilinear"),
     "T-conv, bilinear kernel K=4": F.conv_transpose2d(small, bilinear_k, stride=2, padding=1),
     "T-conv, box kernel K=3": F.conv_transpose2d(small, box3, stride=2, padding=1,
@@ -715,13 +718,13 @@ plt.show()
 
 # %%
 pred = seg.predict(model, X_test)                                     # (200, 64, 64)
-cm = seg.confusion_matrix(y_test, pred, num_classes=4)                # (4, 4) pixel counts
-iou = seg.per_class_iou(cm)
+cm = scoring.confusion_matrix(y_test, pred, num_classes=4)            # (4, 4) pixel counts
+iou = scoring.per_class_iou(cm)
 print(f"{'class':>11s} {'pixels':>8s} {'IoU':>6s}")
 for c in range(4):
     print(f"{NAMES[c]:>11s} {cm[c].sum():8d} {iou[c]:6.3f}")
 print(f"mean IoU over the three shapes: {np.mean(iou[1:]):.3f};   over all four classes: "
-      f"{np.mean(iou):.3f};   pixel accuracy: {seg.pixel_accuracy(cm):.3f}")
+      f"{np.mean(iou):.3f};   pixel accuracy: {scoring.pixel_accuracy(cm):.3f}")
 print(f"answering 'background' everywhere: pixel accuracy {cm[0].sum() / cm.sum():.3f}, "
       f"mean IoU over the shapes 0")
 
@@ -898,9 +901,9 @@ print(f"sigmoid loss of the circle mask: {F.softplus(-logits_pixel[0]).item():.3
 # object's size. Two conversions link them to the image:
 #
 # * **the target**: the object's ground-truth mask, cut to the RoI and resampled to
-#   $28 \times 28$ (`seg.mask_target`);
+#   $28 \times 28$ (`mrcnn.mask_target`);
 # * **pasting**: the predicted $28 \times 28$ probabilities, resized to the box, thresholded at
-#   0.5 and written into an empty image (`seg.paste_mask`).
+#   0.5 and written into an empty image (`mrcnn.paste_mask`).
 #
 # Below, an object of a held-out scene goes there and back, first with its true box, then with a
 # box shifted by a few pixels, as a real detector's box would be. We also run the round trip on
@@ -910,17 +913,17 @@ print(f"sigmoid loss of the circle mask: {F.softplus(-logits_pixel[0]).item():.3
 i_o = int(np.argmax([len(b) for b in test.boxes]))
 k_o = int(np.argmax([m.sum() for m in test.masks[i_o]]))          # its largest object
 m_true, b_true = test.masks[i_o][k_o], test.boxes[i_o][k_o]
-target = seg.mask_target(m_true, b_true, 28)                      # (28, 28) in [0, 1]
-back = seg.paste_mask(target, b_true, (64, 64))                   # (64, 64) bool
+target = mrcnn.mask_target(m_true, b_true, 28)                    # (28, 28) in [0, 1]
+back = mrcnn.paste_mask(target, b_true, (64, 64))                 # (64, 64) bool
 b_shift = b_true + np.array([3, -2, 3, -2])                       # a box 3 px right, 2 px up
-back_shift = seg.paste_mask(target, b_shift, (64, 64))
+back_shift = mrcnn.paste_mask(target, b_shift, (64, 64))
 
 
 def mask_iou(a, b):
     return (a & b).sum() / (a | b).sum()
 
 
-round_trip = [mask_iou(seg.paste_mask(seg.mask_target(m, b, 28), b, (64, 64)), m)
+round_trip = [mask_iou(mrcnn.paste_mask(mrcnn.mask_target(m, b, 28), b, (64, 64)), m)
               for masks, boxes in zip(test.masks, test.boxes, strict=True)
               for m, b in zip(masks, boxes, strict=True)]
 print(f"round trip through 28 x 28 with the true box, all {len(round_trip)} held-out objects: "
@@ -976,12 +979,12 @@ x1, y1, x2, y2 = test.boxes[i_t][k_t]
 keypoints = {"apex": ((x1 + x2) / 2, y1), "base left": (x1, y2), "base right": (x2, y2)}
 m56 = 56
 box_t = (x1, y1, x2, y2)
-view56 = np.stack([seg.mask_target(test.images[i_t][..., ch], box_t, m56) for ch in range(3)],
+view56 = np.stack([mrcnn.mask_target(test.images[i_t][..., ch], box_t, m56) for ch in range(3)],
                   axis=-1)                                       # (56, 56, 3): the RoI's view
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
 show_scene(axes[0], test.images[i_t], test.boxes[i_t][k_t][None], [2], title="keypoints")
 for ax, (name, pt), col in zip(axes[1:], keypoints.items(), CLASS_COLORS[4:7], strict=True):
-    r, c = seg.keypoint_target(pt, box_t, m56)                   # the one hot cell
+    r, c = mrcnn.keypoint_target(pt, box_t, m56)                 # the one hot cell
     target_idx = torch.tensor([r * m56 + c])                     # softmax over 3136 positions
     uniform = torch.zeros(1, m56 * m56)                          # an untrained head's logits
     confident = torch.zeros(1, m56 * m56)
@@ -990,7 +993,7 @@ for ax, (name, pt), col in zip(axes[1:], keypoints.items(), CLASS_COLORS[4:7], s
     l_c = F.cross_entropy(confident, target_idx).item()
     onehot = np.zeros((m56, m56))
     onehot[r, c] = 1.0
-    xd, yd = seg.keypoint_from_heatmap(onehot, box_t)            # back to image coordinates
+    xd, yd = mrcnn.keypoint_from_heatmap(onehot, box_t)          # back to image coordinates
     ax.imshow(0.35 * view56 + 0.4, extent=(0, m56, m56, 0), interpolation="nearest")
     ax.add_patch(Rectangle((c, r), 1, 1, color="k"))             # the single target pixel
     ax.add_patch(plt.Circle((c + 0.5, r + 0.5), 3.5, fill=False, ec=col, lw=2, clip_on=False))

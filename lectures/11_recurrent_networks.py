@@ -57,7 +57,7 @@
 # multi-dimensional RNNs → output feedback → a character-level language model (a widget to
 # sample it) → questions, summary, papers.
 #
-# The machinery lives in `dlcv.recurrent.networks`, built on torch (`nn.RNN`, `nn.LSTM`, `nn.GRU`,
+# The machinery lives in the `dlcv.recurrent` modules, built on torch (`nn.RNN`, `nn.LSTM`, `nn.GRU`,
 # autograd). Assignment a5 asks you to write the RNN and LSTM layers with their backward passes
 # in numpy, then a captioning model on top: here torch computes every gradient, so a5 stays
 # yours to solve.
@@ -74,6 +74,9 @@ from torch import nn
 
 from dlcv.data import load_digits
 from dlcv.plots import CLASS_COLORS
+from dlcv.recurrent import gates as GA
+from dlcv.recurrent import gradients as GR
+from dlcv.recurrent import language
 from dlcv.recurrent import networks as R
 from dlcv.recurrent.widgets import GradientFlowView, LSTMGatesView, SamplingView
 from dlcv.timing import cap_threads
@@ -334,7 +337,7 @@ plt.show()
 # gradient to vanish (Pascanu et al., 2013). With a $\tanh$, the knife's edge of the linear case
 # moves: the gradient already vanishes for many matrices that a linear RNN would keep alive.
 #
-# We measure it with autograd. `dlcv.recurrent.networks.gradient_norms` unrolls
+# We measure it with autograd. `dlcv.recurrent.gradients.gradient_norms` unrolls
 # $h_t = \phi(W h_{t-1} + x_t)$ for 50 steps with random inputs, puts a loss on the last state
 # only, $L = u^\top h_T$, and records $\| \partial L / \partial h_t \|$ for every $t$: the size of
 # the error signal after it has travelled $T - t$ steps back.
@@ -344,8 +347,8 @@ T_flow = 50
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True)
 for ax, nl in zip(axes, ["linear", "tanh"], strict=True):
     for rho, col in zip([0.9, 1.0, 1.1], [CLASS_COLORS[0], "k", CLASS_COLORS[5]], strict=True):
-        W = R.recurrent_matrix(32, rho, "orthogonal", seed=0)
-        flow = R.gradient_norms(W, T_flow, nl, input_scale=1.0, seed=0)
+        W = GR.recurrent_matrix(32, rho, "orthogonal", seed=0)
+        flow = GR.gradient_norms(W, T_flow, nl, input_scale=1.0, seed=0)
         ax.semilogy(flow.grad, color=col, label=f"ρ = {rho}" + (
             f" (mean φ' = {flow.deriv.mean():.2f})" if nl == "tanh" else ""))
     ax.set_xlabel("time step t (the loss is at T = 50)")
@@ -415,10 +418,10 @@ flow_view
 
 # %%
 w_grid = torch.linspace(2.0, 8.0, 1201, requires_grad=True)
-loss_grid = R.cliff_loss(w_grid, -3.0, steps=10)
+loss_grid = GR.cliff_loss(w_grid, -3.0, steps=10)
 (dw,) = torch.autograd.grad(loss_grid.sum(), w_grid)
-plain = R.cliff_descent(3.0, -3.0, lr=0.5, iterations=30)
-clipped = R.cliff_descent(3.0, -3.0, lr=0.5, iterations=30, clip=0.2)
+plain = GR.cliff_descent(3.0, -3.0, lr=0.5, iterations=30)
+clipped = GR.cliff_descent(3.0, -3.0, lr=0.5, iterations=30, clip=0.2)
 jump = int(np.flatnonzero(np.abs(np.diff(plain.w)) > 1.0)[0])  # the first step off the wall
 print(f"largest |dL/dw| on the grid: {dw.abs().max():.0f}; on the gentle slope: "
       f"{dw[:300].abs().mean():.2f}")
@@ -503,17 +506,17 @@ plt.show()
 # $4H \times H$). Every gate is a vector: each of the $H$ cells has its own input, forget and
 # output gate at every step.
 #
-# `dlcv.recurrent.networks.lstm_step` writes these six lines in torch, forward only (assignment a5 asks
+# `dlcv.recurrent.gates.lstm_step` writes these six lines in torch, forward only (assignment a5 asks
 # for the numpy forward *and* backward). It reproduces `nn.LSTMCell`:
 
 # %%
 torch.manual_seed(0)
 cell = nn.LSTMCell(3, 4)
-weights = R.LSTMWeights(cell.weight_ih.detach().double(), cell.weight_hh.detach().double(),
-                        (cell.bias_ih + cell.bias_hh).detach().double())
+weights = GA.LSTMWeights(cell.weight_ih.detach().double(), cell.weight_hh.detach().double(),
+                         (cell.bias_ih + cell.bias_hh).detach().double())
 x_step = torch.randn(2, 3, dtype=torch.float64)                        # (N, D)
 h_prev, c_prev = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
-h_new, c_new, gates = R.lstm_step(x_step, h_prev, c_prev, weights)
+h_new, c_new, gates = GA.lstm_step(x_step, h_prev, c_prev, weights)
 with torch.no_grad():
     h_ref, c_ref = cell(x_step.float(), (h_prev.float(), c_prev.float()))
 print("gates of the first sequence:", {k: gates[k][0].numpy().round(2) for k in "ifgo"})
@@ -545,11 +548,11 @@ print(f"difference to nn.LSTMCell: h {(h_new - h_ref).abs().max():.1e}, "
 fig, ax = plt.subplots(figsize=(8, 3.4))
 for bias, col in zip([-2.0, 0.0, 2.0, 5.0], [CLASS_COLORS[5], CLASS_COLORS[1], CLASS_COLORS[2],
                                              CLASS_COLORS[0]], strict=True):
-    lg = R.lstm_gradient_norms(hidden=16, steps=T_flow, forget_bias=bias, seed=0)
+    lg = GR.lstm_gradient_norms(hidden=16, steps=T_flow, forget_bias=bias, seed=0)
     ax.semilogy(lg.cell, color=col, label=f"LSTM, forget bias {bias:+.0f} (mean f = "
                                           f"{lg.forget.mean():.2f})")
     ax.semilogy(lg.cell_path, "--", color=col, lw=0.9)
-vanilla = R.gradient_norms(R.recurrent_matrix(16, 1.0, "orthogonal", seed=0), T_flow, "tanh")
+vanilla = GR.gradient_norms(GR.recurrent_matrix(16, 1.0, "orthogonal", seed=0), T_flow, "tanh")
 ax.semilogy(vanilla.grad, color="0.55", lw=2, label="vanilla tanh RNN, ρ = 1")
 ax.set_ylim(1e-20, 10)
 ax.set_xlabel("time step t (the loss reads $c_{50}$)")
@@ -577,10 +580,10 @@ plt.show()
 # marker comes. Guessing gives 25%.
 
 # %%
-task = R.make_marker_task(10_000, seed=1000)            # training sequences
-test = R.make_marker_task(1000, seed=7)                 # held out
+task = GA.make_marker_task(10_000, seed=1000)            # training sequences
+test = GA.make_marker_task(1000, seed=7)                 # held out
 for k in range(4):
-    print(f"{test.text(k)}  -> {R.MARKERS[test.y[k]]}   ({test.num_markers[k]} marker(s) at "
+    print(f"{test.text(k)}  -> {GA.MARKERS[test.y[k]]}   ({test.num_markers[k]} marker(s) at "
           f"steps {[int(p) for p in test.positions[k]]})")
 print("tokens", test.tokens.shape, "answers", test.y.shape)
 
@@ -593,10 +596,10 @@ print("tokens", test.tokens.shape, "answers", test.y.shape)
 # %%
 torch.manual_seed(0)
 t0 = time.perf_counter()
-net = R.MarkerNet("lstm", hidden=8, seed=0)
-losses = R.train_marker_net(net, task, steps=150)
+net = GA.MarkerNet("lstm", hidden=8, seed=0)
+losses = GA.train_marker_net(net, task, steps=150)
 print(f"trained in {time.perf_counter() - t0:.1f} s; test accuracy "
-      f"{R.marker_accuracy(net, test)['all']:.1%}")
+      f"{GA.marker_accuracy(net, test)['all']:.1%}")
 
 fig, ax = plt.subplots(figsize=(6, 2.6))
 ax.plot(losses, color=CLASS_COLORS[0])
@@ -619,18 +622,18 @@ t0 = time.perf_counter()
 lengths, cells = (10, 20, 40), ("rnn", "gru", "lstm")
 acc = np.zeros((len(cells), len(lengths)))
 for j, L in enumerate(lengths):
-    tr_L = R.make_marker_task(8000, length=L, seed=1000)
-    te_L = R.make_marker_task(600, length=L, seed=7)
+    tr_L = GA.make_marker_task(8000, length=L, seed=1000)
+    te_L = GA.make_marker_task(600, length=L, seed=7)
     for i, kind in enumerate(cells):
-        m = R.MarkerNet(kind, hidden=8, seed=0)
-        R.train_marker_net(m, tr_L, steps=250)
-        acc[i, j] = R.marker_accuracy(m, te_L)["all"]
+        m = GA.MarkerNet(kind, hidden=8, seed=0)
+        GA.train_marker_net(m, tr_L, steps=250)
+        acc[i, j] = GA.marker_accuracy(m, te_L)["all"]
 print(f"{time.perf_counter() - t0:.1f} s for nine trainings")
 
 fig, ax = plt.subplots(figsize=(7, 3.0))
 for i, kind in enumerate(cells):
     ax.bar(np.arange(3) + (i - 1) * 0.27, acc[i], width=0.27, color=CLASS_COLORS[[5, 2, 0][i]],
-           label=f"{kind.upper()} ({sum(p.numel() for p in R.MarkerNet(kind, 8).parameters())} "
+           label=f"{kind.upper()} ({sum(p.numel() for p in GA.MarkerNet(kind, 8).parameters())} "
                  f"parameters)")
 ax.axhline(0.25, color="0.4", ls=":", lw=1)
 ax.text(1.01, 0.25, "guessing", fontsize=8, color="0.4", va="center",
@@ -684,7 +687,7 @@ gates_view
 # for sequences with one marker and with two.
 
 # %%
-clamp_acc = {name: R.marker_accuracy(net, test, name) for name in R.CLAMPS}
+clamp_acc = {name: GA.marker_accuracy(net, test, name) for name in GA.CLAMPS}
 fig, ax = plt.subplots(figsize=(8, 2.9))
 xs = np.arange(len(clamp_acc))
 for off, part, col in ((-0.2, "one marker", CLASS_COLORS[0]),
@@ -890,8 +893,8 @@ plt.show()
 # 5% are held out.
 
 # %%
-text = R.load_text()
-vocab = R.CharVocab(text)
+text = language.load_text()
+vocab = language.CharVocab(text)
 ids = vocab.encode(text)                          # (L,) int64
 n_val = len(ids) // 20
 train_ids, val_ids = ids[:-n_val], ids[-n_val:]
@@ -917,10 +920,10 @@ unigram_bits = float(-(freq[freq > 0] * np.log2(freq[freq > 0])).sum())
 print(f"uniform guess: {math.log2(vocab.size):.2f} bits/char; character frequencies only: "
       f"{unigram_bits:.2f} bits/char")
 
-lm = R.CharLM(vocab.size, embed_dim=32, hidden_size=128, cell="lstm", seed=0)
+lm = language.CharLM(vocab.size, embed_dim=32, hidden_size=128, cell="lstm", seed=0)
 print(f"CharLM: {sum(p.numel() for p in lm.parameters()):,} parameters")
-hist = R.train_char_lm(lm, train_ids, steps=700, batch_size=32, chunk=64, lr=2e-2, clip=1.0,
-                       val_ids=val_ids, val_every=200, seed=0)
+hist = language.train_char_lm(lm, train_ids, steps=700, batch_size=32, chunk=64, lr=2e-2, clip=1.0,
+                        val_ids=val_ids, val_every=200, seed=0)
 val_bits = [v / math.log(2) for v in hist.val_loss]
 print(f"trained in {hist.seconds:.1f} s; validation: {val_bits[-1]:.2f} bits/char")
 
@@ -978,7 +981,7 @@ plt.show()
 # %%
 for tau in (0.2, 0.6, 1.0, 1.6):
     print(f"--- temperature {tau} ---")
-    print("The " + R.sample(lm, vocab, "The ", length=220, temperature=tau, seed=1))
+    print("The " + language.sample(lm, vocab, "The ", length=220, temperature=tau, seed=1))
     print()
 
 # %% [markdown]

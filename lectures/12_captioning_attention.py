@@ -55,7 +55,7 @@
 #
 # Assignment a5 asks you to write the RNN and LSTM layers, the captioning model, beam search and
 # BLEU yourself in numpy. Here torch does the layers and autograd the gradients, and the lecture's
-# own versions (`dlcv.captioning.captioners`: `lecture_beam_search`, `lecture_bleu`, ...) are there to
+# own versions (`dlcv.captioning.decoding`: `lecture_beam_search`, `lecture_bleu`, ...) are there to
 # watch, not to copy: a5's tests refuse them.
 
 # %%
@@ -69,8 +69,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlcv.captioning import attention_maps, decoding, encoders
 from dlcv.captioning import captioners as cap
-from dlcv.captioning import encoders
 from dlcv.captioning.captions import make_caption_data
 from dlcv.captioning.widgets import AttentionView, heat_overlay
 from dlcv.plots import CLASS_COLORS
@@ -312,8 +312,8 @@ plt.show()
 # * **beam search** (section 5) keeps several candidate sentences in parallel.
 
 # %%
-tok_st, _ = cap.greedy_decode(show_tell, v_test, vocab)   # (250, 16) ids, <END>, <NULL>...
-tok_lm, _ = cap.greedy_decode(blind, v_test, vocab)
+tok_st, _ = decoding.greedy_decode(show_tell, v_test, vocab)   # (250, 16) ids, <END>, <NULL>...
+tok_lm, _ = decoding.greedy_decode(blind, v_test, vocab)
 greedy_st = [vocab.decode(t) for t in tok_st]
 greedy_lm = [vocab.decode(t) for t in tok_lm]
 
@@ -347,7 +347,7 @@ print("the language-only model writes, for every image:", Counter(greedy_lm).mos
 # %%
 def all_true(caption, i):
     """Every noun phrase of the caption fits an object of test scene i."""
-    return cap.phrase_accuracy([caption], test.scenes.subset([i]))[0] == 1.0
+    return attention_maps.phrase_accuracy([caption], test.scenes.subset([i]))[0] == 1.0
 
 
 def first_colour(caption):
@@ -362,7 +362,7 @@ i = next(k for k in range(len(test)) if all_true(greedy_st[k], k)   # a true cap
          and len({COLOR_NAMES[c] for c in test.scenes.colors[k]}) < 4)  # a scene missing one
 wrong = sorted(set(COLOR_NAMES) - {COLOR_NAMES[c] for c in test.scenes.colors[i]})[0]
 pos = first_colour(greedy_st[i])
-forced, _ = cap.greedy_decode(show_tell, v_test[i:i + 1], vocab, force={pos: wrong})
+forced, _ = decoding.greedy_decode(show_tell, v_test[i:i + 1], vocab, force={pos: wrong})
 forced_caption = vocab.decode(forced[0])
 print(f"test image {i} holds: {', '.join(test.scenes.describe(i))}")
 print(f"greedy caption          : {greedy_st[i]}")
@@ -498,7 +498,7 @@ print(f"loss of this pass (targets are always the true words): {loss:.3f}")
 # %%
 def beam_differs(k):
     """The beam search result on test image k, if its best caption differs from greedy's."""
-    res = cap.lecture_beam_search(show_tell, v_test[k], vocab, beam_size=3)
+    res = decoding.lecture_beam_search(show_tell, v_test[k], vocab, beam_size=3)
     best = vocab.decode(res.captions[0][0])
     return res if best != greedy_st[k] and all_true(best, k) else None
 
@@ -527,7 +527,7 @@ print(f"greedy: {greedy_score:7.3f}  {greedy_st[i_beam]}")
 
 # %%
 fig, ax = plt.subplots(figsize=(12, 3.6))
-cap.draw_beam_search(ax, beam, vocab, steps=6)
+decoding.draw_beam_search(ax, beam, vocab, steps=6)
 ax.set_title(f"beam search with k = 3 on test image {i_beam} (summed log-probabilities)",
              fontsize=10)
 plt.show()
@@ -591,7 +591,7 @@ for n in (1, 2, 3, 4):
     print(f"p_{n} = {sum(clipped.values())}/{sum(grams.values())}   ({shown})")
 r_len = min((len(r.split()) for r in refs), key=lambda L: (abs(L - len(c_words)), L))
 print(f"\nc = {len(c_words)}, closest reference length r = {r_len}")
-bleu = cap.lecture_bleu([cand], [refs])
+bleu = decoding.lecture_bleu([cand], [refs])
 print(f"precisions {bleu.precisions.round(3)}, BP = {bleu.brevity_penalty:.3f}, "
       f"BLEU-4 = {bleu.bleu:.3f}")
 
@@ -638,33 +638,33 @@ print(f"precisions {bleu.precisions.round(3)}, BP = {bleu.brevity_penalty:.3f}, 
 #
 # Next to BLEU we report what real data sets cannot give cheaply and our scenes can: the share
 # of the generated noun phrases ("a large red circle") that are **true**, i.e. that fit some
-# object of the scene (`cap.phrase_accuracy`).
+# object of the scene (`attention_maps.phrase_accuracy`).
 
 # %%
 def corpus_bleu(captions, references=test.captions):
-    return cap.lecture_bleu(captions, references).bleu
+    return decoding.lecture_bleu(captions, references).bleu
 
 
 def beam_captions(model, feats, k=3):
-    return [vocab.decode(cap.lecture_beam_search(model, f, vocab, beam_size=k).captions[0][0])
+    return [vocab.decode(decoding.lecture_beam_search(model, f, vocab, beam_size=k).captions[0][0])
             for f in feats]
 
 
 def evaluate(captions):
     """(BLEU-4, share of true noun phrases) on the test images."""
-    return corpus_bleu(captions), cap.phrase_accuracy(captions, test.scenes)[0]
+    return corpus_bleu(captions), attention_maps.phrase_accuracy(captions, test.scenes)[0]
 
 
 shuffle = np.random.default_rng(1).permutation(len(test))
-tok_shuf, _ = cap.greedy_decode(show_tell, v_test[shuffle], vocab)   # caption i: wrong image
+tok_shuf, _ = decoding.greedy_decode(show_tell, v_test[shuffle], vocab)   # caption i: wrong image
 results = {
     "language only": evaluate(greedy_lm),
     "Show and Tell, wrong image": evaluate([vocab.decode(t) for t in tok_shuf]),
     "Show and Tell": evaluate(greedy_st),
     "Show and Tell, beam k = 3": evaluate(beam_captions(show_tell, v_test)),
 }
-human_bleu = cap.lecture_bleu([r[0] for r in test.captions],      # 1st reference against
-                              [r[1:] for r in test.captions]).bleu  # the others
+human_bleu = decoding.lecture_bleu([r[0] for r in test.captions],      # 1st reference against
+                                   [r[1:] for r in test.captions]).bleu  # the others
 print(f"{'':28s} BLEU-4   true noun phrases")
 for name, (b, p) in results.items():
     print(f"{name:28s} {b:6.3f}   {p:6.1%}")
@@ -740,7 +740,7 @@ print(f"trained in {hist_att.seconds:.1f} s; "
 loss_att = cap.caption_loss(attention, feats_test, test.tokens, test.image_index)
 print(f"held-out loss {loss_att:.3f} per word, perplexity {np.exp(loss_att):.2f}")
 
-tok_att, alphas = cap.greedy_decode(attention, feats_test, vocab)  # alphas: (250, 16, 64)
+tok_att, alphas = decoding.greedy_decode(attention, feats_test, vocab)  # alphas: (250, 16, 64)
 greedy_att = [vocab.decode(t) for t in tok_att]
 results["attention"] = evaluate(greedy_att)
 results["attention, beam k = 3"] = evaluate(beam_captions(attention, feats_test))
@@ -790,7 +790,7 @@ plt.show()
 # %%
 def show_attention_strip(i, max_words=11):
     words = greedy_att[i].split()[:max_words]
-    maps = cap.upsample_attention(alphas[i, :len(words)], (8, 8), 64)  # (T, 64, 64)
+    maps = attention_maps.upsample_attention(alphas[i, :len(words)], (8, 8), 64)  # (T, 64, 64)
     fig, axes = plt.subplots(1, max_words + 1, figsize=(13, 1.75))
     show_scene(axes[0], test.scenes.images[i])
     axes[0].set_title(f"image {i}", fontsize=8)
@@ -828,12 +828,12 @@ word_kind = {**{w: "colour" for w in ("red", "green", "blue", "yellow")},
                                      "triangles")}}
 for i, caption in enumerate(greedy_att):
     words = caption.split()
-    named = cap.word_objects(words, test.scenes, i)               # objects each word names
-    maps = cap.upsample_attention(alphas[i, :len(words)], (8, 8), 64)
+    named = attention_maps.word_objects(words, test.scenes, i)    # objects each word names
+    maps = attention_maps.upsample_attention(alphas[i, :len(words)], (8, 8), 64)
     for t, objs in enumerate(named):
         if objs and words[t] in word_kind:
             masks = test.scenes.masks[i][objs]
-            on_objects.append(cap.attention_on_objects(maps[t], masks))
+            on_objects.append(attention_maps.attention_on_objects(maps[t], masks))
             area.append(masks.any(0).mean())
             kinds.append(word_kind[words[t]])
 on_objects, area, kinds = np.array(on_objects), np.array(area), np.array(kinds)

@@ -37,10 +37,13 @@ def ref():
 
 
 def test_answers_use_neither_the_lectures_modules_nor_torch():
-    """The lecture's dlcv.recurrent.networks and dlcv.captioning.captioners are not mounted when a5 is
-    graded, and the answer cells are graded in a kernel without torch: the reference imports none of them."""
+    """Lecture 11's dlcv.recurrent modules and lecture 12's dlcv.captioning.captioners, .decoding and
+    .attention_maps are not mounted when a5 is graded, and the answer cells are graded in a kernel
+    without torch: the reference imports none of them."""
     for gid, cell in answer_cells(read(NOTEBOOK)).items():
-        for name in ("dlcv.recurrent.networks", "dlcv.captioning.captioners", "torch"):
+        for name in ("dlcv.recurrent.gradients", "dlcv.recurrent.gates", "dlcv.recurrent.language",
+                     "dlcv.recurrent.networks", "dlcv.captioning.captioners", "dlcv.captioning.decoding",
+                     "dlcv.captioning.attention_maps", "torch"):
             assert name not in cell.source, f"answer cell {gid} mentions {name}"
 
 

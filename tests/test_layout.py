@@ -80,3 +80,39 @@ def test_package_docstring_names_every_room_and_kernel_module():
 
     for name in ROOMS + KERNEL:
         assert f"dlcv.{name} " in dlcv.__doc__, f"dlcv/__init__.py's map does not name dlcv.{name}"
+
+
+LONG = 600  # lines: above this a module says at its top why it is one module (ARCHITECTURE.md)
+SOURCES = sorted([*DLCV.rglob("*.py"), *(REPO / "autograder").rglob("*.py")])
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_a_long_module_says_why_it_is_one(path):
+    lines = path.read_text().count("\n")
+    if lines <= LONG:
+        return
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    assert "One module because" in doc, (
+        f"{path.relative_to(REPO)} has {lines} lines: split it by theme (one idea per module), or "
+        f"say at the top of its docstring 'One module because ...'")
+
+
+ASSIGNMENT_RULES = sorted((REPO / "assignments").glob("*/hidden_tests.py"))
+
+
+@pytest.mark.parametrize("path", ASSIGNMENT_RULES, ids=lambda p: p.parent.name)
+def test_the_dlcv_modules_a_sandbox_mounts_have_all_they_import(path):
+    """Each HiddenTests(dlcv=[...]) list is closed under dlcv imports: a mounted module that
+    imports an unmounted one would fail with an ImportError while a student's work is graded."""
+    for listed in re.findall(r"dlcv=\[([^\]]*)\]", path.read_text()):
+        mounted = set(re.findall(r'"([\w.]+)"', listed))
+        for name in mounted:
+            for imported in imports(DLCV.joinpath(*name.split(".")).with_suffix(".py")):
+                parts = imported.split(".")
+                if parts[0] != "dlcv" or len(parts) < 2:
+                    continue
+                candidates = {".".join(parts[1:i]) for i in range(2, len(parts) + 1)}
+                modules = {c for c in candidates if DLCV.joinpath(*c.split(".")).with_suffix(".py").is_file()}
+                assert not modules or modules & mounted, (
+                    f"{path.parent.name}: dlcv.{name} imports {imported}, which its sandbox does not "
+                    f"mount; add {sorted(modules)} to HiddenTests(dlcv=[...])")

@@ -33,7 +33,7 @@ tests = HiddenTests(
     preamble=("import math\nimport time\n\nimport numpy as np\nimport torch\n"
               "import torch.nn.functional as F\nfrom torch import nn\nfrom tqdm.auto import tqdm\n\n"
               "from dlcv.timing import torch_threads"),
-    dlcv=["checks", "data", "plots", "shapes", "timing"],
+    dlcv=["checks", "data", "gradcheck", "plots", "shapes", "timing"],
     isolated=Isolated(cells=NUMPY_CELLS, preamble="import math\n\nimport numpy as np", blocked=NUMPY_ONLY),
 )
 

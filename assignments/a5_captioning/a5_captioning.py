@@ -49,8 +49,8 @@
 #   `dx, dparams... = layer_backward(dout, cache)`. The captioning model's `loss(features,
 #   captions)` returns `(loss, grads)`, like the models of assignment 2.
 # - Everything you write is numpy. PyTorch runs only inside the given image encoder
-#   (`dlcv.captioning.encoders`). Lecture 11's `dlcv.recurrent.networks` and lecture 12's `dlcv.captioning.captioners` hold the
-#   lectures' own versions of some of these computations (in torch); write your own: those two
+#   (`dlcv.captioning.encoders`). Lecture 11's `dlcv.recurrent` modules and lecture 12's `dlcv.captioning.{captioners, decoding, attention_maps}` hold the
+#   lectures' own versions of some of these computations (in torch); write your own: those
 #   modules are not there when your notebook is graded, so importing them fails.
 # - A failing test names the function, the case, and what was expected against what came back; a
 #   passing test prints nothing, or only the figure it measured (a loss, a BLEU score).
@@ -70,7 +70,7 @@
 # The test cells are worth 100 points in total, and the course's grader decides them, not the
 # output you see under a test cell. When your notebook is graded it runs as you left it, in a
 # sandbox that has numpy and the torch of the given image encoder, but not the lecture modules
-# `dlcv.recurrent.networks` and `dlcv.captioning.captioners`. Then your answer cells (the layers, `CaptioningRNN`,
+# `dlcv.recurrent.*` and `dlcv.captioning.{captioners, decoding, attention_maps}`. Then your answer cells (the layers, `CaptioningRNN`,
 # `bleu` and `beam_search`) run once more on their own, in a second sandbox that has numpy but not
 # torch, scipy or scikit-learn: only `math`, `collections.Counter` and numpy (`np`) are imported
 # before them there, so write them in numpy, as the docstrings ask, with what they use defined in

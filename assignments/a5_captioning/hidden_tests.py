@@ -43,8 +43,8 @@ tests = HiddenTests(probes="a5_captioning", preamble=ISOLATED_PREAMBLE,
                     # the given training cells train on the notebook's data: the tests use the
                     # student's trained models, never the reference's
                     not_in_reference=("train_lstm", "train_rnn"),
-                    dlcv=["captioning.captions", "captioning.encoders", "checks", "gradcheck", "plots",
-                          "shapes", "timing"],
+                    dlcv=["captioning.captions", "captioning.encoders", "checks", "gradcheck", "loop",
+                          "plots", "shapes", "timing", "validate"],
                     isolated=Isolated(cells=ANSWER_CELLS, preamble=ISOLATED_PREAMBLE, blocked=NUMPY_ONLY))
 
 TIGHT = dict(rtol=1e-9, atol=1e-12)  # forward passes against the reference

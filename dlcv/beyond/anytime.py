@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from matplotlib.patches import Circle
 from torch import nn
 
-from dlcv.convolution.architectures import count_flops
+from dlcv.convolution.costs import count_flops
 from dlcv.loop import Log, shuffled, train
 
 
@@ -69,7 +69,7 @@ class EarlyExitNet(nn.Module):
 
 
 def exit_costs(net: EarlyExitNet, input_shape=(1, 1, 8, 8)) -> np.ndarray:
-    """(K,) multiply-accumulates (dlcv.convolution.architectures.count_flops) spent to reach exit k when the
+    """(K,) multiply-accumulates (dlcv.convolution.costs.count_flops) spent to reach exit k when the
     exits are evaluated in order: blocks 1..k plus the classifiers 1..k (an any-time network
     evaluates every earlier classifier on its way)."""
     costs, total = [], 0

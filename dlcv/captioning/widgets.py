@@ -13,7 +13,7 @@ of attention that falls on the named objects, and the reference captions.
 Controls (attributes): scene (the test image's index) and word (position in the generated caption;
 its range follows the caption's length).
 
-Each caption is decoded greedily (dlcv.captioning.captioners.greedy_decode) the first time its image is
+Each caption is decoded greedily (dlcv.captioning.decoding.greedy_decode) the first time its image is
 shown, then cached.
 """
 
@@ -25,12 +25,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.patches import Rectangle
 
-from dlcv.captioning.captioners import (
-    attention_on_objects,
-    greedy_decode,
-    upsample_attention,
-    word_objects,
-)
+from dlcv.captioning.attention_maps import attention_on_objects, upsample_attention, word_objects
+from dlcv.captioning.decoding import greedy_decode
 from dlcv.widget import FigureView, slider
 
 MAX_WORDS = 14          # panels in the strip (longer captions show their first MAX_WORDS words)

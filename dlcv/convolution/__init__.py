@@ -1,7 +1,9 @@
 """Lectures 06-07 and assignment a3: convolutional networks and their architectures.
 
     arithmetic     kernels, output sizes, windows, receptive fields (single-channel, torch)
-    architectures  the classic CNNs as small torch definitions, their costs
+    costs          what a CNN costs: parameters and MACs per layer, receptive fields, block costs
+    architectures  the classic CNNs as small torch definitions, LeNet-5 to ResNet
+    variants       after ResNet: NiN, DenseNet, SqueezeNet, FractalNet, stochastic depth
     transfer       transfer learning with small CNNs
     widgets        ConvolutionExplorer, BlockCostView
 """

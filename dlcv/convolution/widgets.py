@@ -27,7 +27,7 @@ Pick a block (two 3x3 convs, ResNet bottleneck, ResNeXt, naive or bottlenecked i
 fire module, dense block, mlpconv), its width C (input channels), the feature-map size and the
 cardinality of the ResNeXt block. Left: multiply-accumulates of every convolution; right: its
 parameters; the readout gives the totals and the output shape. The numbers come from
-dlcv.convolution.architectures.block_costs (a forward pass on torch's meta device: no real computation).
+dlcv.convolution.costs.block_costs (a forward pass on torch's meta device: no real computation).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
-from dlcv.convolution.architectures import BLOCKS, block_costs
 from dlcv.convolution.arithmetic import KERNELS, conv2d_single, output_size, output_size_formula, window
+from dlcv.convolution.costs import BLOCKS, block_costs
 from dlcv.data import load_photo
 from dlcv.widget import FigureView, dropdown, slider
 

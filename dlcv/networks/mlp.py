@@ -42,7 +42,7 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     """Number of learnable numbers (weights, biases, BN scales and shifts) in `module`.
 
     Buffers such as BatchNorm's running mean and variance are not parameters and not counted.
-    Works for modules on the meta device (dlcv.convolution.architectures.build_on_meta).
+    Works for modules on the meta device (dlcv.convolution.costs.build_on_meta).
     """
     if not isinstance(module, nn.Module):
         raise ValueError(f"count_parameters: module must be a torch nn.Module, got "

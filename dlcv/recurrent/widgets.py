@@ -9,7 +9,8 @@
                                     at a chosen temperature
 
 All three are FigureViews (dlcv/widget.py): displayed last in a cell they are live in
-JupyterLab and a static PNG elsewhere. The numbers come from dlcv.recurrent.networks.
+JupyterLab and a static PNG elsewhere. The numbers come from dlcv.recurrent.gradients,
+dlcv.recurrent.gates and dlcv.recurrent.language.
 """
 
 from __future__ import annotations
@@ -22,24 +23,20 @@ from matplotlib import patheffects
 from matplotlib.patches import Circle, Rectangle
 
 from dlcv.plots import CLASS_COLORS
-from dlcv.recurrent.networks import (
+from dlcv.recurrent.gates import (
     CLAMPS,
     GATE_NAMES,
     MARKER_SYMBOLS,
     MARKERS,
-    MATRIX_KINDS,
     NOISE_SYMBOLS,
-    NONLINEARITIES,
     MarkerNet,
-    gradient_norms,
     make_marker_task,
     marker_accuracy,
     marker_lstm,
     marker_trace,
-    next_char_probs,
-    recurrent_matrix,
-    sample,
 )
+from dlcv.recurrent.gradients import MATRIX_KINDS, NONLINEARITIES, gradient_norms, recurrent_matrix
+from dlcv.recurrent.language import next_char_probs, sample
 from dlcv.widget import FigureView, dropdown, slider
 
 # ---------------------------------------------------------------------------------------------
@@ -193,12 +190,12 @@ class LSTMGatesView(FigureView):
     """Step through a trained LSTM: gates, cell and hidden state over time, clamp a gate.
 
     Args:
-        net: an LSTM MarkerNet (default: dlcv.recurrent.networks.marker_lstm(), trained once, cached).
+        net: an LSTM MarkerNet (default: dlcv.recurrent.gates.marker_lstm(), trained once, cached).
         test: the MarkerTask used for accuracies (default: 1000 sequences, seed 7).
         sequence: which of the picked sequences to show (0..5).  t: the time step (default:
             the first marker of the sequence).  unit: the unit whose equations are written out
             (default: the one whose cell state changes most at step t).
-        clamp: a key of dlcv.recurrent.networks.CLAMPS.
+        clamp: a key of dlcv.recurrent.gates.CLAMPS.
     Controls: sequence, t, unit, clamp. State: trace (the LSTMTrace of the picked sequences
     under the clamp), probs (their answer probabilities), accuracy (dict, on `test`).
     Artists: images (dict gate -> AxesImage), step_boxes, unit_boxes, equation_text, bars,
@@ -379,7 +376,7 @@ class SamplingView(FigureView):
     """The next-character distribution after a prompt, and a sample, at a temperature.
 
     Args:
-        model, vocab: a trained dlcv.recurrent.networks.CharLM and its CharVocab.
+        model, vocab: a trained dlcv.recurrent.language.CharLM and its CharVocab.
         prompts: the prompts to choose from (their characters must be in vocab).
         temperature: in TEMPERATURE_RANGE.  seed: the sampling seed (0..20).
         length: characters to sample.  top: how many characters the bar chart shows.

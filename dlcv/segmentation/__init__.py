@@ -1,5 +1,8 @@
 """Lecture 10: semantic and instance segmentation.
 
-    machinery  patch classifiers, unpooling, transposed convolution, the encoder-decoder, masks
-    widgets    TransposedConvView
+    models      label-map colours, the patch classifier, the encoder-decoder, its training
+    upsampling  unpooling, transposed-convolution arithmetic, convolution matrices, stamps
+    scoring     pixel confusion matrix, per-class IoU, pixel accuracy
+    masks       Mask R-CNN's mask and keypoint geometry: targets and pasting
+    widgets     TransposedConvView
 """

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.patches import Rectangle
 
-from dlcv.segmentation.machinery import stamp_counts, stamp_span, transposed_output_size
+from dlcv.segmentation.upsampling import stamp_counts, stamp_span, transposed_output_size
 from dlcv.widget import FigureView, slider
 
 MAX_N, MAX_K, MAX_S, MAX_P, MAX_OP = 6, 5, 3, 2, 2

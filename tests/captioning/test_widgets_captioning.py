@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from dlcv.captioning import attention_maps, decoding
 from dlcv.captioning import captioners as cap
 from dlcv.captioning.captions import make_caption_data
 from dlcv.captioning.widgets import MAX_WORDS, AttentionView, heat_overlay
@@ -30,7 +31,7 @@ def view(setup):
 def test_initial_state(view, setup):
     data, model, feats = setup
     assert view.renders == 1
-    tokens, alphas = cap.greedy_decode(model, feats[:1], data.vocab)
+    tokens, alphas = decoding.greedy_decode(model, feats[:1], data.vocab)
     words = data.vocab.decode(tokens[0]).split()[:MAX_WORDS]
     assert view.words == words and len(words) >= 1
     assert view.word.max == len(words) - 1
@@ -67,7 +68,7 @@ def test_changing_the_image_decodes_and_keeps_the_word_in_range(view, setup):
     renders = view.renders
     view.scene.value = 3
     assert view.renders == renders + 1                   # one update, not two
-    tokens, _ = cap.greedy_decode(model, feats[3:4], data.vocab)
+    tokens, _ = decoding.greedy_decode(model, feats[3:4], data.vocab)
     assert view.words == data.vocab.decode(tokens[0]).split()[:MAX_WORDS]
     assert view.word.max == len(view.words) - 1 and view.word.value <= view.word.max
     assert set(view._cache) == {0, 3}
@@ -83,7 +84,7 @@ def test_named_objects_get_boxes_and_a_share(view, setup):
     kind = data.scenes.class_names[data.scenes.labels[i][k]]
     words = ["a", color, kind, "at", "the", "top"]
     raw = np.full((len(words), 8, 8), 1 / 64, np.float32)
-    maps = cap.upsample_attention(raw, (8, 8), (64, 64))
+    maps = attention_maps.upsample_attention(raw, (8, 8), (64, 64))
     view._cache[i] = (words, maps, raw)                  # a caption we know names object k
     view.scene.value = i
     view.word.value = 1

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from dlcv.convolution.architectures import BLOCKS, block_costs
+from dlcv.convolution.costs import BLOCKS, block_costs
 from dlcv.convolution.widgets import MAX_ROWS, BlockCostView
 
 

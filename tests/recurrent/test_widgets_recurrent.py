@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from dlcv.recurrent import networks as R
+from dlcv.recurrent import gates as GA
+from dlcv.recurrent import gradients as GR
+from dlcv.recurrent import language as LM
 from dlcv.recurrent.widgets import (
     NORM_LIMITS,
     GradientFlowView,
@@ -28,8 +30,8 @@ def flow_view():
 def test_gradient_flow_initial_state(flow_view):
     v = flow_view
     assert v.renders >= 1
-    W = R.recurrent_matrix(32, 1.0, "random", seed=0)
-    ref = R.gradient_norms(W, 50, "tanh", 1.0, seed=0)
+    W = GR.recurrent_matrix(32, 1.0, "random", seed=0)
+    ref = GR.gradient_norms(W, 50, "tanh", 1.0, seed=0)
     np.testing.assert_allclose(v.grad_line.get_ydata(), np.maximum(ref.grad, NORM_LIMITS[0]))
     np.testing.assert_allclose(v.state_line.get_ydata(), np.maximum(ref.state, NORM_LIMITS[0]))
     assert v.radius_circle.get_radius() == pytest.approx(1.0)
@@ -95,7 +97,7 @@ def test_gradient_flow_view_redraws_when_the_radius_moves():
 # ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def net():
-    return R.marker_lstm()  # trained once per process, cached
+    return GA.marker_lstm()  # trained once per process, cached
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +174,7 @@ def test_sequence_picker_changes_the_heatmaps_and_answer(gates_view):
     assert not np.allclose(before, after)
     labels = "".join(lab.get_text() for lab in v.tick_axes[3].get_xticklabels())
     assert labels == v.test.text(v.picked[4])
-    truth = R.MARKERS[v.test.y[v.picked[4]]]
+    truth = GA.MARKERS[v.test.y[v.picked[4]]]
     assert f"true: {truth}" in v.answer_title.get_text()
     assert v.bars[v.test.y[v.picked[4]]].get_width() == pytest.approx(v.probs[4].max(), abs=0.5)
 
@@ -183,7 +185,7 @@ def test_gates_view_rejects_bad_arguments(net):
     with pytest.raises(ValueError, match="unit"):
         LSTMGatesView(net, unit=99)
     with pytest.raises(ValueError, match="LSTM MarkerNet"):
-        LSTMGatesView(R.MarkerNet("gru", 4))
+        LSTMGatesView(GA.MarkerNet("gru", 4))
 
 
 def test_gates_view_opens_on_the_sequence_and_clamp_it_is_given(net):
@@ -199,10 +201,10 @@ def test_gates_view_opens_on_the_sequence_and_clamp_it_is_given(net):
 @pytest.fixture(scope="module")
 def lm():
     text = "The cat sat. The dog ran. If the cat ran, the dog sat. A class of cats. " * 30
-    vocab = R.CharVocab(text)
-    model = R.CharLM(vocab.size, embed_dim=8, hidden_size=32, seed=0)
-    R.train_char_lm(model, vocab.encode(text), steps=80, batch_size=4, chunk=24, lr=1e-2,
-                    progress=False)
+    vocab = LM.CharVocab(text)
+    model = LM.CharLM(vocab.size, embed_dim=8, hidden_size=32, seed=0)
+    LM.train_char_lm(model, vocab.encode(text), steps=80, batch_size=4, chunk=24, lr=1e-2,
+                     progress=False)
     return model, vocab
 
 
@@ -210,11 +212,11 @@ def test_sampling_view_initial_state(lm):
     model, vocab = lm
     v = SamplingView(model, vocab, prompts=("The ", "If the "), length=80, top=10)
     assert v.renders >= 1
-    p = R.next_char_probs(model, vocab, "The ", 1.0)
+    p = LM.next_char_probs(model, vocab, "The ", 1.0)
     np.testing.assert_allclose(v.probs, p)
     order = np.argsort(-p)[:10]
     np.testing.assert_allclose([b.get_height() for b in v.bars], p[order])
-    assert v.text == R.sample(model, vocab, "The ", 80, 1.0, 0)
+    assert v.text == LM.sample(model, vocab, "The ", 80, 1.0, 0)
     assert v.sample_text.get_text().startswith("The ")
     labels = [lab.get_text() for lab in v.ax_dist.get_xticklabels()]
     assert labels == [char_label(vocab.chars[k]) for k in order]
@@ -234,7 +236,7 @@ def test_temperature_sharpens_or_flattens_the_distribution(lm):
     np.testing.assert_allclose(v.t1_marks.get_ydata()[0], top1)  # the tau = 1 marks stay
     text = v.text
     v.seed.value = 7
-    assert v.text != text and v.text == R.sample(model, vocab, "The ", 60, 2.0, 7)
+    assert v.text != text and v.text == LM.sample(model, vocab, "The ", 60, 2.0, 7)
     v.prompt.value = "If the "
     assert v.sample_text.get_text().startswith("If the ")
 
@@ -254,4 +256,4 @@ def test_sampling_view_samples_a_long_text_and_redraws_at_a_new_temperature(lm):
     renders = v.renders
     v.temperature.value = 0.5
     assert v.renders == renders + 1
-    assert v.text == R.sample(model, vocab, "The ", 300, 0.5, 0)
+    assert v.text == LM.sample(model, vocab, "The ", 300, 0.5, 0)

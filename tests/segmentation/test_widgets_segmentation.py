@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlcv.segmentation.machinery import transposed_output_size
+from dlcv.segmentation.upsampling import transposed_output_size
 from dlcv.segmentation.widgets import MAX_OUT, TransposedConvView, torch_output_shape
 
 
