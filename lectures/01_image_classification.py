@@ -176,12 +176,19 @@ ax.set_xlabel("L2 distance to the original cat photo (pixels 0..255, 64x96x3 val
 ax.set_title("Blue: still the same cat.  Orange: a different photograph.")
 fig.tight_layout()
 
+print("not a cat:", ", ".join(f"{o[11:]} {dist[o]:,.0f}" for o in sorted(others, key=dist.get)))
+print(f"{'same cat':26s} {'L2':>6s}   farther from the original than")
+for n in sorted(variants, key=dist.get, reverse=True)[:-1]:  # the original (distance 0) last
+    beaten = [o[11:] for o in sorted(others, key=dist.get) if dist[o] < dist[n]]
+    print(f"{n:26s} {dist[n]:6,.0f}   {', '.join(beaten) or '-'}")
+
 # %% [markdown]
-# Every blue bar is the same cat, and the label should not change. Yet a mirror image, a slight
-# zoom, or simply dimmer light moves the numbers about as far as replacing the cat by a
-# photograph of a brick wall or the surface of the moon, and the darker cat is farther from the
-# original than both of them. A rule of the form "images whose pixels are close have the same
-# label" is going to have a hard time. Keep this chart in mind: section 10 comes back to it.
+# Every blue bar is the same cat, and the label should not change. Yet the table printed with the
+# chart shows edits that keep the cat (a mirror image, a slight zoom, simply dimmer light)
+# moving the numbers about as far as replacing it by a photograph of something else, and its
+# last column names the photographs without a cat that are nearer to the original than the
+# edit. A rule of the form "images whose pixels are close have the same label" is going to have
+# a hard time. Keep this chart in mind: section 10 comes back to it.
 
 # %% [markdown]
 # ## 3. The data-driven approach
@@ -297,10 +304,13 @@ show_values(axes[1], I2, "training image $I_2$", fontsize=10)
 show_values(axes[2], diff, f"$|I_1 - I_2|$, sum = {diff.sum()}", vmax=diff.max(), fontsize=10)
 fig.tight_layout()
 print("L1 distance d1 =", diff.sum(), "   L2 distance d2 =", round(np.sqrt((diff ** 2).sum()), 1))
+print(f"the largest difference, {diff.max()}, makes {diff.max() / diff.sum():.0%} of the sum in L1 "
+      f"and {diff.max() ** 2 / (diff ** 2).sum():.0%} of the sum of squares in L2")
 
 # %% [markdown]
-# Notice the one cell that differs by 120: it contributes 120 of the 245 in L1, but
-# $120^2 = 14{,}400$ of the $16{,}007$ under the square root of L2. **L2 punishes a few large
+# Notice the one cell that differs by 120: it contributes $120$ of the $245$ in L1, but
+# $120^2 = 14{,}400$ of the $16{,}007$ under the square root of L2 (the shares printed last).
+# **L2 punishes a few large
 # differences much more than many small ones; L1 weighs all differences in proportion.** (For
 # finding the nearest neighbour the square root does not matter, since it does not change which
 # distance is smallest.)
@@ -353,7 +363,8 @@ print(f"1-NN (L2) test accuracy: {np.mean(pred1 == yte):.3f} "
       f"({len(wrong)} of {len(yte)} test images wrong); chance level is {1 / data.num_classes:.2f}")
 
 # %% [markdown]
-# On the digits, plain nearest neighbour is remarkably good: the 8×8 images are centred and
+# On the digits, plain nearest neighbour is remarkably good (the accuracy printed above, against
+# the chance level beside it): the 8×8 images are centred and
 # size-normalised, so "similar pixels" is close to "same digit". The errors are instructive,
 # though: the nearest training image shares a rough shape of dark and bright blocks with the
 # test image, and the label follows the pixels, not the meaning. On CIFAR-10, where the object
@@ -543,17 +554,22 @@ fig.tight_layout()
 
 best_metric, best_k = max(((m, k) for m in cv_acc for k in ks),
                           key=lambda mk: cv_acc[mk[0]][mk[1]].mean())
-print(f"best: k = {best_k} with {best_metric}, mean validation accuracy "
-      f"{cv_acc[best_metric][best_k].mean():.3f}")
+best_acc = cv_acc[best_metric][best_k]
+print(f"best: k = {best_k} with {best_metric}, mean validation accuracy {best_acc.mean():.3f}")
+for m in cv_acc:
+    big = cv_acc[m][ks[-1]]              # the largest k tried
+    print(f"k = {ks[-1]} with {m}: {big.mean():.3f}, "
+          f"{(best_acc.mean() - big.mean()) / big.std():.1f} of its fold standard deviations "
+          "below the best")
 
 # %% [markdown]
-# Each grey dot is one fold's accuracy and the line joins the means, with error bars of one
-# standard deviation. The spread between folds is a reminder that a single validation split
-# gives a noisy number; differences between neighbouring values of $k$ that are smaller than
-# the error bars mean little. On the digits a small $k$ wins, and very large $k$ clearly hurts:
-# with 100 voters, neighbours from other classes start to outvote the right ones. On noisier
-# data such as CIFAR-10 the best $k$ is usually larger. Whatever the data, the procedure is the
-# same.
+# Each grey dot is one fold's accuracy and the line joins the means, with error bars of one standard
+# deviation. The spread between folds is a reminder that a single validation split gives a noisy
+# number; differences between neighbouring values of $k$ that are smaller than the error bars mean
+# little. On the digits a small $k$ wins (the line "best: ..." above), and the largest $k$ clearly
+# hurts (the two lines after it measure by how much, in error bars): with 100 voters, neighbours
+# from other classes start to outvote the right ones. On noisier data such as CIFAR-10 the best $k$
+# is usually larger. Whatever the data, the procedure is the same.
 #
 # With the hyperparameters fixed, we train once more on all the cross-validation images and
 # evaluate **once** on the test set:
@@ -608,10 +624,15 @@ ax.grid(alpha=0.3)
 fig.tight_layout()
 for N, a, b in zip(Ns, t_knn, t_lin, strict=True):
     print(f"N = {N:5d}:  kNN {1e3 * a / 200:6.3f} ms per image,  linear {1e3 * b / 200:6.4f} ms")
+print(f"N grew {Ns[-1] // Ns[0]} times: kNN's prediction time {t_knn[-1] / t_knn[0]:.1f} times, "
+      f"the linear classifier's {t_lin[-1] / t_lin[0]:.1f} times")
+ratio = np.array(t_knn) / np.array(t_lin)
+print(f"kNN is {ratio.min():,.0f} to {ratio.max():,.0f} times slower than the linear classifier")
 
 # %% [markdown]
-# The kNN prediction time grows in proportion to $N$, while the linear classifier's cost does
-# not move and is hundreds to thousands of times smaller. With the 50,000 CIFAR-10 training
+# The kNN prediction time grows with $N$, roughly in proportion, while the linear classifier's
+# cost does not move and is far smaller (the last two lines above give the factors, measured on
+# this machine). With the 50,000 CIFAR-10 training
 # images, or the 1.2 million of ImageNet, exact kNN on raw pixels becomes expensive.
 #
 # **Approximate nearest neighbours.** A large field of research trades a slightly wrong
@@ -658,13 +679,15 @@ axes[1].set_ylabel("nearest / farthest distance")
 axes[1].set_title("How much nearer is the nearest neighbour?")
 axes[1].grid(alpha=0.3)
 fig.tight_layout()
+print("nearest / farthest distance, mean over the queries: " + ", ".join(
+    f"{r:.2f} (D = {Dd})" for Dd, r in zip(dims, ratios, strict=True)))
 
 # %% [markdown]
-# In two dimensions the nearest random point is at a small fraction of the distance of the
-# farthest; at $D = 3072$ all 2,000 points sit at nearly the same distance, and "nearest"
-# carries little information. Real images are not uniform noise — they occupy a tiny, structured
-# part of pixel space, which is why kNN works at all on the digits — but the lesson holds: in
-# raw pixel space, meaningful neighbours need very much data.
+# In two dimensions the nearest random point is at a small fraction of the distance of the farthest;
+# at $D = 3072$ all 2,000 points sit at nearly the same distance (the ratios printed above), and
+# "nearest" carries little information. Real images are not uniform noise — they occupy a tiny,
+# structured part of pixel space, which is why kNN works at all on the digits — but the lesson
+# holds: in raw pixel space, meaningful neighbours need very much data.
 
 # %% [markdown]
 # ## 10. What pixel distances miss
@@ -672,7 +695,8 @@ fig.tight_layout()
 # Section 2 showed that harmless changes move an image far in pixel space. The opposite view is
 # just as telling: below, three edits of the cat photograph are made **equally far** (in L2)
 # from the original: the darkening is scaled to match the shift exactly, and the box is grown
-# until it matches to within a few percent. A shift by a few pixels, a darkening and a black
+# until it matches as closely as whole pixels allow (the line printed with the pictures gives
+# the three distances). A shift by a few pixels, a darkening and a black
 # box over the face are three very different things to us, and all the same to the L2 distance.
 
 # %%
@@ -691,6 +715,8 @@ same = {"original": small, "shifted 4 px": shifted, "darkened": darker,
 fig = show_images(list(same.values()),
                   [f"{n}\nL2 = {l2(small, im):,.0f}" for n, im in same.items()], ncols=4, size=2.8,
                   rescale=False)
+print(f"L2 from the original: shift {d_target:,.1f}, darkening {l2(small, darker):,.1f}, "
+      f"black box {l2(small, boxes[side]):,.1f} ({l2(small, boxes[side]) / d_target - 1:+.1%})")
 
 # %% [markdown]
 # Pixel distances measure how much the *colours at fixed positions* changed, not whether the
@@ -764,8 +790,8 @@ fig = show_images(list(same.values()),
 # first (`a.astype(np.float64)`).
 # </details>
 #
-# **8.** kNN on raw pixels reaches about 98 % on the 8×8 digits but less than 40 % on CIFAR-10.
-# Give two reasons.
+# **8.** kNN on raw pixels is nearly perfect on the 8×8 digits (section 5) but stays below 40 % on
+# CIFAR-10 (CS231n's figure). Give two reasons.
 # <details><summary>Answer</summary>
 # The digits are centred, size-normalised, grey-level drawings of a single stroke, so similar
 # pixels really do mean similar shapes; CIFAR-10 objects appear at any position, scale, pose,

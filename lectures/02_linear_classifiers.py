@@ -238,10 +238,17 @@ print(f"W {W_lr.shape}, λ = {lam_lr:g}; train accuracy {clf.score(X_train, y_tr
 show_templates(W_lr, data.image_shape, data.class_names,
                title="the rows of W, one per class")
 plt.show()
+if data.name == "digits":  # the template of 0: its centre, and the ring of pixels around it
+    t0 = W_lr[0].reshape(8, 8)
+    ring = np.zeros((8, 8), dtype=bool)
+    ring[1:7, 1:7], ring[2:6, 3:5] = True, False
+    print(f"template of 0: mean weight {t0[2:6, 3:5].mean():+.2f} in the centre (rows 2-5, "
+          f"columns 3-4), {t0[ring].mean():+.2f} on the ring of pixels around it")
 
 # %% [markdown]
 # On $8 \times 8$ digits the templates are coarse, but readable in places: the template of **0**
-# has a blue centre (ink in the middle is evidence against a zero) inside a faint red ring. Many
+# has a blue centre (ink in the middle is evidence against a zero) inside a faint red ring (the
+# line under the templates gives the mean weight of each). Many
 # others mostly mark the few pixels that tell a digit apart from its look-alikes, because that
 # is all the classifier needs. Stronger regularisation (section 7) makes them smoother and easier
 # to read.
@@ -403,9 +410,10 @@ L_svm = np.mean([svm_loss_one(s, y)[0] for s, y in zip(S3, y3, strict=True)])
 print(f"mean over the three images: L = {L_svm:.2f}")
 
 # %% [markdown]
-# For the cat image: car beats cat by 1.9, plus the margin 1 gives 2.9; frog is 4.9 below cat,
-# safely outside the margin, and costs 0. The car image is right with room to spare (loss 0).
-# The frog image is badly wrong (loss 12.9). The mean, 5.27, is the data loss of these weights.
+# For the cat image: car beats cat by $5.1 - 3.2 = 1.9$, plus the margin 1 gives $2.9$; frog is
+# $4.9$ below cat, safely outside the margin, and costs 0. The car image is right with room to
+# spare (loss 0). The frog image is badly wrong: $(2.2 + 3.1 + 1) + (2.5 + 3.1 + 1) = 12.9$. The
+# mean of the three losses, printed last, is the data loss of these weights.
 #
 # torch has this loss as `multi_margin_loss`, with one difference: it divides each example's sum
 # by the number of classes $C$. Multiplying by $C$ gives the loss above (this is what
@@ -594,7 +602,8 @@ print("loss of class 0, stable  :", -(big[0] - big.max()) + np.log(np.exp(big - 
 # %% [markdown]
 # Libraries implement the loss as `log_softmax` followed by picking the right entry (this is what
 # `F.cross_entropy` does), so the loss is accurate even when $p_{y_i}$ underflows to 0: here class 0
-# has probability $e^{-666}$, far below the smallest float, yet its loss, 666, is exact.
+# has probability about $e^{-(789 - 123)} = e^{-666}$, far below the smallest float, yet its
+# loss comes out as $789 - 123 = 666$, exactly (the last line above).
 #
 # ## 6. Sanity checks at initialisation
 #
@@ -616,8 +625,10 @@ print(f"predicted: SVM {C - 1}, softmax log C = {math.log(C):.3f}")
 print(f"measured : SVM {ev0['svm']:.3f}, softmax {ev0['softmax']:.3f} (N = {N})")
 W_big = 0.5 * rng.standard_normal((C, D))  # the same check with a careless initialisation
 ev_big = linear.evaluate(W_big, b0, X_train, y_train)
+off = max(abs(ev_big["svm"] / (C - 1) - 1), abs(ev_big["softmax"] / math.log(C) - 1))
 print(f"with W ~ 0.5 N(0, 1): SVM {ev_big['svm']:.3f}, softmax {ev_big['softmax']:.3f} "
-      "(clearly off: the initial scores are not small)")
+      f"({off:.0%} off the prediction: "
+      f"{'the initial scores are not small' if off > 0.1 else 'still close'})")
 
 # %% [markdown]
 # ## 7. Regularisation
@@ -657,8 +668,9 @@ for name, w in (("w1", w1), ("w2", w2)):
           f"elastic net (beta={beta}) = {np.sum(beta * w**2 + np.abs(w)):.3f}")
 
 # %% [markdown]
-# L2 prefers $w_2$ (0.25 against 1): it spreads the weight over all four inputs, so the decision
-# uses all the evidence rather than betting on a single pixel. L1 rates both at 1: it is
+# L2 prefers $w_2$ ($4 \cdot 0.25^2 = 0.25$ against $1$): it spreads the weight over all four
+# inputs, so the decision uses all the evidence rather than betting on a single pixel. L1 rates
+# both at $1$: it is
 # indifferent here. Its taste for sparsity shows when the inputs differ in usefulness. In the
 # picture below the data demands $w^\top x = 1$ with $x = (1, 2)$ (the black line of solutions);
 # the regulariser picks the point of that line where its contours (circles for L2, diamonds for
@@ -726,17 +738,24 @@ axes[1].text(lams[0], math.log(C), "log C", va="bottom", fontsize=8)
 fig.suptitle("softmax classifier with an L2 penalty, trained on a small subset", fontsize=11)
 fig.tight_layout()
 plt.show()
+print(f"λ = {lams[0]:.0e}: training accuracy {acc_tr[0]:.1%}, training loss {loss_tr[0]:.3f}, "
+      f"validation loss {loss_va[0]:.3f}")
+print(f"best validation accuracy at λ = {best:.0e}, lowest validation loss at "
+      f"λ = {lams[int(np.argmin(loss_va))]:.0e}")
+print(f"λ = {lams[-1]:.0e}: training accuracy {acc_tr[-1]:.1%}, losses {loss_tr[-1]:.3f} "
+      f"(training) and {loss_va[-1]:.3f} (validation) against log C = {math.log(C):.3f}, "
+      f"validation accuracy {acc_va[-1]:.1%} (chance {1 / C:.0%})")
 
 # %% [markdown]
-# Read the plots from left to right. With almost no regularisation the classifier fits the
-# training subset perfectly and its training loss is near 0, while the validation loss is much
-# higher: that gap is **overfitting**, the weights have grown large to make every training
-# example certain. A moderate $\lambda$ gives the best validation accuracy (the validation loss
-# is lowest at a somewhat smaller $\lambda$; the two criteria need not agree exactly). A large
-# $\lambda$ **underfits**: training accuracy falls, and both losses climb towards $\log C$ because
-# all scores shrink towards 0. (The accuracy does not drop to chance, since the argmax ignores
-# the overall scale of $W$: strongly regularised templates drift towards each class's average
-# image, a simpler and weaker classifier.)
+# Read the plots from left to right, with the three lines printed under them. With almost no
+# regularisation the classifier fits the training subset perfectly and its training loss is near 0,
+# while the validation loss is much higher: that gap is **overfitting**, the weights have grown
+# large to make every training example certain. A moderate $\lambda$ gives the best validation
+# accuracy (the validation loss may be lowest at another $\lambda$, printed beside it; the two
+# criteria need not agree). A large $\lambda$ **underfits**: training accuracy falls, and both
+# losses climb towards $\log C$ because all scores shrink towards 0. (The accuracy does not drop to
+# chance, since the argmax ignores the overall scale of $W$: strongly regularised templates drift
+# towards each class's average image, a simpler and weaker classifier.)
 #
 # The templates, all on the same kind of colour scale (note the colour bars): with weak
 # regularisation the weights are large and pixel-by-pixel noisy; with strong regularisation they
@@ -753,8 +772,9 @@ for lam in (lams[0], best, strong):
 # L1 in practice: the same classifier, trained with an L1 penalty (on the training set; on
 # CIFAR-10 on the development subset, to keep it quick), sets most weights exactly to zero. The
 # templates shrink to a handful of pixels that say "ink here" or "no ink here", at a small cost
-# in accuracy. (On the digits, the few exact zeros under L2 belong to border pixels that are
-# blank in every training image, so nothing ever pushes their weights.)
+# in accuracy (the first two lines below). On the digits, the few exact zeros under L2 belong to
+# border pixels that are blank in every training image, so nothing ever pushes their weights
+# (the third line counts them).
 
 # %%
 lam1 = 1e-3
@@ -764,7 +784,12 @@ m_l1 = LogisticRegression(C=reg_to_C(lam1, len(y_l1), l1=True), l1_ratio=1.0, so
 print(f"L2 (λ={lam_lr:g}): {np.mean(W_lr == 0):.0%} of the weights are 0, "
       f"validation accuracy {clf.score(X_val, y_val):.1%}")
 print(f"L1 (λ={lam1:g}): {np.mean(m_l1.coef_ == 0):.0%} of the weights are 0, "
-      f"validation accuracy {m_l1.score(X_val, y_val):.1%}")
+      f"validation accuracy {m_l1.score(X_val, y_val):.1%} "
+      f"(L2's minus L1's: {100 * (clf.score(X_val, y_val) - m_l1.score(X_val, y_val)):+.1f} points)")
+zero_px = np.all(W_lr == 0, axis=0)               # (D,) pixels whose weight is 0 in every class
+blank_px = np.all(X_train == 0, axis=0)           # (D,) pixels equal to the mean in every image
+print(f"under L2, {zero_px.sum()} pixels have weight 0 in every class; blank in every training "
+      f"image: {int(blank_px[zero_px].sum())} of them")
 show_templates(m_l1.coef_, data.image_shape, data.class_names, size=1.0,
                title="L1-regularised templates: sparse (white = exactly 0)")
 plt.show()
@@ -791,7 +816,8 @@ for label, sc in cases_s.items():
 
 # %% [markdown]
 # The SVM gives all three the same loss, 0. The softmax ranks them: the narrow win still costs
-# 0.55, the clear win almost nothing, the overwhelming one nothing measurable. With two classes
+# $\log(1 + 2e^{-1}) \approx 0.55$, the clear win almost nothing, the overwhelming one nothing
+# measurable. With two classes
 # the difference is easy to plot as a function of the margin $m = s_{y} - s_{\text{other}}$:
 # the hinge $\max(0, 1 - m)$ reaches zero at $m = 1$; the softmax loss $\log(1 + e^{-m})$ only
 # approaches it. Far on the wrong side both grow linearly.
@@ -810,7 +836,8 @@ plt.show()
 
 # %% [markdown]
 # In practice the two perform about the same. Below, both are trained on the same data with the
-# same gradient descent (torch autograd, `dlcv.classification.linear.fit`), from the same small random start.
+# same gradient descent (torch autograd, `dlcv.classification.linear.fit`), from the same small
+# random start; the last line counts the validation images each gets right.
 
 # %%
 lr_gd = 2.0 / np.mean(np.sum(X_train ** 2, axis=1))  # a step size scaled to the data
@@ -824,7 +851,9 @@ for loss in ("svm", "softmax"):
           f"{ev['accuracy']:.1%}")
 pred_svm = linear.regions(*results["svm"][:2], X_val)
 pred_sm = linear.regions(*results["softmax"][:2], X_val)
-print(f"the two classifiers agree on {np.mean(pred_svm == pred_sm):.1%} of validation images")
+print(f"the two classifiers agree on {np.mean(pred_svm == pred_sm):.1%} of validation images; "
+      f"they get {np.sum(pred_svm == y_val)} and {np.sum(pred_sm == y_val)} of the "
+      f"{len(y_val)} right")
 
 # %% [markdown]
 # Which to choose? The softmax gives probabilities (useful, though not automatically well
@@ -868,6 +897,9 @@ for it in range(steps):
             acc_v = ((Xv @ W.T + b).argmax(1).numpy() == y_val).mean()
             checkpoints.append((it, acc_t, acc_v))
 print(f"first minibatch loss {history[0]:.3f} (log C = {math.log(C):.3f}), last {history[-1]:.3f}")
+print("mean minibatch loss over steps 1-50: {:.3f}, 51-100: {:.3f}, the 50 before the last 50: "
+      "{:.3f}, the last 50: {:.3f}".format(*(np.mean(history[a:a + 50])
+                                            for a in (0, 50, steps - 100, steps - 50))))
 
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.2))
 plot_loss_history(ax0, history, title="minibatch loss (softmax + L2)", smooth=20)
@@ -883,10 +915,11 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The grey curve jumps because each minibatch is different; the blue moving average shows the
-# trend. The loss starts at the sanity-check value $\log C$ and falls fast, then slowly. This
-# quick run is not fully converged: the learning rate, the number of steps and the batch size are
-# hyperparameters, and lecture 03 is about choosing them well.
+# The grey curve jumps because each minibatch is different; the blue moving average shows the trend.
+# The loss starts at the sanity-check value $\log C$ and falls fast, then slowly (the averages
+# printed above). Whether this quick run has converged is hard to tell from the minibatch loss
+# alone; the learning rate, the number of steps and the batch size are hyperparameters, and
+# lecture 03 is about choosing them well.
 #
 # ## 10. Play with it: a linear classifier you steer by hand
 #
@@ -907,8 +940,9 @@ plt.show()
 #    optimise than the accuracy itself?
 # 2. Press **reset** and read the bars: are the losses where section 6 said they would be?
 #    Then press **fit**, with each of the two losses.
-# 3. After a fit on the blobs, the SVM loss is (nearly) 0 while the softmax loss is not. Why?
-#    Raise **λ** to 0.1 or more and fit again: what happens to the arrows and the losses?
+# 3. Fit on the blobs (the third picture below shows one fit) and compare the two losses: which
+#    one is (nearly) 0, and why? Raise **λ** to 0.1 or more and fit again: what happens to the
+#    arrows and the losses?
 # 4. Switch the data to *one class in two places* and fit. Can any setting of the sliders classify
 #    it all correctly? Try *spiral* too.
 #

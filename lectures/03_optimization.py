@@ -157,14 +157,21 @@ axes[2].set_ylabel("$b$ (direction 2)")
 axes[2].set_aspect("equal")
 fig.tight_layout()
 plt.show()
+a = 0.1  # the curvature of each slice at the minimum, by a centred second difference
+curv = [float(loss_of(torch.from_numpy(W_star + a * d)) + loss_of(torch.from_numpy(W_star - a * d))
+              - 2 * L_star) / a ** 2 for d in dirs]
+print("curvature along directions 1, 2, 3 at W*: " + ", ".join(f"{c:.3f}" for c in curv)
+      + f" (largest / smallest: {max(curv) / min(curv):.2f})")
 
 # %% [markdown]
 # Every slice is a bowl: the softmax loss of a linear classifier is a **convex** function of $W$
-# (the cross-entropy is a log-sum-exp minus a linear term, both convex in the scores, and the
-# scores are linear in $W$; the L2 term is convex too). A convex function has no local minimum
-# other than the global one: a path that keeps going downhill cannot get trapped. Its level sets
-# in the 2-D slice are closed, nested ovals. The ovals are elongated: the loss rises much faster in
-# some directions than in others. We will come back to that in section 5.
+# (the cross-entropy is a log-sum-exp minus a linear term, both convex in the scores, and the scores
+# are linear in $W$; the L2 term is convex too). A convex function has no local minimum other than
+# the global one: a path that keeps going downhill cannot get trapped. Its level sets in the 2-D
+# slice are closed, nested ovals. The ovals are somewhat elongated: the loss rises faster along some
+# directions than along others (the curvatures printed above). Random directions mix many of the
+# loss's own axes and so hide how different the curvature can be; section 5 measures it along those
+# axes.
 #
 # A neural network (lecture 04) stacks linear maps and non-linearities, and its loss is no longer
 # convex. One way to prove it: a convex function lies below the straight line (the *chord*)
@@ -213,15 +220,17 @@ for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
-print(f"network: loss {net_curve[10]:.3f} at both ends, {max(net_curve[10:51]):.3f} in between")
+print(f"network: loss {net_curve[10]:.3f} and {net_curve[50]:.3f} at the two ends, "
+      f"{max(net_curve[10:51]):.3f} in between ({max(net_curve[10:51]) / net_curve[10]:.0f} times "
+      "higher)")
 
 # %% [markdown]
-# The network's two ends have the same low loss, yet halfway the loss is far higher: no convex
-# function does that. Permutations alone give every network with $H$ hidden units $H!$ equivalent
-# minima, and there are other symmetries too (a ReLU unit's incoming weights can be scaled up
-# and its outgoing ones down). So "the" minimum of a network does not exist; there are very many,
-# and the landscape between them has hills, valleys and saddles. Fortunately (section 5), the
-# minima that SGD finds in large networks tend to be about equally good.
+# The network's two ends have the same low loss, yet halfway the loss is far higher (the line
+# above): no convex function does that. Permutations alone give every network with $H$ hidden units
+# $H!$ equivalent minima, and there are other symmetries too (a ReLU unit's incoming weights can be
+# scaled up and its outgoing ones down). So "the" minimum of a network does not exist; there are
+# very many, and the landscape between them has hills, valleys and saddles. Fortunately (section 5),
+# the minima that SGD finds in large networks tend to be about equally good.
 #
 # ## 2. Gradient descent
 #
@@ -272,18 +281,26 @@ plt.show()
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.2))
+gd_runs = {}
 for k, eta in enumerate([1.0, 10.0, 25.0, 40.0]):
     h = minibatch_run(X_train, y_train, batch_size=N, epochs=60, lr=eta, reg=reg)
+    gd_runs[eta] = h
     ax.semilogy(h.iteration, h.loss - L_star, color=CLASS_COLORS[k], label=f"η = {eta:g}")
 ax.set_xlabel("step")
 ax.set_ylabel("$L - L^*$ (log scale)")
 ax.set_title("full-batch gradient descent on the digits")
 ax.legend(fontsize=8)
 plt.show()
+rises = {eta: int(np.sum(np.diff(h.loss) > 0)) for eta, h in gd_runs.items()}
+for eta, h in gd_runs.items():
+    print(f"η = {eta:2g}: L - L* after {h.iteration[-1]} steps {h.loss[-1] - L_star:.1e}; "
+          f"the loss rose in {rises[eta]} of the steps")
+print(f"lowest final loss: η = {min(gd_runs, key=lambda e: gd_runs[e].loss[-1]):g}")
 
 # %% [markdown]
-# $\eta = 1$ creeps; $\eta = 10$ is much better; $\eta = 25$ is best; and $\eta = 40$ goes
-# wrong: the loss no longer falls steadily but bounces up and down. (It does not run off to
+# The lines under the plot rank the four: $\eta = 1$ creeps; $\eta = 10$ is much better;
+# $\eta = 25$ is the best of the four; and $\eta = 40$ goes wrong: the loss no longer falls
+# steadily but bounces up and down (it rose in many of the steps). (It does not run off to
 # infinity, because the softmax loss curves less and less far from its minimum: the overshooting
 # steps land where $\eta = 40$ is tolerable again, and the cycle repeats. Section 5 computes the
 # limit.) These values look huge only because the pixels are small
@@ -343,11 +360,14 @@ for name, err in (("one-sided", fwd), ("centred", ctr), ("centred float32", ctr3
     print(f"{name:16s}: best h = {hs[i]:.0e}, error {err[i]:.1e}")
 
 # %% [markdown]
-# The minimum of the V sits where truncation and round-off balance: near $h \approx 10^{-8}$ for
-# the one-sided formula (error $\approx 10^{-8}$) and $h \approx 10^{-5}$ for the centred one
-# (error $\approx 10^{-11}$) in float64, which is why gradient checks use the centred formula with
-# $h = 10^{-5}$. In float32 the best achievable error is only about $10^{-5}$ relative: gradient
-# checks must run in **float64**.
+# The minimum of the V sits where truncation and round-off balance (all derivatives of $e^x$ at
+# $x = 1$ equal $e$). For the one-sided formula, $\tfrac{h}{2} e \approx \epsilon e / h$ at
+# $h \approx \sqrt{\epsilon} \approx 10^{-8}$, with an error of about that size; for the centred
+# one, $\tfrac{h^2}{6} e \approx \epsilon e / h$ at $h \approx \epsilon^{1/3} \approx 10^{-5}$, with
+# an error near $\epsilon^{2/3} \approx 10^{-11}$. The three lines printed above find the minima
+# where this balance puts them, which is why gradient checks use the centred formula with
+# $h = 10^{-5}$. In float32, with its much larger $\epsilon$, the best achievable error is many
+# orders of magnitude worse (the last line): gradient checks must run in **float64**.
 #
 # ### 3.2 Analytic gradients, and checking them
 #
@@ -405,18 +425,20 @@ g32_numeric = eval_numerical_gradient(
     lambda w: float(softmax_regression_loss(torch.from_numpy(w[:, :D]).float(),
                                             torch.from_numpy(w[:, D]).float(), X32, yt, reg)),
     Wb.copy())
-print(f"largest relative error, float32: {rel_error(g32.numpy(), g32_numeric):.1e}")
+err32 = rel_error(g32.numpy(), g32_numeric)
+print(f"largest relative error, float32: {err32:.1e} "
+      f"({'above 1e-2: the check says wrong' if err32 > 1e-2 else 'below 1e-2'})")
 
 # %% [markdown]
-# In float64 the typical entry agrees to about $10^{-9}$: autograd is right (as expected) and the
-# check works. The largest error is larger, and it sits where the gradient itself is tiny: the
-# weight of a pixel that is blank in almost every digit, which only the regulariser and a few
-# images touch. There the numeric side's round-off (about $10^{-11}$ absolute) is no longer small
-# compared with the gradient. The relative error is unforgiving for tiny gradients, so a stray
-# $10^{-6}$ or $10^{-5}$ at such entries is no cause for alarm; the same value everywhere would
-# be. In float32 the very same, correct gradient "fails" completely: the numeric side drowns in
-# round-off. For big parameter arrays you rarely need every
-# coordinate; `grad_check_sparse` checks a few random ones:
+# In float64 the typical entry agrees to many digits (the median printed above): autograd is
+# right (as expected) and the check works. The largest error is larger, and it sits where the
+# gradient itself is tiny (the second line): the weight of a pixel that is blank in almost every
+# digit, which only the regulariser and a few images touch. There the numeric side's round-off
+# (about $10^{-11}$ absolute) is no longer small compared with the gradient. The relative error
+# is unforgiving for tiny gradients, so a stray $10^{-6}$ or $10^{-5}$ at such entries is no cause
+# for alarm; the same value everywhere would be. In float32 the very same, correct gradient
+# "fails" completely (the last line): the numeric side drowns in round-off. For big parameter
+# arrays you rarely need every coordinate; `grad_check_sparse` checks a few random ones:
 
 # %%
 _ = grad_check_sparse(L_np, Wb.copy(), g_autograd, num_checks=4)
@@ -482,14 +504,16 @@ for B in batch_sizes:
 noise = np.array(noise)
 Bs = np.array(batch_sizes)
 fig, ax = plt.subplots(figsize=(6, 3.2))
+formula = noise[0] / Bs * (N - Bs) / (N - 1)  # sigma^2 estimated by the batches of one
 ax.loglog(Bs, noise, "o-", color=CLASS_COLORS[0], label="measured")
-ax.loglog(Bs, noise[0] / Bs * (N - Bs) / (N - 1), "k--", lw=1,
-          label=r"$\sigma^2 / |B| \cdot (N - |B|)/(N - 1)$")
+ax.loglog(Bs, formula, "k--", lw=1, label=r"$\sigma^2 / |B| \cdot (N - |B|)/(N - 1)$")
 ax.set_xlabel("batch size $|B|$")
 ax.set_ylabel(r"$E\,\|g_B - \nabla L\|^2$")
-ax.set_title("minibatch gradients: noise falls like 1/|B|")
+ax.set_title("minibatch gradients: measured noise and the formula")
 ax.legend(fontsize=8)
 plt.show()
+print("measured / formula for |B| = " + ", ".join(
+    f"{B}: {m / f:.2f}" for B, m, f in zip(batch_sizes, noise, formula, strict=True)))
 
 # %% [markdown]
 # Now train with four batch sizes, 1, 16, 256 and the whole training set, with the same learning
@@ -514,17 +538,30 @@ axes[0].set_title("progress per pass over the data")
 axes[1].set_title("progress per second")
 fig.tight_layout()
 plt.show()
+for B, h in runs_B.items():
+    print(f"|B| = {B:4d}: {h.iteration[-1]:5d} steps, {1e3 * h.seconds[-1] / 8:6.1f} ms per epoch, "
+          f"L - L* after 8 epochs {h.loss[-1] - L_star:.1e}")
+h1, h16 = runs_B[1], runs_B[16]
+after1 = h1.epoch >= 1
+print(f"|B| = 1 after its first epoch: L - L* between {(h1.loss[after1] - L_star).min():.1e} and "
+      f"{(h1.loss[after1] - L_star).max():.1e}")
+j = np.searchsorted(h1.seconds, h16.seconds[-1], side="right") - 1  # |B| = 1 at that moment
+print(f"when |B| = 16 had finished ({h16.seconds[-1]:.2f} s): L - L* {h16.loss[-1] - L_star:.1e} "
+      f"for |B| = 16, {h1.loss[j] - L_star:.1e} for |B| = 1; an epoch of |B| = 1 takes "
+      f"{h1.seconds[-1] / h16.seconds[-1]:.0f} times as long")
 
 # %% [markdown]
-# Per epoch, small batches win by far: an epoch with $|B| = 1$ makes 1257 updates, the full batch
-# one. But $|B| = 1$ stalls at a noise floor: with a constant learning rate its steps keep jumping
-# around the minimum (section 8 shrinks $\eta$ to fix that). Per second, the picture changes: a
-# step costs a roughly fixed overhead plus a part proportional to $|B|$, and for tiny batches the
-# overhead dominates. Here $|B| = 1$ needs ten times as long per epoch as $|B| = 16$, and the two
-# make about the same progress per second until $|B| = 16$ has finished its eight epochs. On a
-# GPU, which processes a whole batch in parallel, the sweet spot moves to larger batches still; that, and the memory of the device,
-# decide the batch size in practice, with the learning rate tuned to go with it (Goyal et al.,
-# 2017, scale it proportionally to the batch size).
+# Per epoch, small batches win by far (the table under the plots): an epoch with $|B| = 1$ makes $N$
+# updates, the full batch one. But $|B| = 1$ stalls at a noise floor: after its first epoch it only
+# bounces within a band (the line after the table), because with a constant learning rate its steps
+# keep jumping around the minimum (section 8 shrinks $\eta$ to fix that). Per second, the picture
+# changes: a step costs a roughly fixed overhead plus a part proportional to $|B|$, and for tiny
+# batches the overhead dominates. Here an epoch of $|B| = 1$ takes many times as long as one of
+# $|B| = 16$, which cancels its lead per epoch: the last line compares the two at the moment
+# $|B| = 16$ has finished its eight epochs (times measured on this machine). On a GPU, which
+# processes a whole batch in parallel, the sweet spot moves to larger batches still; that, and the
+# memory of the device, decide the batch size in practice, with the learning rate tuned to go with
+# it (Goyal et al., 2017, scale it proportionally to the batch size).
 #
 # ## 5. What makes optimisation hard
 #
@@ -579,25 +616,34 @@ ax.set_ylabel("eigenvalue (log)")
 ax.set_title("Hessian of the digits loss at its minimum")
 plt.show()
 useful = eig[eig > 2.5 * reg]
-print(f"largest eigenvalue {eig[-1]:.4f} -> gradient descent is stable for η < {2 / eig[-1]:.1f}")
-print(f"{np.sum(eig < 1e-10)} eigenvalue ~0; {np.sum(np.abs(eig - 2 * reg) < 1e-12)} equal to 2λ; "
-      f"blank pixels: {np.sum(X_train.std(axis=0) == 0)}; "
+eta_max = 2 / eig[-1]
+print(f"largest eigenvalue {eig[-1]:.4f} -> gradient descent is stable for η < {eta_max:.1f}; "
+      "section 2's rates below that: " + ", ".join(
+          f"η = {e:g} (rose {rises[e]} times)" for e in gd_runs if e < eta_max)
+      + "; above it: " + (", ".join(f"η = {e:g} (rose {rises[e]} times)" for e in gd_runs
+                                   if e >= eta_max) or "none"))
+blank = int(np.sum(X_train.std(axis=0) == 0))  # pixels that are blank in every training digit
+print(f"{np.sum(eig < 1e-10)} eigenvalue ~0 (predicted: 1, the ten biases moving together); "
+      f"{np.sum(np.abs(eig - 2 * reg) < 1e-12)} equal to 2λ (predicted: D + 9 × {blank} blank "
+      f"pixels = {D + (C - 1) * blank}); "
       f"{np.sum((eig > 2 * reg + 1e-12) & (eig <= 2.5 * reg))} more within 25% above 2λ; "
       f"the remaining {len(useful)} span "
       f"{useful[0]:.4f} .. {useful[-1]:.4f} (a factor {useful[-1] / useful[0]:.0f})")
 
 # %% [markdown]
-# The largest eigenvalue explains section 2's experiment: $2/\lambda_{\max}$ lies between 25 and
-# 40, where gradient descent stopped working. The bottom of the spectrum is instructive too. One
-# eigenvalue is zero: adding the same number to all ten biases changes no probability, and the
-# biases are not regularised, so the loss is perfectly flat in that direction. A group of 91
-# equals exactly $2\lambda$, the curvature of the L2 term alone: adding the same vector to all ten
-# rows of $W$ changes no probability either (64 directions), and the weights of the 3 pixels that
-# are blank in every training digit do nothing ($3 \times 9$ more). Many further directions are
-# barely steeper. On a 2-D plot this loss would be a long, flat-bottomed trough: gradient descent
-# at a stable $\eta$ crawls along the flat directions, a factor of about 30 more slowly than along
-# the steepest ones, and takes forever in the truly flat ones (which is harmless here, since they
-# do not change the predictions).
+# The largest eigenvalue explains section 2's experiment: the first line compares
+# $2/\lambda_{\max}$ with the learning rates tried there, and the rates above it are the ones
+# whose loss kept rising again. The bottom of the spectrum is instructive too (the second line).
+# One eigenvalue is zero: adding the same number to all ten biases changes no probability, and
+# the biases are not regularised, so the loss is perfectly flat in that direction. A group equals
+# exactly $2\lambda$, the curvature of the L2 term alone: adding the same vector to all ten rows of
+# $W$ changes no probability either ($D = 64$ directions), and the weights of a pixel that is
+# blank in every training digit do nothing (nine more directions per such pixel, the tenth being
+# among the 64); the count matches this prediction. Many further directions are barely steeper.
+# On a 2-D plot this loss would be a long, flat-bottomed trough: gradient descent at a stable
+# $\eta$ crawls along the flat directions, more slowly than along the steepest ones by the factor
+# printed last, and takes forever in the truly flat ones (which is harmless here, since they do
+# not change the predictions).
 #
 # ### 5.2 Local minima and saddle points
 #
@@ -619,8 +665,11 @@ print(f"{np.sum(eig < 1e-10)} eigenvalue ~0; {np.sum(np.abs(eig - 2 * reg) < 1e-
 saddle = landscapes.SURFACES["saddle"]
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [1.2, 1]})
 draw_surface(ax0, saddle)
+escape = {}  # the first step with a loss below 0.2, well under the saddle's 0.25
 for k, y0 in enumerate([1e-1, 1e-3, 1e-6, 0.0]):
     run = trajectory(saddle, "SGD", (-2.8, y0), steps=250, lr=0.1)
+    below = np.flatnonzero(run.losses < 0.2)
+    escape[y0] = int(below[0]) if len(below) else None
     draw_run(ax0, run, color=CLASS_COLORS[k], markersize=2)
     shown = np.where(run.losses > 1e-12, run.losses, np.nan)  # stop drawing at 1e-12
     ax1.semilogy(shown, color=CLASS_COLORS[k], label=f"start y = {y0:g}")
@@ -632,10 +681,22 @@ ax1.set_title("SGD (η = 0.1) starting at x = -2.8")
 ax1.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
+print(f"{'start y':>8s} {'loss < 0.2 at step':>19s} {'added steps':>12s} "
+      f"{'ln(ratio) / ln 1.1':>19s}")
+prev = None
+for y0, step in escape.items():
+    if step is None:
+        print(f"{y0:8g} {'never':>19s}")
+        continue
+    extra = (f"{step - escape[prev]:12d} {np.log(prev / y0) / np.log(1.1):19.1f}"
+             if prev is not None else "")
+    print(f"{y0:8g} {step:19d} {extra}")
+    prev = y0
 
 # %% [markdown]
-# Each hundredfold-closer start adds the same number of plateau steps, about
-# $\ln 100 / \ln 1.1 \approx 48$. In a network with millions of directions, the minibatch noise of
+# Each start a factor $q$ closer to the ridge adds about $\ln q / \ln 1.1$ plateau steps:
+# $\approx 48$ for $q = 100$, $\approx 72$ for $q = 1000$ (the table compares the measured
+# steps with this estimate). In a network with millions of directions, the minibatch noise of
 # section 4 helps here: it nudges the parameters off the ridge.
 #
 # ### 5.3 Noise
@@ -691,7 +752,9 @@ print("momentum step sizes:", s_mom[:5], "... step 60:", s_mom[-1].round(4),
 
 # %% [markdown]
 # On the ill-conditioned bowl, with the same small learning rate, momentum gets to the minimum
-# where SGD is still far away, swinging through it a few times on the way:
+# where SGD is still far away, swinging through it on the way (the lines printed with the
+# pictures give the distance to the minimum after 60 steps, and how often each path crossed the
+# line $x = 0$ through it):
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 2.9))
@@ -700,6 +763,9 @@ for ax, name in zip(axes, ["SGD", "Momentum"], strict=True):
     run = trajectory(bowl, name, "upper left", steps=60, lr=0.02, momentum=0.9)
     draw_run(ax, run)
     ax.set_title(f"{name}, η = 0.02: loss after 60 steps {run.losses[-1]:.1e}", fontsize=9)
+    crossings = int(np.sum(np.diff(np.sign(run.path[:, 0])) != 0))
+    print(f"{name:8s}: distance to the minimum after 60 steps {np.linalg.norm(run.path[-1]):.2f}, "
+          f"crossed x = 0 {crossings} times")
 fig.tight_layout()
 plt.show()
 
@@ -728,6 +794,7 @@ plt.show()
 rho, eta, w_plain, v = 0.9, 0.05, 1.0, 0.0
 w_torch = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
 opt = torch.optim.SGD([w_torch], lr=eta, momentum=rho, nesterov=True)
+gap = 0.0  # the largest difference between the two forms
 for t in range(5):
     look = w_plain + rho * v                # the look-ahead point
     v = rho * v - eta * 4 * look            # dL/dw = 4 w, taken at the look-ahead point
@@ -737,9 +804,12 @@ for t in range(5):
     opt.step()
     print(f"step {t + 1}: look-ahead form w~ = {w_plain + rho * v:+.6f}, "
           f"torch {w_torch.item():+.6f}")
+    gap = max(gap, abs(w_plain + rho * v - w_torch.item()))
+print(f"largest difference: {gap:.1e}")
 
 # %% [markdown]
-# torch's parameter is the look-ahead point $\tilde w$ of the first form, to the last digit.
+# torch's parameter is the look-ahead point $\tilde w$ of the first form, to the last digit (the
+# largest difference printed last is at the level of float64 rounding).
 #
 # ### 6.3 AdaGrad: a learning rate per parameter
 #
@@ -821,9 +891,11 @@ settings = {"SGD": dict(lr=0.01), "Momentum": dict(lr=0.01, momentum=0.9),
             "Nesterov": dict(lr=0.01, momentum=0.9), "AdaGrad": dict(lr=0.1),
             "RMSProp": dict(lr=0.1, alpha=0.99), "Adam": dict(lr=0.1)}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+slope_steps = {}  # (name, g) -> the 100 step sizes
 for name, kw in settings.items():
     for ax, g in zip(axes, (3.0, 300.0), strict=True):
-        ax.semilogy(np.arange(1, 101), steps_on_a_slope(name, n=100, g=g, **kw),
+        slope_steps[name, g] = steps_on_a_slope(name, n=100, g=g, **kw)
+        ax.semilogy(np.arange(1, 101), slope_steps[name, g],
                     color=OPTIMIZER_COLORS[name], label=name, lw=1.6)
 for ax, g in zip(axes, (3.0, 300.0), strict=True):
     ax.set_title(f"step sizes on the slope L(w) = {g:g} w", fontsize=10)
@@ -832,17 +904,24 @@ axes[0].set_ylabel("|step|")
 axes[1].legend(fontsize=8, ncol=2)
 fig.tight_layout()
 plt.show()
+print(f"{'slope 3':9s} {'step 1':>7s} {'step 10':>8s} {'step 100':>9s} {'/ SGD':>6s} {'/ η':>6s}"
+      "    slope 300: step 100 grows")
+for name, kw in settings.items():
+    st = slope_steps[name, 3.0]
+    print(f"{name:9s} {st[0]:7.3f} {st[9]:8.3f} {st[99]:9.3f} {st[99] / slope_steps['SGD', 3.0][99]:6.1f} "
+          f"{st[99] / kw['lr']:6.2f}    x {slope_steps[name, 300.0][99] / st[99]:5.1f}")
 
 # %% [markdown]
-# Two lessons. **Left:** momentum accelerates to ten times SGD's step, Nesterov likewise; AdaGrad
-# decays like $1/\sqrt t$; RMSProp starts with its oversized step and settles towards $\eta$ only
-# slowly (its average forgets on a scale of $1/(1 - \alpha) = 100$ steps); Adam steps $\eta$ from
-# the start. **Right:** a slope 100 times steeper makes the SGD family's steps
-# 100 times larger, but leaves the adaptive family's steps unchanged. Their learning rate is
-# measured in **parameter units** (how far to move), SGD's in parameter units per unit of
-# gradient. That is why a good $\eta$ for Adam (often $10^{-3}$) and a good one for SGD (often
-# $10^{-1}$ or $10^{-2}$) have nothing to do with each other, and why the widget below has one
-# learning-rate slider per family.
+# Two lessons, with numbers in the table under the figure (the step at step 100 relative to SGD's
+# and to the method's own $\eta$, and how much it grows when the slope is 100 times steeper).
+# **Left:** momentum accelerates to ten times SGD's step, Nesterov likewise; AdaGrad decays like
+# $1/\sqrt t$; RMSProp starts with its oversized step and settles towards $\eta$ only slowly (its
+# average forgets on a scale of $1/(1 - \alpha) = 100$ steps); Adam steps $\eta$ from the start.
+# **Right:** a slope 100 times steeper makes the SGD family's steps 100 times larger, but leaves the
+# adaptive family's steps unchanged. Their learning rate is measured in **parameter units** (how far
+# to move), SGD's in parameter units per unit of gradient. That is why a good $\eta$ for Adam (often
+# $10^{-3}$) and a good one for SGD (often $10^{-1}$ or $10^{-2}$) have nothing to do with each
+# other, and why the widget below has one learning-rate slider per family.
 #
 # | method | keeps | step on a constant slope $g$ | typical hyperparameters |
 # |---|---|---|---|
@@ -865,11 +944,12 @@ plt.show()
 
 # %%
 fig, axes = plt.subplots(2, 2, figsize=(12, 9), gridspec_kw={"width_ratios": [1, 1.1]})
+overview = {}  # (surface, optimizer) -> Run
 for row, (surface, start) in enumerate([("banana", "above the valley"), ("four minima", "top")]):
     s = landscapes.SURFACES[surface]
     draw_surface(axes[row, 0], s)
     for name in OPTIMIZERS:
-        run = trajectory(s, name, start)
+        run = overview[surface, name] = trajectory(s, name, start)
         draw_run(axes[row, 0], run, markersize=2.5)
         axes[row, 1].semilogy(np.maximum(run.losses, 1e-16), color=OPTIMIZER_COLORS[name],
                               label=f"{name}: final loss {run.losses[-1]:.1e}")
@@ -880,18 +960,28 @@ for row, (surface, start) in enumerate([("banana", "above the valley"), ("four m
     axes[row, 1].legend(fontsize=8, loc="lower left")
 fig.tight_layout()
 plt.show()
+print(f"{'':9s} {'banana: final loss':>18s} {'lowest y':>9s} {'largest rise':>13s}    "
+      "four minima: end point, nearest minimum")
+for name in OPTIMIZERS:
+    b, h = overview["banana", name], overview["four minima", name]
+    m, d_min = landscapes.nearest_minimum("four minima", h.path[-1])
+    print(f"{name:9s} {b.losses[-1]:18.1e} {np.nanmin(b.path[:, 1]):9.2f} "
+          f"{np.nanmax(np.diff(b.losses)[50:]):13.1e}    ({h.path[-1, 0]:+.2f}, {h.path[-1, 1]:+.2f}), "
+          "({:+.1f}, {:+.1f}) at {:.2f}".format(*landscapes.SURFACES["four minima"].minima[m], d_min))
 
 # %% [markdown]
-# On the banana, plain SGD falls into the valley and then crawls: on the nearly flat floor its
-# steps are tiny. Momentum swings across the valley, overshoots far below its bottom and curls
-# back; Nesterov, which looks ahead, brakes earlier and hardly overshoots. Both then race along
-# the floor to the minimum. AdaGrad's steps have shrunk before it gets far; RMSProp and Adam
-# follow the floor in steps of similar size. Near the minimum, RMSProp
-# (which has no momentum to smooth its direction) takes steps of about $\eta$ that are too long
-# for the narrowing valley: it bounces between the walls, and the loss jumps up. Adam's momentum
-# averages those bounces out. On Himmelblau's function the
-# same start leads the SGD family to the minimum at $(3, 2)$ and the adaptive family to the one at
-# $(-2.8, 3.1)$: where you end up depends on the method, not only on the start.
+# The table under the figure backs up what the pictures show. On the banana, plain SGD falls into
+# the valley and then crawls: on the nearly flat floor its steps are tiny. Momentum swings across
+# the valley, overshoots far below its bottom (the valley's lowest point is at $y = 0$; see the
+# column "lowest y") and curls back; Nesterov, which looks ahead, brakes earlier and hardly
+# overshoots. Both then race along the floor to the minimum. AdaGrad's steps have shrunk before
+# it gets far; RMSProp and Adam follow the floor in steps of similar size. Near the minimum,
+# RMSProp (which has no momentum to smooth its direction) takes steps of about $\eta$ that are
+# too long for the narrowing valley: it bounces between the walls, and the loss jumps up (the
+# largest rise of the loss from one step to the next after step 50). Adam's momentum averages
+# those bounces out. On Himmelblau's function the same start leads the SGD family to the minimum
+# at $(3, 2)$ and the adaptive family towards the one at $(-2.8, 3.1)$, where AdaGrad has not
+# arrived yet: where you end up depends on the method, not only on the start.
 #
 # Now the live version. The widget draws the paths of the optimizers you select (ctrl- or
 # shift-click in the list) on the surface you choose, and their losses on the right; the table
@@ -953,9 +1043,10 @@ schedules = {
     "1/t (k = 0.3)": lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + 0.3 * e)),
 }
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+sched_runs = {}
 for k, (name, sched) in enumerate(schedules.items()):
-    h = minibatch_run(X_train, y_train, batch_size=16, epochs=epochs, lr=eta0, reg=reg,
-                      scheduler=sched, records_per_epoch=4, seed=1)
+    h = sched_runs[name] = minibatch_run(X_train, y_train, batch_size=16, epochs=epochs, lr=eta0,
+                                         reg=reg, scheduler=sched, records_per_epoch=4, seed=1)
     axes[0].step(np.arange(epochs), h.lr, where="post", color=CLASS_COLORS[k], label=name)
     axes[1].semilogy(h.epoch, h.loss - L_star, color=CLASS_COLORS[k],
                      label=f"{name}: {h.loss[-1] - L_star:.1e}")
@@ -969,15 +1060,22 @@ axes[1].set_title("minibatch SGD (|B| = 16) with each")
 axes[1].legend(fontsize=8, title="final $L - L^*$", title_fontsize=8)
 fig.tight_layout()
 plt.show()
+for name, h in sched_runs.items():
+    gap = h.loss - L_star
+    late = h.epoch >= epochs / 2
+    print(f"{name:28s}: L - L* over the second half between {gap[late].min():.1e} and "
+          f"{gap[late].max():.1e}, final {gap[-1]:.1e}"
+          + ("" if name == "constant" else
+             f" ({(sched_runs['constant'].loss[-1] - L_star) / gap[-1]:.0f} times below constant)"))
 
 # %% [markdown]
 # The constant rate makes fast progress, then hovers at its noise floor, jumping up and down. Each
-# decaying schedule gets well below that floor: once $\eta$ is small, the noise of the minibatch
-# gradients averages out over many steps. How fast to decay is a trade-off: decay too early and
-# training crawls before it has got anywhere, too late and the time at the noise floor is wasted.
-# The schedule is a hyperparameter like $\eta_0$;
-# a common recipe is to train with a constant rate until the validation loss stops improving, then
-# divide the rate by 10.
+# decaying schedule gets well below that floor (the lines under the plots): once $\eta$ is small,
+# the noise of the minibatch gradients averages out over many steps. How fast to decay is a
+# trade-off: decay too early and training crawls before it has got anywhere, too late and the time
+# at the noise floor is wasted. The schedule is a hyperparameter like $\eta_0$; a common recipe is
+# to train with a constant rate until the validation loss stops improving, then divide the rate
+# by 10.
 #
 # ## 9. Second-order methods
 #
@@ -1078,12 +1176,14 @@ competitors = {
     "SGD, |B| = 16, η = 0.5": dict(batch_size=16, epochs=15, lr=0.5),
     "Adam, |B| = 16, η = 0.01": dict(batch_size=16, epochs=15, lr=0.01, optimizer="Adam"),
 }
+final_gap = {}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
 axes[0].semilogy(lb[:, 0], np.maximum(lb[:, 2] - L_star, 1e-14), "o-", ms=3, color="k",
                  label="L-BFGS (scipy)")
 axes[1].loglog(lb[:, 1], np.maximum(lb[:, 2] - L_star, 1e-14), "o-", ms=3, color="k")
 for k, (name, kw) in enumerate(competitors.items()):
     h = minibatch_run(X_train, y_train, reg=reg, records_per_epoch=4, **kw)
+    final_gap[name] = (h.epoch[-1], h.loss[-1] - L_star)
     axes[0].semilogy(h.epoch, h.loss - L_star, color=CLASS_COLORS[k], label=name)
     axes[1].loglog(np.maximum(h.seconds, 1e-4), h.loss - L_star, color=CLASS_COLORS[k])
 axes[0].set_xlabel("passes over the data (full gradients or epochs)")
@@ -1095,16 +1195,21 @@ axes[0].legend(fontsize=8)
 axes[0].set_title("softmax regression on the digits")
 fig.tight_layout()
 plt.show()
+reached = lb[lb[:, 2] - L_star < 1e-10]
+print(f"L-BFGS: L - L* below 1e-10 after {reached[0, 0]:.0f} passes" if len(reached) else
+      f"L-BFGS: L - L* {lb[-1, 2] - L_star:.0e} after {lb[-1, 0]:.0f} passes")
+for name, (passes, gap) in final_gap.items():
+    print(f"{name}: L - L* {gap:.0e} after {passes:.0f} passes")
 
 # %% [markdown]
-# L-BFGS reaches the minimum to many digits in a few dozen passes, while the first-order methods
-# are still orders of magnitude above it. For problems like this one, small, deterministic and
-# smooth (logistic regression, fitting a few parameters, or optimising a single image, as in some
-# implementations of neural style transfer), a quasi-Newton method is the right tool. Deep
-# learning is none of these: the data come in noisy minibatches, the parameters number millions,
-# and the landscape is full of saddles that attract Newton-like steps. There, first-order methods
-# with momentum or adaptive learning rates rule; Bottou, Curtis and Nocedal (2018) review the
-# trade-offs.
+# L-BFGS reaches the minimum to many digits in a few dozen passes, while the first-order methods are
+# still orders of magnitude above it (the lines under the plots). For problems like this one, small,
+# deterministic and smooth (logistic regression, fitting a few parameters, or optimising a single
+# image, as in some implementations of neural style transfer), a quasi-Newton method is the right
+# tool. Deep learning is none of these: the data come in noisy minibatches, the parameters number
+# millions, and the landscape is full of saddles that attract Newton-like steps. There, first-order
+# methods with momentum or adaptive learning rates rule; Bottou, Curtis and Nocedal (2018) review
+# the trade-offs.
 #
 # ## Check yourself
 #

@@ -285,9 +285,9 @@ for value in (0.0, 0.01):
           f"validation accuracy {h.val_acc[-1]:.1%}")
 
 # %% [markdown]
-# With zeros, the first layer never moves and the network is a constant plus nothing. With a
-# constant 0.01, the first layer learns, but all 50 units learn the *same* thing. Random
-# initialisation exists to **break the symmetry**. The question is only how large the random
+# With zeros (the first line above), the first layer never moves and the network is a constant plus
+# nothing. With a constant 0.01, the first layer learns, but all 50 units learn the *same* thing.
+# Random initialisation exists to **break the symmetry**. The question is only how large the random
 # numbers should be.
 #
 # ### The variance argument
@@ -362,10 +362,11 @@ fig.subplots_adjust(left=0.14, right=0.99, hspace=0.9, wspace=0.15, top=0.95, bo
 plt.show()
 
 # %% [markdown]
-# Read the rows from top to bottom:
+# Read the rows from top to bottom (the table under the next figure gives the numbers):
 #
-# 1. **tanh, small weights**: the histogram narrows layer by layer; by layer 10 every activation
-#    is within $10^{-6}$ of 0 (see $\sigma$). The network's output hardly depends on its input.
+# 1. **tanh, small weights**: the histogram narrows layer by layer; by layer 10 the standard
+#    deviation $\sigma$ of the activations is tiny. The network's output hardly depends on its
+#    input.
 # 2. **tanh, large weights**: almost every unit is at $-1$ or $+1$ in every layer. The units are
 #    binary, their local gradients ($1 - \tanh^2$) are almost 0, and the few unsaturated units
 #    multiply the backward signal by huge weights: the gradients of the different layers differ by
@@ -373,11 +374,12 @@ plt.show()
 # 3. **tanh, Xavier**: a stable, broad distribution through all layers (slowly narrowing, since
 #    tanh is contracting).
 # 4. **ReLU, Xavier**: the distribution still shrinks: each ReLU halves the variance, so the
-#    standard deviation falls by $\sqrt{2}$ per layer, 20-fold over ten layers.
+#    standard deviation falls by $\sqrt{2}$ per layer, about 20-fold from the first layer to the
+#    tenth.
 # 5. **ReLU, He**: the factor 2 repairs it; every layer looks like the first.
 #
 # The same story in numbers: the standard deviation of the activations per layer, and of the
-# weight gradients, for all five networks.
+# weight gradients, for all five networks, with a table of the first and last layer.
 
 # %%
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 3.4))
@@ -393,6 +395,14 @@ for ax in (ax0, ax1):
 ax0.legend(fontsize=8, ncol=2)
 fig.tight_layout()
 plt.show()
+print(f"{'':14s} {'std, layer 1':>12s} {'layer 10':>9s} {'ratio':>7s} {'saturated':>10s} "
+      f"{'weight gradients, largest / smallest std':>41s}")
+for (act, init), s in all_stats.items():
+    print(f"{act + ' + ' + init:14s} {s.std[0]:12.2g} {s.std[-1]:9.2g} {s.std[0] / s.std[-1]:7.3g} "
+          f"{s.saturated.min():10.0%} {s.grad_std.max() / s.grad_std.min():41.3g}")
+print(f"(ReLU + Xavier, predicted ratio: sqrt(2)^{all_stats['relu', 'xavier'].depth - 1} = "
+      f"{np.sqrt(2) ** (all_stats['relu', 'xavier'].depth - 1):.1f}; saturated: the smallest "
+      "fraction over the layers)")
 
 # %% [markdown]
 # ### Play with it: initialisation in a deep network
@@ -480,6 +490,9 @@ bn.eval()
 print("running mean", bn.running_mean.numpy(), "| running var", bn.running_var.numpy())
 print("eval mode, example 0 alone:", bn(batch_a[:1]).detach().numpy()[0],
       "| inside batch B:", bn(batch_b)[0].detach().numpy())
+print("the same output for example 0 in both batches: train mode",
+      torch.allclose(out_a[0], out_b[0]), "| eval mode",
+      torch.allclose(bn(batch_a[:1])[0], bn(batch_b)[0]))
 
 # %% [markdown]
 # In training mode the output for example 0 changes when its companions change, and a batch of
@@ -507,7 +520,8 @@ for k, ((init, lr, bn_on), h) in enumerate(runs.items()):
     color = CLASS_COLORS[(0, 5)[k // 2]] if bn_on else CLASS_COLORS[(4, 1)[k // 2]]
     ax0.plot(np.clip(h.loss, 0, 5), style, lw=0.8, color=color, label=label)
     ax1.plot(h.epochs, h.val_acc, style + "o", ms=3, color=color, label=label)
-    print(f"{label:30s}: validation accuracy {h.val_acc[-1]:.1%}"
+    print(f"{label:30s}: validation accuracy {h.val_acc[min(2, len(h.val_acc) - 1)]:.1%} after "
+          f"{h.epochs[min(2, len(h.epochs) - 1)]:g} epochs, {h.val_acc[-1]:.1%} at the end"
           + ("  (diverged: loss became nan)" if h.diverged else ""))
 ax0.set_xlabel("iteration")
 ax0.set_ylabel("minibatch loss (clipped at 5)")
@@ -521,7 +535,7 @@ plt.show()
 # %% [markdown]
 # Without batch norm, the Xavier-initialised ReLU net starts slowly (its signal shrinks by
 # $\sqrt 2$ per layer, section 2) and the He-initialised net diverges at the high learning rate.
-# With batch norm both train quickly and reach good accuracy.
+# With batch norm both train quickly and reach good accuracy (the four lines above the plots).
 #
 # ### Layer, instance and group normalisation
 #
@@ -702,8 +716,10 @@ plt.show()
 for init in ("small", "he"):
     net = make_net(D, C, hidden=100, layers=2, init=init)
     loss0, acc0 = evaluate(net, X_train, y_train)
+    with torch.no_grad():
+        score_std = net(torch.from_numpy(X_train.astype(np.float32))).std().item()
     print(f"init {init:5s}: initial loss {loss0:.3f} (ln C = {math.log(C):.3f}), "
-          f"accuracy {acc0:.1%}")
+          f"accuracy {acc0:.1%}, scores with standard deviation {score_std:.2g}")
 net = make_net(D, C, hidden=100, layers=2, init="small")
 with torch.no_grad():
     scores = net(torch.from_numpy(X_train.astype(np.float32)))
@@ -712,9 +728,9 @@ with torch.no_grad():
 print(f"data loss {data_loss:.3f}, with an L2 term 1e-2 * sum W^2: {data_loss + reg:.3f}")
 
 # %% [markdown]
-# He initialisation of the *last* layer gives scores of size about 1, hence a loss a bit above
-# $\ln C$: harmless. Many implementations scale the last layer down (or initialise it at 0) so the
-# first check is exact.
+# He initialisation of the *last* layer gives scores of size about 1 (their standard deviation is
+# printed), hence a loss a bit above $\ln C$: harmless. Many implementations scale the last layer
+# down (or initialise it at 0) so the first check is exact.
 #
 # **2. Overfit a tiny subset.** Take 20 training examples, switch off regularisation, and train.
 # A correct network and training loop must reach a loss near 0 and 100% training accuracy; if it
@@ -769,17 +785,23 @@ plt.show()
 for lr, h in lr_runs.items():
     print(f"lr {lr:6g}: final loss {h.loss[-1]:8.3f}, validation accuracy {h.val_acc[-1]:.1%}, "
           f"median update/weight ratio {np.median(h.update_ratio):.1e}")
+first = good.update_ratio[:3].mean()
+print(f"lr 0.3: update/weight ratio {first:.1e} over the first 3 steps, "
+      f"{np.median(good.update_ratio):.1e} over the whole run; training accuracy "
+      f"{good.train_acc[-1]:.1%} against validation {good.val_acc[-1]:.1%} after "
+      f"{good.epochs[-1]} epochs")
 
 # %% [markdown]
 # **4. Watch the gap between training and validation accuracy.** A large gap means overfitting:
 # regularise more (weight decay, dropout, augmentation), or get more data. No gap at a low accuracy
 # means underfitting: a bigger network, longer training, or less regularisation. Here, on the
-# digits, the gap after a few epochs is small.
+# digits, the gap after a few epochs is small (the last line above).
 #
 # **5. Check the update-to-weight ratio.** A rule of thumb from CS231n: one step should change the
 # weights by about $10^{-3}$ of their size. Much smaller ($10^{-5}$) and the learning rate is too
-# low; much larger ($10^{-1}$) and it is too high. The middle panel shows just that ordering. The
-# ratio at the very first steps is large because gradients are largest when everything is wrong.
+# low; much larger ($10^{-1}$) and it is too high. The middle panel, and the medians printed
+# under the figure, show just that ordering. The ratio at the very first steps is larger (the
+# last line) because gradients are largest when everything is wrong.
 # Other things worth plotting: activation and gradient histograms per layer (section 2) and, for
 # image models, the first layer's filters.
 #
@@ -835,6 +857,8 @@ for j, (pts, title) in enumerate(((grid, "grid search, 9 trials"),
     best = important(pts[:, 0]).max()
     main.text(0.02, 0.95, f"best value of the important part: {best:.2f}", fontsize=8,
               transform=main.transAxes, va="top", bbox=dict(fc="w", alpha=0.8))
+    print(f"{title}: {len(np.unique(pts[:, 0]))} distinct values of the important parameter, "
+          f"the closest {np.abs(pts[:, 0] - 0.73).min():.2f} from the peak at 0.73")
 axes[1, 0].set_ylabel("unimportant parameter")
 fig.tight_layout()
 plt.show()
@@ -842,7 +866,7 @@ plt.show()
 # %% [markdown]
 # The curves on top are the performance as a function of the important parameter alone. The grid
 # lands on 3 points of that curve, all away from the peak; random search lands on 9, and the
-# closest is near the peak.
+# closest is near the peak (the two lines above the figure measure how near).
 #
 # Now a real (small) random search: 16 trials of the same three-layer network on the digits,
 # 3 epochs each, with the learning rate and the weight decay sampled log-uniformly.
@@ -862,6 +886,14 @@ order = np.argsort(-trials[:, 2])
 print("best trials:    lr        wd     val acc")
 for i in order[:4]:
     print(f"            {trials[i, 0]:8.4f}  {trials[i, 1]:.1e}   {trials[i, 2]:.1%}")
+good = trials[trials[:, 2] >= trials[:, 2].max() - 0.03]  # within 3 points of the best
+print(f"{len(good)} trials within 3 points of the best: lr {good[:, 0].min():.3g} .. "
+      f"{good[:, 0].max():.3g} (a factor {good[:, 0].max() / good[:, 0].min():.0f}), weight decay "
+      f"{good[:, 1].min():.1e} .. {good[:, 1].max():.1e} (a factor "
+      f"{good[:, 1].max() / good[:, 1].min():.0f})")
+print("the other trials: lr " + ", ".join(
+    f"{lr_:.3g} ({acc_:.0%})" for lr_, _, acc_ in sorted(trials[trials[:, 2] < good[:, 2].min()],
+                                                          key=lambda t: t[0])))
 
 fig, ax = plt.subplots(figsize=(5.5, 3.8))
 sc = ax.scatter(trials[:, 0], trials[:, 1], c=trials[:, 2], cmap="viridis", vmin=0.5, vmax=1,
@@ -876,11 +908,13 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The picture says where to search next: the learning rate matters much more than the weight
-# decay here (which is the typical finding), and the good region is the upper part of the
-# learning-rate range. A fine stage would sample, say, $\text{lr} \in [10^{-1}, 10^{0.5}]$ with
-# longer runs. Tools such as Optuna or Ray Tune automate the bookkeeping, and can stop bad trials
-# early.
+# The picture says where to search next. The good trials share a narrow band of learning rates but
+# spread over a wide range of weight decays (the line above the plot that counts them gives both
+# factors): the learning rate matters much more than the weight decay here, which is the typical
+# finding. Most of the larger learning rates fail, and the smaller ones have not got as far in three
+# epochs (the last line lists the other trials). A fine stage would sample the learning rate in and
+# a little around that band, with longer runs. Tools such as Optuna or Ray Tune automate the
+# bookkeeping, and can stop bad trials early.
 #
 # ## 7. Early stopping, ensembles, weight averaging and gradient clipping
 #
@@ -907,6 +941,8 @@ final_acc = evaluate(es_net, X_val, y_val)[1]
 es_net.load_state_dict(h_es.best_state)  # restore the checkpoint
 print(f"best epoch {h_es.best_epoch}: validation accuracy {h_es.val_acc[h_es.best_epoch]:.1%}; "
       f"after 40 epochs {final_acc:.1%}; restored: {evaluate(es_net, X_val, y_val)[1]:.1%}")
+print(f"training accuracy on the noisy labels: {h_es.train_acc[h_es.best_epoch]:.1%} at the best "
+      f"epoch, {h_es.train_acc[-1]:.1%} after 40 epochs")
 
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 3.3))
 ax0.plot(h_es.epochs, h_es.train_acc, "o-", ms=3, label="training (noisy labels)")
@@ -923,11 +959,11 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Validation accuracy peaks within the first epochs and then declines as the network fits the
-# wrong labels (training accuracy heads for 100%). Early stopping returns the weights of the peak.
-# It costs nothing but the evaluations; in practice one keeps training a while after the last
-# improvement ("patience") and then stops. The number of epochs becomes one more hyperparameter,
-# chosen automatically.
+# Validation accuracy peaks within the first epochs and then declines as the network fits the wrong
+# labels (training accuracy heads for 100%; the two lines above the plots). Early stopping returns
+# the weights of the peak. It costs nothing but the evaluations; in practice one keeps training a
+# while after the last improvement ("patience") and then stops. The number of epochs becomes one
+# more hyperparameter, chosen automatically.
 #
 # ### Model ensembles
 #
@@ -977,6 +1013,10 @@ for epoch, state in h_snap.snapshots.items():
     print(f"snapshot after epoch {epoch}: validation accuracy "
           f"{np.mean(snap_probs[-1].argmax(1) == y_val):.1%}")
 print(f"snapshot ensemble: {np.mean(np.mean(snap_probs, 0).argmax(1) == y_val):.1%}")
+snap_pred = [p.argmax(1) for p in snap_probs]
+print("the snapshots agree on " + ", ".join(
+    f"{np.mean(snap_pred[a] == snap_pred[b]):.1%}" for a, b in ((0, 1), (0, 2), (1, 2)))
+    + " of the validation digits (pairs 1-2, 1-3, 2-3)")
 
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 2.9))
 ax0.plot(h_snap.lr)
@@ -991,9 +1031,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# On the digits the three snapshots land in minima that make nearly the same predictions, so the
-# ensemble gains little: diversity is the whole point of an ensemble, and the snapshot method
-# shines on larger problems with longer cycles (Huang et al. report it on CIFAR and ImageNet).
+# On the digits the three snapshots land in minima that make nearly the same predictions (the
+# agreement printed above), so the ensemble gains little: diversity is the whole point of an
+# ensemble, and the snapshot method shines on larger problems with longer cycles (Huang et al.
+# report it on CIFAR and ImageNet).
 #
 # Now the weight average, written out by hand so that the formula is visible: SGD with a large
 # learning rate and tiny batches of 8, so that the raw weights are noisy, and an EMA with
@@ -1025,6 +1066,8 @@ curve = np.array(curve)
 late = curve[:, 0] > 300
 print(f"last 300 steps: raw weights {curve[late, 1].mean():.1%} ± {curve[late, 1].std():.1%}, "
       f"EMA weights {curve[late, 2].mean():.1%} ± {curve[late, 2].std():.1%}")
+print(f"the average is {'steadier' if curve[late, 2].std() < curve[late, 1].std() else 'not steadier'}"
+      f" and {'better' if curve[late, 2].mean() > curve[late, 1].mean() else 'not better'} on average")
 
 fig, ax = plt.subplots(figsize=(8, 3))
 ax.plot(curve[:, 0], curve[:, 1], lw=1, label="raw weights θ", color=CLASS_COLORS[1])
@@ -1038,9 +1081,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The averaged weights give a steadier and, on average, better validation accuracy than the
-# weights that SGD is actually moving, at no extra training cost. (`dlcv.networks.training.fit(...,
-# ema_decay=0.99)` does the same with `torch.optim.swa_utils.AveragedModel`.)
+# The averaged weights give a steadier and, on average, better validation accuracy than the weights
+# that SGD is actually moving (the lines above the plot), at no extra training cost.
+# (`dlcv.networks.training.fit(..., ema_decay=0.99)` does the same with
+# `torch.optim.swa_utils.AveragedModel`.)
 #
 # ### Gradient clipping
 #
@@ -1067,9 +1111,10 @@ for clip, h in clip_runs.items():
     label = "no clipping" if clip is None else f"clipped at norm {clip:g}"
     ax0.semilogy(h.grad_norm, lw=1, label=label)
     ax1.semilogy(h.loss, lw=1, label=label)
-    print(f"{label:22s}: gradient norm at step 1 {h.grad_norm[0]:.0f}, "
-          f"final validation accuracy {h.val_acc[-1]:.1%}"
-          + (" (diverged)" if h.diverged else ""))
+    print(f"{label:22s}: gradient norms of the first steps "
+          + ", ".join(f"{g:.1e}" for g in h.grad_norm[:4])
+          + f"; final validation accuracy {h.val_acc[-1]:.1%}"
+          + (f" (diverged at step {len(h.loss)})" if h.diverged else ""))
 ax0.set_title("gradient norm before clipping")
 ax1.set_title("minibatch loss")
 for ax in (ax0, ax1):
@@ -1079,10 +1124,11 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Without clipping, a few steps with gradients in the hundreds and thousands make the weights, and
-# then the loss, explode to infinity. With clipping, each step is bounded, and the network
-# recovers and learns. (Here the real cure is a proper initialisation; clipping is the safety net
-# for the steps that no initialisation can prevent, as in recurrent networks.)
+# Without clipping, a few steps with huge gradients (the first line above the plots) make the
+# weights, and then the loss, explode to infinity. With clipping, each step is bounded, and the
+# network recovers and learns (the second line). (Here the real cure is a proper initialisation;
+# clipping is the safety net for the steps that no initialisation can prevent, as in recurrent
+# networks.)
 
 # %%
 print(f"the whole notebook ran in {time.perf_counter() - t_start:.0f} s")

@@ -194,8 +194,9 @@ def relative_change(shift_y, shift_x, pool):
 
 pools = [1, 2, 4, 8, 16, 32]
 fig, ax = plt.subplots(figsize=(6.5, 3))
+change = {}  # shift -> the relative change for each window
 for k, (sy, sx) in enumerate([(0, 1), (1, 1), (0, 2)]):
-    changes = [relative_change(sy, sx, p) for p in pools]
+    changes = change[sy, sx] = [relative_change(sy, sx, p) for p in pools]
     ax.plot(pools, changes, "o-", color=CLASS_COLORS[k], label=f"shift by ({sy}, {sx}) pixels")
     print(f"shift ({sy}, {sx}): relative change " + ", ".join(
         f"{c:.2f} (pool {p})" for p, c in zip(pools, changes, strict=True)))
@@ -207,14 +208,21 @@ ax.set_title("pooling makes a feature map less sensitive to small shifts")
 ax.legend(fontsize=8)
 ax.grid(alpha=0.3)
 plt.show()
+one = change[0, 1]
+print(f"shift (0, 1): {one[pools.index(8)] / one[0]:.2f} times the unpooled change after 8x8 "
+      "pooling")
+print("smallest window that brings the change below 0.3: " + ", ".join(
+    f"{shift}: {next((p for p, c in zip(pools, ch, strict=True) if c < 0.3), 'none')}"
+    for shift, ch in change.items()))
+print(f"smallest change of all: {min(min(ch) for ch in change.values()):.2f}")
 
 # %% [markdown]
 # A one-pixel shift changes the unpooled map by almost three quarters of its size, the map after
-# $8 \times 8$ max pooling by about a fifth as much, and larger shifts need larger windows. The
-# change never reaches zero, because a shift sometimes carries a maximum across the border between
-# two pooling windows. Real networks get their robustness to shifts from the combination
-# of equivariant convolutions, several pooling stages, and, at the very end, a pooling over the
-# whole image. (Section 8 measures how well that works on the digits.)
+# $8 \times 8$ max pooling by about a fifth as much, and larger shifts need larger windows (the
+# three lines under the plot). The change never reaches zero, because a shift sometimes carries a
+# maximum across the border between two pooling windows. Real networks get their robustness to
+# shifts from the combination of equivariant convolutions, several pooling stages, and, at the very
+# end, a pooling over the whole image. (Section 8 measures how well that works on the digits.)
 #
 # ## 2. The convolution operation
 #
@@ -486,15 +494,21 @@ def macs(model, hw=28 * 28):
     return sum(m.weight.numel() * hw for m in model.modules() if isinstance(m, nn.Conv2d))
 
 
+cost = {}  # model -> (parameters, multiply-adds, seconds)
 with torch.no_grad():
     for name, model in [("3x3 conv, 256 -> 256", direct), ("bottleneck 256 -> 64 -> 256",
                                                             bottleneck)]:
         secs, _ = time_call(model, x_deep, repeats=3)
-        print(f"{name:28s}: {sum(p.numel() for p in model.parameters()):>8,d} parameters, "
-              f"{macs(model) / 1e6:6.0f} M multiply-adds, {1e3 * secs:5.1f} ms")
+        cost[name] = np.array([sum(p.numel() for p in model.parameters()), macs(model), secs])
+        print(f"{name:28s}: {cost[name][0]:>8,.0f} parameters, "
+              f"{cost[name][1] / 1e6:6.0f} M multiply-adds, {1e3 * secs:5.1f} ms")
+ratio = cost["3x3 conv, 256 -> 256"] / cost["bottleneck 256 -> 64 -> 256"]
+print(f"the bottleneck has {ratio[0]:.1f} times fewer parameters, {ratio[1]:.1f} times fewer "
+      f"multiply-adds, and runs {ratio[2]:.1f} times faster here")
 
 # %% [markdown]
-# About 8.4 times fewer parameters and multiply-adds, and correspondingly less time. The
+# About $590{,}080 / 70{,}016 \approx 8.4$ times fewer parameters and multiply-adds, and much less
+# time (the last line gives the measured factor). The
 # bottleneck is not the same function (it must squeeze the information through 64 channels), but
 # in practice deep networks built from bottlenecks are both cheaper and better than shallow wide
 # ones (lecture 07).
@@ -700,9 +714,12 @@ plt.show()
 # $3 \times 3$ convolutions the theoretical field is $17 \times 17$; with all weights equal, the
 # number of paths from a pixel to the unit is largest in the centre and falls off towards the
 # border like a binomial, nearly a Gaussian; with random weights and ReLUs, averaged over 20
-# random networks, the picture is just as concentrated. Luo et al. (2016) call this the
-# **effective receptive field**, show that it is Gaussian-like, and that it grows only like the
-# square root of the depth: a small part of the theoretical field does most of the work.
+# random networks, the picture is noisier and somewhat wider, but still concentrated in the
+# centre (the first line under the figure: the central $7 \times 7$ pixels, a sixth of the
+# field, carry more than half of the gradient). Luo et al. (2016) call this the **effective
+# receptive field**, show that it is Gaussian-like, and that it grows only like the square root
+# of the depth (the second line: the spread of the equal-weight profile is $\sqrt{2L/3}$ pixels
+# for $L$ layers): a small part of the theoretical field does most of the work.
 
 # %%
 def center_gradient(num_layers, random_weights, size=33, seed=0):
@@ -725,9 +742,11 @@ def center_gradient(num_layers, random_weights, size=33, seed=0):
 L_ = 8
 r_theory = receptive_field([(3, 1, 1)] * L_).size
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+inner_share = {}  # the share of |gradient| in the central 7x7 pixels
 for ax, random_weights in zip(axes[:2], [False, True], strict=True):
     draws = 20 if random_weights else 1  # random networks: the mean over 20 draws
     grad = np.mean([center_gradient(L_, random_weights, seed=s) for s in range(draws)], axis=0)
+    inner_share[random_weights] = grad[13:20, 13:20].sum() / grad.sum()
     ax.imshow(grad / grad.max(), cmap="magma")
     c = 33 // 2
     ax.add_patch(Rectangle((c - r_theory / 2, c - r_theory / 2), r_theory, r_theory, fill=False,
@@ -736,9 +755,12 @@ for ax, random_weights in zip(axes[:2], [False, True], strict=True):
     ax.set_title(f"{L_} layers, {kind}\n|gradient|, dashed: theoretical field "
                  f"{r_theory}x{r_theory}", fontsize=9)
     ax.axis("off")
+spread = {}  # the standard deviation of the profile, in pixels
 for k, layers_ in enumerate([2, 4, 8, 12]):
     grad = center_gradient(layers_, False, size=41)
-    axes[2].plot(np.arange(41) - 20, grad[20] / grad[20].max(), color=CLASS_COLORS[k],
+    offsets = np.arange(41) - 20
+    spread[layers_] = np.sqrt(np.sum(offsets ** 2 * grad[20]) / np.sum(grad[20]))
+    axes[2].plot(offsets, grad[20] / grad[20].max(), color=CLASS_COLORS[k],
                  label=f"{layers_} layers: theoretical {2 * layers_ + 1}")
 axes[2].set_xlabel("pixel offset from the centre")
 axes[2].set_ylabel("|gradient| (scaled)")
@@ -746,6 +768,12 @@ axes[2].set_title("profile through the centre, equal weights", fontsize=9)
 axes[2].legend(fontsize=7, loc="upper left")
 fig.tight_layout()
 plt.show()
+print(f"share of |gradient| in the central 7x7 of the {r_theory}x{r_theory} field: equal weights "
+      f"{inner_share[False]:.0%}, random weights {inner_share[True]:.0%} (7x7 is "
+      f"{49 / r_theory ** 2:.0%} of the field's pixels)")
+print("spread (standard deviation) of the equal-weight profile: " + ", ".join(
+    f"{n} layers {sd:.2f}" for n, sd in spread.items())
+    + "; sqrt(2 L / 3): " + ", ".join(f"{np.sqrt(2 * n / 3):.2f}" for n in spread))
 
 # %% [markdown]
 # **Why stacks of $3 \times 3$?** Three $3 \times 3$ layers have the receptive field of one
@@ -848,11 +876,13 @@ t_cnn = time.perf_counter() - t0
 mlp = make_net(64, 10, hidden=32, layers=1, seed=0)
 hist_mlp = fit(mlp, flat(X_train), y_train, flat(X_val), y_val, epochs=20, batch_size=32,
                lr=0.05)
+test_acc = {}
 for name, model, X_eval, h in [("CNN", cnn, X_test, hist_cnn), ("MLP", mlp, flat(X_test),
                                                                hist_mlp)]:
+    test_acc[name] = evaluate(model, X_eval, y_test)[1]
     print(f"{name}: {sum(p.numel() for p in model.parameters()):5,d} parameters, "
-          f"best validation accuracy {h.val_acc.max():.3f}, "
-          f"test accuracy {evaluate(model, X_eval, y_test)[1]:.3f}")
+          f"best validation accuracy {h.val_acc.max():.3f}, test accuracy {test_acc[name]:.3f} "
+          f"({round((1 - test_acc[name]) * len(y_test))} of {len(y_test)} test digits wrong)")
 print(f"(the CNN trained in {t_cnn:.1f} s)")
 rf_conv2 = receptive_field(cnn[:5]).size   # conv1, ReLU, pool, conv2, ReLU
 rf_pool2 = receptive_field(cnn[:6]).size   # ... and the second pooling: what the linear layer reads
@@ -860,10 +890,11 @@ print(f"receptive field of a conv2 unit: {rf_conv2} x {rf_conv2} pixels; "
       f"of a unit after the second pooling: {rf_pool2} x {rf_pool2} pixels")
 
 # %% [markdown]
-# With fewer parameters, the convolutional network makes fewer errors on the test digits than
-# the fully connected one. Its last convolutional units (conv2) see a field as large as the whole
-# $8 \times 8$ digit, and the units after the second pooling, which the linear layer reads, see
-# a little more (the two sizes printed last; the field extends into the zero padding).
+# With fewer parameters, the convolutional network makes fewer errors on the test digits than the
+# fully connected one (the first two lines). Its last convolutional units (conv2) see a field as
+# large as the whole $8 \times 8$ digit, and the units after the second pooling, which the linear
+# layer reads, see a little more (the two sizes printed last; the field extends into the zero
+# padding).
 #
 # ### 8.2 What the convolutional assumptions buy
 #
@@ -885,10 +916,15 @@ def shift_images(X, dy, dx):
 
 
 print(f"{'test digits shifted by':24s} {'CNN':>6s} {'MLP':>6s}")
+shifted_acc = []  # (CNN, MLP) for each one-pixel shift
 for dy_, dx_ in [(0, 0), (0, 1), (0, -1), (1, 0), (-1, 0)]:
     Xs = shift_images(X_test, dy_, dx_)
-    print(f"{str((dy_, dx_)):24s} {evaluate(cnn, Xs, y_test)[1]:6.3f} "
-          f"{evaluate(mlp, flat(Xs), y_test)[1]:6.3f}")
+    accs = (evaluate(cnn, Xs, y_test)[1], evaluate(mlp, flat(Xs), y_test)[1])
+    print(f"{str((dy_, dx_)):24s} {accs[0]:6.3f} {accs[1]:6.3f}")
+    if (dy_, dx_) != (0, 0):
+        shifted_acc.append(accs)
+loss_cnn, loss_mlp = np.array([test_acc["CNN"], test_acc["MLP"]]) - np.mean(shifted_acc, axis=0)
+print(f"mean loss of accuracy over the four shifts: CNN {loss_cnn:.3f}, MLP {loss_mlp:.3f}")
 
 perm = np.random.default_rng(0).permutation(64)
 
@@ -903,17 +939,19 @@ mlp_p = make_net(64, 10, hidden=32, layers=1, seed=0)
 fit(mlp_p, flat(shuffle_pixels(X_train)), y_train, epochs=20, batch_size=32, lr=0.05)
 acc_cnn_p = evaluate(cnn_p, shuffle_pixels(X_test), y_test)[1]
 acc_mlp_p = evaluate(mlp_p, flat(shuffle_pixels(X_test)), y_test)[1]
-print(f"\npixels shuffled: CNN test accuracy {acc_cnn_p:.3f}, MLP {acc_mlp_p:.3f}")
+print(f"\npixels shuffled: CNN test accuracy {acc_cnn_p:.3f}, MLP {acc_mlp_p:.3f} "
+      f"(unshuffled: {test_acc['CNN']:.3f}, {test_acc['MLP']:.3f}); the CNN's lead: "
+      f"{test_acc['CNN'] - test_acc['MLP']:+.3f} before, {acc_cnn_p - acc_mlp_p:+.3f} after")
 
 # %% [markdown]
 # A one-pixel shift is a big change for an $8 \times 8$ digit (an eighth of its width), and both
-# networks suffer, since neither saw shifted digits in training. But the convolutional network
-# loses much less: its kernels respond to the moved strokes just as before (equivariance), and
-# its two pooling stages absorb part of the shift. (Training with shifted copies, the data
-# augmentation of lecture 05, is how one closes the rest of the gap.) On shuffled pixels the
-# fully connected network does as well as before, while the convolutional network loses its
-# lead: its advantage comes from the structure of images, not from magic. With larger images
-# than these tiny digits, the difference is much larger.
+# networks suffer, since neither saw shifted digits in training. But the convolutional network loses
+# less (the mean losses printed under the table): its kernels respond to the moved strokes just as
+# before (equivariance), and its two pooling stages absorb part of the shift. (Training with shifted
+# copies, the data augmentation of lecture 05, is how one closes the rest of the gap.) On shuffled
+# pixels the fully connected network does about as well as before, while the convolutional network
+# loses its lead (the last line): its advantage comes from the structure of images, not from magic.
+# With larger images than these tiny digits, the difference is much larger.
 #
 # ### 8.3 What the layers learned
 #
@@ -929,6 +967,8 @@ with torch.no_grad():
     after_pool1 = cnn[:3](digit)[0].numpy()               # (8, 4, 4)
     after_conv2 = cnn[:5](digit)[0].numpy()               # (16, 4, 4): conv2 + ReLU
     scores = cnn(digit)[0]
+print(f"{int(np.sum(after_conv2.max(axis=(1, 2)) == 0))} of the 16 conv2 maps are zero everywhere "
+      "for this digit")
 
 fig = plt.figure(figsize=(11, 7.2))
 gs = fig.add_gridspec(5, 9, width_ratios=[2.6] + [1] * 8, hspace=0.45, wspace=0.12)
@@ -953,16 +993,17 @@ for r, (name, stack_, cmap) in enumerate(rows):
 plt.show()
 
 # %% [markdown]
-# Each column of the first three rows belongs to one first-layer filter. Several kernels are
-# recognisable as small oriented edge detectors, a row or column of positive taps next to negative
-# ones; others are less tidy, since $3 \times 3$ taps on $8 \times 8$ digits with 1,257 training
-# examples leave little to learn. Each feature map is bright where the digit's strokes match its
+# Each column of the first three rows belongs to one first-layer filter. Some kernels look like
+# small oriented edge detectors, a row or column of positive taps next to negative ones; others are
+# less tidy, since $3 \times 3$ taps on $8 \times 8$ digits, with the small training set of
+# section 8.1, leave little to learn. Each feature map is bright where the digit's strokes match its
 # kernel and dark elsewhere: zero where the ReLU cuts off a negative response, and dim on parts of
-# the background, which after standardisation is a negative constant rather than zero. Pooling
-# keeps the strongest response of each $2 \times 2$ block. The second stage combines all eight
-# pooled maps into sixteen that are hard to name: each responds to a combination of stroke pieces
-# in a field the size of the whole digit (the conv2 receptive field printed in section 8.1), many
-# are silent for this digit, and the linear layer reads the class off the active ones.
+# the background, which after standardisation is a negative constant rather than zero. Pooling keeps
+# the strongest response of each $2 \times 2$ block. The second stage combines all eight pooled maps
+# into sixteen that are hard to name: each responds to a combination of stroke pieces in a field the
+# size of the whole digit (the conv2 receptive field printed in section 8.1), some are silent for
+# this digit (the count is printed above the figure), and the linear layer reads the class off the
+# active ones.
 #
 # Larger networks trained on natural images learn a strikingly consistent first layer: the 96
 # kernels of AlexNet's first layer ($11 \times 11 \times 3$, stride 4) are oriented edges and

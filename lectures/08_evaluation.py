@@ -108,13 +108,16 @@ classifier = (s9 >= 0).astype(int)                # says 9 when P(9 | x) >= 0.5
 for name, pred in [("always 'not a 9'", always_no), ("softmax, P(9) >= 0.5", classifier)]:
     print(f"{name:22s} accuracy {np.mean(pred == y9):.3f}, "
           f"finds {np.sum((pred == 1) & (y9 == 1)):2d} of the {y9.sum()} nines")
+print(f"the accuracies differ by {np.mean(classifier == y9) - np.mean(always_no == y9):.3f}; the "
+      f"softmax classifier finds {np.mean(classifier[y9 == 1]):.0%} of the nines, the other none")
 
 # %% [markdown]
-# The classifier that never answers "9" has an accuracy of 0.900, and the real one 0.96: by
-# accuracy they look alike, yet one finds no nine at all and the other finds two thirds of them.
-# The rarer the positives, the worse it gets. With one positive in a hundred (synthetic scores
-# from `ev.synthetic_scores`, positives drawn around +1 and negatives around −1), the lazy
-# classifier reaches 99%:
+# The classifier that never answers "9" is right on every digit that is not a nine, so its
+# accuracy is the share of the negatives. By accuracy the two classifiers are a few hundredths
+# apart (the last line), yet one finds no nine at all and the other finds the share of them
+# printed there. The rarer the positives, the worse it gets. With one positive in a hundred
+# (synthetic scores from `ev.synthetic_scores`, positives drawn around +1 and negatives around
+# −1), the lazy classifier reaches 99%:
 
 # %%
 y_rare, s_rare = ev.synthetic_scores(num_pos=20, num_neg=1980, separation=2.0, seed=0)
@@ -124,14 +127,19 @@ for t in (np.inf, 0.0, 1.5):
     print(f"threshold {t:>4}: accuracy {np.mean(pred == y_rare):.3f}, "
           f"finds {found:2d} of 20 positives, raises {np.sum((pred == 1) & (y_rare == 0)):4d} "
           "false alarms")
+acc_none, acc_zero = np.mean(y_rare == 0), np.mean((s_rare >= 0) == y_rare)
+found_zero = np.sum((s_rare >= 0) & (y_rare == 1))
+alarms_zero = np.sum((s_rare >= 0) & (y_rare == 0))
+print(f"threshold 0 pays {alarms_zero / found_zero:.0f} false alarms per positive found, and its "
+      f"accuracy is {'lower' if acc_zero < acc_none else 'not lower'} than that of finding nothing")
 
 # %% [markdown]
-# Saying "positive" above score 0 finds 17 of the 20 positives but raises more than 300 false
-# alarms, and its accuracy (0.845) is *lower* than that of the classifier that finds nothing.
-# Accuracy hides the two things we care about: how many of the positives we find, and how many
-# of our alarms are real. Those are different kinds of error with different costs (a missed
-# tumour against an unnecessary biopsy; a missed pedestrian against a braking car), and we need to
-# count them separately.
+# Saying "positive" above score 0 finds most of the positives, but pays for each of them with many
+# false alarms, and its accuracy is *lower* than that of the classifier that finds nothing (the
+# last line). Accuracy hides the two things we care about: how many of the positives we find, and
+# how many of our alarms are real. Those are different kinds of error with different costs (a
+# missed tumour against an unnecessary biopsy; a missed pedestrian against a braking car), and we
+# need to count them separately.
 #
 # ## 2. The binary confusion matrix
 #
@@ -162,9 +170,9 @@ for t in (np.inf, 0.0, 1.5):
 #    F_\beta = \frac{(1 + \beta^2)\,P\,R}{\beta^2 P + R}. $$
 #
 # The harmonic mean is dominated by the smaller of the two: precision 1 with recall 0.02 gives
-# $F_1 \approx 0.04$, where the arithmetic mean would say 0.51. $\beta > 1$ weights recall more
-# (screening, where a miss is expensive; $F_2$ is common), $\beta < 1$ weights precision more
-# (a spam filter, where a lost e-mail is expensive). With `ev.confusion_counts` and
+# $F_1 \approx 0.04$, where the arithmetic mean would say $(1 + 0.02)/2 = 0.51$. $\beta > 1$
+# weights recall more (screening, where a miss is expensive; $F_2$ is common), $\beta < 1$ weights
+# precision more (a spam filter, where a lost e-mail is expensive). With `ev.confusion_counts` and
 # `ev.binary_metrics`, and checked against scikit-learn:
 
 # %%
@@ -215,14 +223,20 @@ axes[1].legend(fontsize=8, loc="lower left")
 axes[1].set_title(f"best F1 = {rates[best]['f']:.3f} at t = {ts[best]:.2f}")
 fig.tight_layout()
 plt.show()
+prec_t = np.array([r["precision"] for r in rates])
+f_near = [r["f"] for t, r in zip(np.round(ts, 2), rates, strict=True) if -1 <= t <= 0]
+print(f"as t rises over the grid, precision rises {np.sum(np.diff(prec_t) > 0)} times and falls "
+      f"{np.sum(np.diff(prec_t) < 0)} times")
+print(f"F1 is largest at t = {ts[best]:.2f} (probability {1 / (1 + np.exp(-ts[best])):.2f}); "
+      f"from t = -1 to 0 it stays between {min(f_near):.3f} and {max(f_near):.3f}")
 
 # %% [markdown]
 # Recall can only fall as $t$ rises: the set of examples called positive shrinks, so it can
 # only lose true positives. Precision tends to rise, but not monotonically: when the next
 # example to drop out of the positive set is a true positive, precision falls a little (the
-# jagged steps on the right). F1 peaks in between, here at $t = 0$ (probability 0.5), but it
-# is nearly flat from about $t = -1$ to $0$: within that range the exact choice hardly
-# matters.
+# jagged steps on the right, counted in the first line). F1 peaks in between, at the threshold
+# of the second line, and from $t = -1$ to $0$ it moves by only a few hundredths (the range
+# printed there): within that range the exact choice hardly matters.
 #
 # Where to set $t$ depends on the application (how much a miss costs compared with a false
 # alarm), and it is a hyperparameter like any other: choose it on **validation** data, never on
@@ -256,16 +270,16 @@ for ax, (name, d) in zip(axes, models.items(), strict=True):
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
     ax.set_title(f"softmax on {name}: accuracy {np.trace(M) / M.sum():.3f}, "
-                 f"{off.sum()} errors", fontsize=10)
+                 f"{off.sum()} errors, at most {off.max()} in a cell", fontsize=10)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# (Diagonal counts in grey, off-diagonal cells shaded by count.) The 64-pixel classifier makes
-# few mistakes and they are scattered. The 8-feature classifier has clear favourites, visible as
-# dark cells away from the diagonal. The matrix is not symmetric: "a 9 predicted as 3" is a
-# different cell from "a 3 predicted as 9". Looking at the misclassified images themselves is
-# the quickest way to see why:
+# (Diagonal counts in grey, off-diagonal cells shaded by count.) The titles count the errors of
+# each classifier and the most that any one off-diagonal cell holds. The 8-feature classifier
+# makes more mistakes, and it has favourites, visible as dark cells away from the diagonal. The
+# matrix is not symmetric: "a 9 predicted as 3" is a different cell from "a 3 predicted as 9".
+# Looking at the misclassified images themselves is the quickest way to see why:
 
 # %%
 M8 = confusion_matrix(digits.y, digits.pred, labels=range(10))
@@ -276,13 +290,15 @@ for count, i, j in pairs[:4]:
     print(f"true {i} predicted as {j}: {count} times")
     imgs += list(digits.images[idx])
     titles += [f"{i} → {j}"] * len(idx)
+print(f"these four cells hold {sum(c for c, _, _ in pairs[:4])} of the "
+      f"{sum(c for c, _, _ in pairs)} errors")
 fig = show_images(imgs, titles, ncols=8, size=1.1)
 plt.show()
 
 # %% [markdown]
 # The mistakes are digits whose coarse shape, all that 8 principal components keep, resembles
-# another digit: nines and threes share the same right-hand arc, and eights and ones a vertical
-# stroke through the middle.
+# another digit: in the two most frequent confusions printed above, nines and threes share the
+# same right-hand arc, and eights and ones a vertical stroke through the middle.
 #
 # ### Per-class rates, macro and micro averages
 #
@@ -310,11 +326,16 @@ for avg in ("macro", "micro"):
     pa, ra, fa, _ = precision_recall_fscore_support(digits.y, digits.pred, average=avg)
     print(f"{avg}: precision {pa:.3f}, recall {ra:.3f}, F1 {fa:.3f}")
 print(f"accuracy: {np.mean(digits.pred == digits.y):.3f}")
+c_r, (c_p1, c_p2) = int(np.argmin(r)), np.argsort(p)[:2]
+lost = np.argsort(-np.where(np.arange(10) == c_r, -1, M8[c_r]))[:2]  # where its misses go
+print(f"lowest recall: digit {c_r} ({r[c_r]:.2f}); of its {M8[c_r].sum() - M8[c_r, c_r]} misses, "
+      f"{M8[c_r, lost[0]]} go to {lost[0]} and {M8[c_r, lost[1]]} to {lost[1]}")
+print(f"lowest precision: digits {c_p1} and {c_p2} ({p[c_p1]:.2f} and {p[c_p2]:.2f})")
 
 # %% [markdown]
-# The weak classes stand out at once: the nines have the lowest recall (0.69, many of them end
-# up as threes and eights), and the eights and ones the lowest precision (0.78 and 0.80: they
-# collect the others' mistakes). Macro and micro averages are close here
+# The weak classes stand out at once (the last two lines): the digit with the lowest recall loses
+# its examples to the digits it resembles (the confusions of the images above), and the digits
+# with the lowest precision collect the others' mistakes. Macro and micro averages are close here
 # because the ten classes are about equally frequent; with imbalanced classes they can differ a
 # lot, and the macro average is the one that notices a neglected rare class.
 #
@@ -411,15 +432,17 @@ plt.show()
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+aucs, aps_ratio = [], []
 for k, num_neg in enumerate([900, 9_900, 99_900]):
     y_s, s_s = ev.synthetic_scores(num_pos=100, num_neg=num_neg, separation=2.0, seed=1)
     fpr, tpr, _ = roc_curve(y_s, s_s)
     c = ev.pr_points(y_s, s_s)
+    aucs.append(roc_auc_score(y_s, s_s))
+    aps_ratio.append(ev.average_precision(y_s, s_s))
     lab = f"{100 / (100 + num_neg):.1%} positives"
-    axes[0].plot(fpr, tpr, color=CLASS_COLORS[k],
-                 label=f"{lab}: AUC {roc_auc_score(y_s, s_s):.3f}")
+    axes[0].plot(fpr, tpr, color=CLASS_COLORS[k], label=f"{lab}: AUC {aucs[-1]:.3f}")
     axes[1].plot(c.recall, c.precision, color=CLASS_COLORS[k],
-                 label=f"{lab}: AP {ev.average_precision(y_s, s_s):.3f}")
+                 label=f"{lab}: AP {aps_ratio[-1]:.3f}")
 axes[0].plot([0, 1], [0, 1], ":", color="0.5", label="random ranking")
 axes[0].set_xlabel("false-positive rate FP / N−")
 axes[0].set_ylabel("true-positive rate (recall)")
@@ -433,18 +456,22 @@ for ax in axes:
     ax.set_ylim(0, 1.02)
 fig.tight_layout()
 plt.show()
+print(f"ROC AUC: {', '.join(f'{a:.3f}' for a in aucs)} (largest difference "
+      f"{max(aucs) - min(aucs):.3f}); AP: {', '.join(f'{a:.3f}' for a in aps_ratio)}, "
+      f"{aps_ratio[0] / aps_ratio[-1]:.0f} times smaller with a hundred times the negatives")
 
 # %% [markdown]
-# The three ROC curves lie on top of each other (AUC about 0.93 each, the small differences are
-# sampling noise), while the AP drops from 0.68 to 0.21 and then to 0.035. Both pictures are correct, they answer different
-# questions. ROC asks "how well are positives ranked above negatives?"; PR asks "if I act on the
-# top of this ranking, how many of my actions are right?". For detection and retrieval, where
-# negatives are innumerable and only the top of the ranking is ever looked at, the second
+# The three ROC curves lie on top of each other (their AUCs, printed above, differ only by
+# sampling noise: the scores of both classes come from the same two distributions), while the AP
+# falls with every tenfold increase of the negatives. Both pictures are correct, they answer
+# different questions. ROC asks "how well are positives ranked above negatives?"; PR asks "if I
+# act on the top of this ranking, how many of my actions are right?". For detection and retrieval,
+# where negatives are innumerable and only the top of the ranking is ever looked at, the second
 # question is the one that matters, and that is why detection benchmarks report precision and
 # recall. Davis and Goadrich (2006) showed that one curve dominates another in ROC space exactly
-# when it does in PR space, so the curves agree on *which* classifier is better when one is
-# better everywhere; Saito and Rehmsmeier (2015) show how much more the PR plot reveals when the
-# classes are imbalanced.
+# when it does in PR space, so the curves agree on *which* classifier is better when one is better
+# everywhere; Saito and Rehmsmeier (2015) show how much more the PR plot reveals when the classes
+# are imbalanced.
 #
 # ## 5. Average precision
 #
@@ -540,24 +567,33 @@ plt.show()
 
 # %%
 print("classifier           mAP: all-point  11-point  non-interp.  accuracy")
-per_class = {}
+per_class, map_all, acc_all, spread = {}, [], [], 0.0
 for feats, name in [("pixels", "64 pixels"), ("pca8", "8 PCA features"), ("pca2", "2 PCA features")]:
     d = ev.digit_classifier_scores(feats)
     maps = [ev.mean_average_precision(d.y, d.proba, method) for method in ev.AP_METHODS]
     per_class[name] = maps[0][1]
+    map_all.append(maps[0][0])
+    acc_all.append(np.mean(d.pred == d.y))
+    spread = max(spread, np.ptp([m[0] for m in maps]))
     print(f"{name:20s}     {maps[0][0]:10.3f} {maps[1][0]:9.3f} {maps[2][0]:12.3f} "
-          f"{np.mean(d.pred == d.y):9.3f}")
+          f"{acc_all[-1]:9.3f}")
 print("\nall-point AP per digit:")
 print("digit              " + "".join(f"{c:>6d}" for c in range(10)))
 for name, aps in per_class.items():
     print(f"{name:18s} " + "".join(f"{a:6.3f}" for a in aps))
+ap2 = per_class["2 PCA features"]
+print(f"\nmAP orders the classifiers as accuracy does: "
+      f"{np.array_equal(np.argsort(map_all), np.argsort(acc_all))}")
+print(f"2 PCA features: digit {np.argmax(ap2)} is ranked best (AP {ap2.max():.3f}), digit "
+      f"{np.argmin(ap2)} worst (AP {ap2.min():.3f}; a random ranking has AP about 0.1)")
+print(f"the three AP methods differ by at most {spread:.3f} in mAP")
 
 # %% [markdown]
-# AP ranks the three classifiers like accuracy does, but it says more: on 2 PCA features the
-# classifier still ranks zeros nearly perfectly (AP 0.96) while it ranks fives hardly better
-# than chance (AP about 0.2, against 0.1 for a random ranking). The three methods differ in
-# the second or third decimal, which is the size of the differences papers argue about: when you
-# compare with a published number, make sure it was computed the same way.
+# AP ranks the three classifiers like accuracy does (the first of the last three lines), but it
+# says more: on 2 PCA features the classifier still ranks one digit nearly perfectly while it
+# ranks another hardly better than chance (the next line). The three methods differ in the
+# second or third decimal (the last line), which is the size of the differences papers argue
+# about: when you compare with a published number, make sure it was computed the same way.
 #
 # ## 6. Evaluating object detectors
 #
@@ -666,11 +702,12 @@ for k, (img, score, gt, iou, why) in enumerate(rows):
 print(f"AP at IoU 0.5 = {ap50:.4f}")
 
 # %% [markdown]
-# Detection #2 overlaps cat A1 well (IoU 0.66) but #1 has already claimed it: a duplicate,
-# hence a false positive. This is why detectors remove near-duplicate boxes with non-maximum
-# suppression (lecture 09) before they are evaluated. Detection #4 hits background, #6 overlaps
-# a cat far too little. All three cats are found, at ranks 1, 3 and 5: precision at those ranks
-# is $1, \tfrac23, \tfrac35$, and the AP is $\tfrac13 (1 + \tfrac23 + \tfrac35) \approx 0.756$.
+# Detection #2 overlaps cat A1 well (its IoU is in the table) but #1 has already claimed it: a
+# duplicate, hence a false positive. This is why detectors remove near-duplicate boxes with
+# non-maximum suppression (lecture 09) before they are evaluated. Detection #4 hits background, #6
+# overlaps a cat far too little. All three cats are found, at ranks 1, 3 and 5: precision at those
+# ranks is $1, \tfrac23, \tfrac35$, and the AP is $\tfrac13 (1 + \tfrac23 + \tfrac35) \approx
+# 0.756$.
 #
 # ### COCO: AP over many IoU thresholds
 #
@@ -703,12 +740,17 @@ ax.legend(fontsize=8)
 plt.show()
 for t, a in zip(thresholds, aps, strict=True):
     print(f"IoU {t:.2f}: decisions {''.join('T' if v else 'F' for v in match(t)[0])}, AP {a:.3f}")
+for k in np.flatnonzero(is_tp):  # the true positives at IoU 0.5
+    last = max(t for t in thresholds if match(t)[0][k])
+    print(f"detection #{k + 1} (IoU {rows[k][3]:.3f}) is a true positive up to threshold "
+          f"{last:.2f}")
+print(f"AP50 {aps[0]:.3f}, AP75 {aps[5]:.3f}, COCO AP {aps.mean():.3f}")
 
 # %% [markdown]
-# Detection #3 (IoU 0.57) stops counting at threshold 0.6, #5 (0.69) at 0.7 and even the best
-# box, #1 (0.83), at 0.85. The example's AP$_{50}$ is 0.76, its AP$_{75}$ 0.33 and its COCO AP
-# 0.34: the boxes are in the right places but loose. Two detectors with the same AP$_{50}$ can
-# differ a lot in COCO AP, and that difference is exactly the localisation quality.
+# Each true positive stops counting at the first threshold above its IoU, even the best box, #1
+# (the lines after the table). The example's AP$_{75}$ and its COCO AP are far below its AP$_{50}$
+# (the last line): the boxes are in the right places but loose. Two detectors with the same
+# AP$_{50}$ can differ a lot in COCO AP, and that difference is exactly the localisation quality.
 #
 # To summarise the protocol: scores give the ranking, IoU with a threshold turns boxes into TP
 # and FP, duplicates are FPs, missed objects lower the recall, and AP summarises the ranked list
@@ -831,6 +873,9 @@ low = int(np.argmin(hist.val_loss))
 print(f"validation NLL: lowest {hist.val_loss[low]:.3f} at epoch {low}, {hist.val_loss[-1]:.3f} "
       f"at the end (validation accuracy {hist.val_acc[low]:.3f} then, {hist.val_acc[-1]:.3f} "
       "at the end)")
+print(f"from epoch {low} to the end the validation NLL changes by "
+      f"{hist.val_loss[-1] - hist.val_loss[low]:+.3f}, the validation error by "
+      f"{hist.val_acc[low] - hist.val_acc[-1]:+.3f}")
 
 fig, ax = plt.subplots(figsize=(8, 3))
 ax.plot(hist.epochs[1:], hist.train_loss[1:], ":", color="0.3", label="training loss (NLL)")
@@ -844,11 +889,11 @@ ax.set_title("NLL overfitting: the validation NLL rises again, the error does no
 plt.show()
 
 # %% [markdown]
-# The training loss heads for zero and every training digit is right. On the validation set the
-# NLL passes its minimum early and climbs for the rest of the run while the error hardly moves:
-# the NLL overfitting of Guo et al., on a network small enough to train in seconds. Now fit
-# $T$ on the validation logits and look at the **test** set, before and after (15 bins; the
-# number over each bar counts its predictions):
+# The training loss heads for zero and every training digit is right (the second line). On the
+# validation set the NLL passes its minimum early and rises again while the error does not (the
+# changes are in the last line): the NLL overfitting of Guo et al., on a network small enough to
+# train in seconds. Now fit $T$ on the validation logits and look at the **test** set, before and
+# after (15 bins; the number over each bar counts its predictions):
 
 # %%
 T = cal.fit_temperature(logits_val, parts.y_val)                   # one scalar, on validation
@@ -875,17 +920,29 @@ for name, p, t in [("before", probs_before, 1.0), ("after", probs_after, T)]:
           f"{np.mean(p.argmax(1) == parts.y_test):8.4f}  {p.max(1).mean():15.4f}")
 same = np.array_equal(probs_before.argmax(1), probs_after.argmax(1))
 print(f"same predicted class for every test digit: {same}")
+for name, p in [("before", probs_before), ("after", probs_after)]:
+    b = cal.reliability_bins(p, parts.y_test, n_bins=15)
+    rest = b.count[:-1] > 0                                        # non-empty bins below the top
+    short = np.sum(b.accuracy[:-1][rest] < b.confidence[:-1][rest])  # bars below the diagonal
+    print(f"{name:6s}: {b.count[-1] / b.count.sum():.0%} of the predictions in the top bin, "
+          f"{np.sum(b.count > 0)} bins in use; below the top bin {short} of {rest.sum()} bars "
+          "fall short of the diagonal")
+ece = [cal.expected_calibration_error(p, parts.y_test) for p in (probs_before, probs_after)]
+nll = [cal.negative_log_likelihood(logits_test, parts.y_test, t) for t in (1.0, T)]
+print(f"T {'>' if T > 1 else '<='} 1, so it {'softens' if T > 1 else 'sharpens'}; the ECE "
+      f"{'falls' if ece[1] < ece[0] else 'does not fall'}, the NLL "
+      f"{'falls' if nll[1] < nll[0] else 'does not fall'}")
 
 # %% [markdown]
-# Before scaling, nearly all test predictions sit in the top bin and the mean confidence lies
-# clearly above the accuracy; below the top bin most bars fall short of the diagonal: the
-# network claims more than it delivers. The fitted $T$ is above 1, so it softens: the
-# confidences spread over more bins, the bars move towards the diagonal, the ECE and the NLL
-# fall, and the accuracy does not change, prediction by prediction. On the training digits, all
-# of them right, the NLL only falls as $T$ shrinks: a temperature fitted there would sharpen
-# the probabilities, the wrong way, as argued above. The bars of bins with a handful of
-# predictions jump about from noise in both diagrams; that is why the ECE weights each bin by
-# its count, and why a large test set matters.
+# Before scaling, most test predictions sit in the top bin and the mean confidence lies clearly
+# above the accuracy (the table); below the top bin most bars fall short of the diagonal: the
+# network claims more than it delivers. The fitted $T$ is above 1, so it softens: fewer
+# predictions stay in the top bin, the confidences spread over more bins, the bars move towards
+# the diagonal, the ECE and the NLL fall (the last lines), and the accuracy does not change,
+# prediction by prediction. On the training digits, all of them right, the NLL only falls as $T$
+# shrinks: a temperature fitted there would sharpen the probabilities, the wrong way, as argued
+# above. The bars of bins with a handful of predictions jump about from noise in both diagrams;
+# that is why the ECE weights each bin by its count, and why a large test set matters.
 #
 # One scalar has its limits. It can make the network as a whole more or less confident, but it
 # cannot fix a classifier that is overconfident on some inputs and underconfident on others
@@ -941,8 +998,8 @@ view
 # <details><summary>Answer</summary>
 #
 # TP = 8, FP = 12, FN = 2, TN = 1000 − 20 − 2 = 978. Precision 8/20 = 0.4, recall 8/10 = 0.8,
-# accuracy (8 + 978)/1000 = 0.986. The accuracy looks excellent, although 60% of the alarms are
-# wrong; a detector that flags nothing would score 0.990.
+# accuracy $(8 + 978)/1000 = 0.986$. The accuracy looks excellent, although 60% of the alarms
+# are wrong; a detector that flags nothing would score $990/1000 = 0.99$.
 # </details>
 #
 # **2.** Why is F1 the harmonic and not the arithmetic mean of precision and recall?

@@ -174,8 +174,8 @@ plt.show()
 #
 # Count the work. An $H \times W$ image has $HW$ patches of $P^2$ pixels each, so the network
 # reads $HW P^2$ pixel values, every pixel $P^2$ times. Two horizontally neighbouring patches
-# share $P(P - 1)$ of their $P^2$ pixels; for $P = 17$ that is 94%. All the features computed on
-# the shared part are computed again, for every patch that contains it.
+# share $P(P - 1)$ of their $P^2$ pixels; for $P = 17$ that is $16/17 \approx 94\%$. All the
+# features computed on the shared part are computed again, for every patch that contains it.
 #
 # The remedy is already in our hands: a convolution applies the *same* weights at every position.
 # Build the patch classifier from convolutions only, without padding, so that a $P \times P$
@@ -267,18 +267,24 @@ print(f"{'design (image ' + str(H_img) + ' x ' + str(W_img) + ')':62s} {'G MACs'
 for name, stages in designs.items():
     macs, acts, rf = stack_cost(stages)
     print(f"{name:62s} {macs / 1e9:8,.0f} {acts / 2**30:9.1f} {rf:5d}")
+(m_thin, a_thin, rf_thin), (m_pyr, a_pyr, rf_pyr), (m_full, _, _) = (
+    stack_cost(stages) for stages in designs.values())
+print(f"\nthe pyramid against the thin stack: {m_pyr / m_thin:.2f} times the multiply-adds, "
+      f"{a_pyr / a_thin:.2f} times the memory, {rf_pyr / rf_thin:.1f} times the receptive field")
+print(f"its channels kept at full resolution: {m_full / m_pyr:.0f} times the pyramid's "
+      "multiply-adds")
 
 # %% [markdown]
-# The thin full-resolution stack sees only 41 pixels. The pyramid (the usual classification
-# design: halve the size, double the channels) costs the same, needs less memory, sees more
-# than six times as far and ends with rich 1024-channel features. Keeping those features at full
-# resolution would cost about 70 times more. Downsampling (pooling or strided convolutions)
-# widens the receptive field geometrically and makes deep, wide layers affordable. The price is
-# resolution: after four
-# halvings a $512 \times 1024$ image is a $32 \times 64$ grid of features (after the five of
-# VGG or ResNet, $16 \times 32$). Segmentation networks
-# therefore **go down and come back up**: an *encoder* reduces the resolution while building
-# rich features, a *decoder* upsamples them back to the input size.
+# The thin full-resolution stack sees only $2 \cdot 20 + 1 = 41$ pixels. The pyramid (the usual
+# classification design: halve the size, double the channels) costs the same, needs less memory,
+# sees several times as far (the ratios are printed below the table) and ends with rich
+# 1024-channel features. Keeping those features at full resolution would multiply the cost by the
+# factor of the last line. Downsampling (pooling or strided convolutions) widens the receptive
+# field geometrically and makes deep, wide layers affordable. The price is resolution: after four
+# halvings a $512 \times 1024$ image is a $32 \times 64$ grid of features (after the five of VGG
+# or ResNet, $16 \times 32$). Segmentation networks therefore **go down and come back up**: an
+# *encoder* reduces the resolution while building rich features, a *decoder* upsamples them back
+# to the input size.
 #
 # ### 3.2 FCN, U-Net and skip connections
 #
@@ -378,8 +384,8 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The orange squares mark where the maxima were (flat indices 5, 2, 12 and 15 of the $4 \times
-# 4$ input); max unpooling writes the decoder's values 1, 2, 3, 4 exactly there. None of the
+# The orange squares mark where the maxima were (the flat indices into the $4 \times 4$ input,
+# printed above); max unpooling writes the decoder's values 1, 2, 3, 4 exactly there. None of the
 # three layers *learns* how to upsample. The next layer does.
 #
 # ## 5. Transposed convolution: learnable upsampling
@@ -665,8 +671,8 @@ print("share of the training pixels:", ", ".join(f"{n} {f:.1%}" for n, f in
 #
 # `seg.train_segmenter` runs Adam with a one-cycle learning-rate schedule (a short warm-up, then
 # a slow decay to nearly zero) on minibatches of 16 scenes for 450 steps, a little under four
-# passes over the training set, and scores the held-out scenes every 75 steps. It takes a few
-# seconds per hundred steps on one CPU core.
+# passes over the training set, and scores the held-out scenes every 75 steps. The time it took
+# on one CPU core is printed with the result.
 
 # %%
 torch.manual_seed(0)
@@ -727,6 +733,10 @@ print(f"mean IoU over the three shapes: {np.mean(iou[1:]):.3f};   over all four 
       f"{np.mean(iou):.3f};   pixel accuracy: {scoring.pixel_accuracy(cm):.3f}")
 print(f"answering 'background' everywhere: pixel accuracy {cm[0].sum() / cm.sum():.3f}, "
       f"mean IoU over the shapes 0")
+shape_shape = cm[1:, 1:].sum() - np.trace(cm[1:, 1:])            # one shape taken for another
+shape_bg = cm[1:, 0].sum() + cm[0, 1:].sum()                     # a shape against the background
+print(f"wrong pixels: {shape_shape} with one shape taken for another, {shape_bg} between a shape "
+      f"and the background ({'fewer' if shape_bg < shape_shape else 'more'})")
 
 fig, ax = plt.subplots(figsize=(4.6, 3.8))
 rates = cm / cm.sum(axis=1, keepdims=True)                           # each row sums to 1
@@ -744,8 +754,10 @@ plt.show()
 
 # %% [markdown]
 # Read the rows: the diagonal holds the share of each class's pixels that were labelled right.
-# The largest off-diagonal entries tell which mistakes remain: shape pixels taken for
-# background and the reverse (boundary pixels), and, less often, one shape taken for another.
+# The off-diagonal entries tell which mistakes remain, of two kinds: one shape taken for
+# another, and shape pixels taken for background or the reverse (boundary pixels). The last
+# printed line counts both; here the first kind is the larger one: telling the shapes apart is
+# harder for this network than finding where a shape ends.
 #
 # ### 6.4 What the predictions look like
 #
@@ -789,14 +801,19 @@ near = ndimage.binary_dilation(edges, structure=np.ones((1, 3, 3)))    # within 
 wrong = pred != y_test
 print(f"{wrong.sum()} wrong pixels of {wrong.size}; {near[wrong].mean():.0%} of them lie within "
       f"one pixel of a true boundary, where only {near.mean():.0%} of all pixels are")
+far = wrong & ~near
+shape_for_shape = (pred > 0) & (y_test > 0)                          # (200, 64, 64)
+print(f"of the {far.sum()} wrong pixels farther from a boundary, "
+      f"{shape_for_shape[far].mean():.0%} belong to a shape given another shape's class")
 
 # %% [markdown]
 # Most mistakes sit on or next to a boundary, where a pixel is partly inside and partly outside
-# the shape and where the class changes within one step. The rest are whole regions given the
-# wrong shape class, typically a shape that occlusion has cut into an unusual outline. A longer
-# training run, more data or a wider network shrink both. The full-resolution skip of the raw
-# image helps to place the boundaries: without it, in our trials, the same training reached a
-# few points less mean IoU (try it: a project for a quiet afternoon).
+# the shape and where the class changes within one step. The rest lie inside regions given the
+# wrong class, nearly always another shape's (the second line); in the worst scenes above such
+# regions belong to shapes that occlusion has cut into unusual outlines. Whether a longer
+# training run, more data or a wider network shrink both kinds, and how much the
+# full-resolution skip of the raw image helps to place the boundaries (train the same network
+# without it and compare the mean IoU), are experiments for a quiet afternoon.
 #
 # ## 7. Instance segmentation: Mask R-CNN
 #
@@ -928,6 +945,9 @@ round_trip = [mask_iou(mrcnn.paste_mask(mrcnn.mask_target(m, b, 28), b, (64, 64)
               for m, b in zip(masks, boxes, strict=True)]
 print(f"round trip through 28 x 28 with the true box, all {len(round_trip)} held-out objects: "
       f"mean IoU {np.mean(round_trip):.3f}, worst {np.min(round_trip):.3f}")
+side = max(float(np.max(b[:, 2:] - b[:, :2])) for b in test.boxes if len(b))
+print(f"the longest box side among them is {side:.0f} pixels, "
+      f"{'no more' if side <= 28 else 'more'} than the 28 cells of the grid")
 
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.3))
 show_scene(axes[0], test.images[i_o], b_true[None], test.labels[i_o][k_o:k_o + 1],
@@ -949,12 +969,13 @@ plt.show()
 
 # %% [markdown]
 # (White: pixels in both masks; blue: missed; red: extra.) With the true box the round trip is
-# practically lossless here, because our objects are at most about 28 pixels wide: the
-# $28 \times 28$ grid is as fine as the image. A 300-pixel-wide object in a photograph shares
-# the same 28 cells per side, so its outline is drawn with cells of about 11 pixels and then
-# interpolated; in the paper this was still enough for state-of-the-art masks on COCO, and later
-# work (PointRend, for instance) refines the outlines of large objects. The shifted box shows the
-# other lesson: the pasted mask moves with the box, so a mask is only as good as its box.
+# practically lossless here (the mean and worst IoU printed above), because no box side is longer
+# than the grid has cells (the second line): the $28 \times 28$ grid is as fine as the image. A
+# 300-pixel-wide object in a photograph shares the same 28 cells per side, so its outline is drawn
+# with cells of about 11 pixels and then interpolated; in the paper this was still enough for
+# state-of-the-art masks on COCO, and later work (PointRend, for instance) refines the outlines of
+# large objects. The shifted box shows the other lesson: the pasted mask moves with the box, so a
+# mask is only as good as its box.
 #
 # ### 7.4 Keypoints: a one-hot mask per keypoint
 #
@@ -1134,7 +1155,8 @@ plt.show()
 #   resize-then-convolve avoids it.
 # * Segmenters train with the **per-pixel cross-entropy** and are scored by **per-class IoU**
 #   and **mean IoU** from the pixel confusion matrix. Our small encoder-decoder learned the
-#   shapes in well under a minute on one CPU core; its remaining errors sit mostly on boundaries.
+#   shapes on one CPU core, within this notebook's run; most of its remaining wrong pixels sit
+#   on or next to a boundary.
 # * **Mask R-CNN** adds a mask branch to Faster R-CNN: RoIAlign features, a small FCN, one
 #   $28 \times 28$ mask per class trained with a **per-class sigmoid** on the ground-truth
 #   class only, resized into the box at test time. Its **keypoint** variant predicts a one-hot

@@ -298,7 +298,7 @@ for detach in (False, True):
 # by $W^\top$, which has the same eigenvalues, so the gradient does the same.
 #
 # Below, a $2 \times 2$ matrix with eigenvalues $1.1$ and $0.8$: after 50 steps one component has
-# grown more than a hundredfold and the other has shrunk by a factor of about 70 000.
+# grown by $1.1^{50} \approx 117$ and the other has shrunk by $0.8^{50} \approx 1/70\,000$.
 
 # %%
 Q = np.array([[1.0, 1.0], [0.5, -1.0]])                   # eigenvectors as columns
@@ -344,11 +344,14 @@ plt.show()
 
 # %%
 T_flow = 50
+tanh_flows = {}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True)
 for ax, nl in zip(axes, ["linear", "tanh"], strict=True):
     for rho, col in zip([0.9, 1.0, 1.1], [CLASS_COLORS[0], "k", CLASS_COLORS[5]], strict=True):
         W = GR.recurrent_matrix(32, rho, "orthogonal", seed=0)
         flow = GR.gradient_norms(W, T_flow, nl, input_scale=1.0, seed=0)
+        if nl == "tanh":
+            tanh_flows[rho] = flow
         ax.semilogy(flow.grad, color=col, label=f"ρ = {rho}" + (
             f" (mean φ' = {flow.deriv.mean():.2f})" if nl == "tanh" else ""))
     ax.set_xlabel("time step t (the loss is at T = 50)")
@@ -357,13 +360,18 @@ for ax, nl in zip(axes, ["linear", "tanh"], strict=True):
 axes[0].set_ylabel("$\\|\\partial L / \\partial h_t\\|$")
 fig.tight_layout()
 plt.show()
+for rho, flow in tanh_flows.items():
+    d = flow.deriv.mean()
+    print(f"tanh, ρ = {rho}: mean φ' {d:.2f}, ρ · mean φ' {rho * d:.2f}; the error signal at "
+          f"t = 0 is {flow.grad[0] / flow.grad[-1]:.0e} of its size at T = 50")
 
 # %% [markdown]
 # For the linear network (left) the orthogonal matrix makes the picture exact: the gradient is
 # multiplied by exactly $\rho$ per step, so it shrinks like $0.9^{50} \approx 0.005$, stays at 1,
 # or grows like $1.1^{50} \approx 117$. With a $\tanh$ (right), each step also multiplies by the
-# derivatives $1 - h_t^2$, whose mean here is about 0.55; even $\rho = 1.1$ cannot make up for
-# that, and after 50 steps the error signal is many orders of magnitude smaller. A gradient
+# derivatives $1 - h_t^2$, whose mean (in the legend and the lines above) is far below 1; even
+# $\rho = 1.1$ cannot make up for that, and after 50 steps the error signal is many orders of
+# magnitude smaller (the last number of each line). A gradient
 # that small means the weights receive essentially no instruction to change what happened 50
 # steps ago: the network cannot *learn* long-range dependencies, even if it could represent them.
 #
@@ -425,11 +433,14 @@ clipped = GR.cliff_descent(3.0, -3.0, lr=0.5, iterations=30, clip=0.2)
 jump = int(np.flatnonzero(np.abs(np.diff(plain.w)) > 1.0)[0])  # the first step off the wall
 print(f"largest |dL/dw| on the grid: {dw.abs().max():.0f}; on the gentle slope: "
       f"{dw[:300].abs().mean():.2f}")
-print(f"plain:   at step {jump} the gradient is {plain.grad[jump]:.0f}; w jumps from "
-      f"{plain.w[jump]:.2f} to {plain.w[jump + 1]:.2f}, the loss from {plain.loss[jump]:.1f} "
+slope = float(dw[:300].abs().mean())
+print(f"plain:   at step {jump} the gradient is {plain.grad[jump]:.0f}, "
+      f"{abs(plain.grad[jump]) / slope:.0f} times the mean on the slope; w jumps "
+      f"from {plain.w[jump]:.2f} to {plain.w[jump + 1]:.2f}, the loss from {plain.loss[jump]:.1f} "
       f"to {plain.loss[jump + 1]:.0f}")
 print(f"clipped: the largest step is {np.abs(np.diff(clipped.w)).max():.2f}; final loss "
-      f"{clipped.loss[-1]:.2f} (plain: {plain.loss[-1]:.2f})")
+      f"{clipped.loss[-1]:.2f} (plain: {plain.loss[-1]:.2f}); its last five losses "
+      f"{np.round(clipped.loss[-5:], 2).tolist()}")
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
 ax = axes[0]
@@ -458,13 +469,13 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Plain gradient descent walks down the slope and lands on the wall, where the gradient is about
-# a hundred times larger than on the slope; the step throws $w$ far past the valley, to a loss
-# of several hundred, and the descent has to start its walk again from the far side. The
-# clipped run is slower on the slope (every step is at most $\eta\theta = 0.1$ long), but on the
-# wall its step is still 0.1, so it walks into the valley and stays there. (Its loss hops
-# around 1 because a fixed step of 0.1 is wider than the valley's floor; a decaying step size
-# would settle.)
+# Plain gradient descent walks down the slope and lands on the wall, where the gradient is many
+# times larger than on the slope (the ratio is printed above); the step throws $w$ far past the
+# valley, to the loss printed there, and the descent has to start its walk again from the far
+# side. The clipped run is slower on the slope (every step is at most $\eta\theta = 0.1$ long),
+# but on the wall its step is still 0.1, so it walks into the valley and stays there. (Its last
+# losses hop about because a fixed step of 0.1 is wider than the valley's floor; a decaying step
+# size would settle.)
 #
 # Clipping is a guard against rare huge steps, not a cure for vanishing gradients: making a tiny
 # gradient smaller does nothing. That problem needs a different architecture.
@@ -540,15 +551,18 @@ print(f"difference to nn.LSTMCell: h {(h_new - h_ref).abs().max():.1e}, "
 # network (lecture 07) is a skip connection through depth.
 #
 # Measured with autograd on an LSTM with random weights: the loss reads $c_{50}$, and we record
-# $\|\partial L / \partial c_t\|$ while the forget gate's bias is set so that $f$ is about 0.16,
-# 0.5, 0.84 or 0.99. The dashed lines are the cell path alone (products of $f$); the grey line is
+# $\|\partial L / \partial c_t\|$ with the forget gate's bias set to $-2$, $0$, $2$ or $5$, which
+# puts $f$ near $\sigma(b_f) \approx 0.12$, $0.5$, $0.88$ or $0.99$ (the legend gives the mean
+# $f$ of each run). The dashed lines are the cell path alone (products of $f$); the grey line is
 # the vanilla $\tanh$ RNN from section 4.2 ($\rho = 1$).
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.4))
+lstm_flows = {}
 for bias, col in zip([-2.0, 0.0, 2.0, 5.0], [CLASS_COLORS[5], CLASS_COLORS[1], CLASS_COLORS[2],
                                              CLASS_COLORS[0]], strict=True):
     lg = GR.lstm_gradient_norms(hidden=16, steps=T_flow, forget_bias=bias, seed=0)
+    lstm_flows[bias] = lg
     ax.semilogy(lg.cell, color=col, label=f"LSTM, forget bias {bias:+.0f} (mean f = "
                                           f"{lg.forget.mean():.2f})")
     ax.semilogy(lg.cell_path, "--", color=col, lw=0.9)
@@ -560,14 +574,22 @@ ax.set_ylabel("$\\|\\partial L / \\partial c_t\\|$")
 ax.legend(fontsize=8, loc="lower right")
 ax.set_title("the error signal along an LSTM's cell (dashed: the cell path alone)")
 plt.show()
+print("||dL/dc_0|| / ||dL/dc_50||, through all paths and along the cell alone, and the mean factor "
+      "per step (all paths)")
+print("forget bias  mean f  all paths  cell path  per step")
+for bias, lg in lstm_flows.items():
+    ratio, ratio_path = lg.cell[0] / lg.cell[-1], lg.cell_path[0] / lg.cell_path[-1]
+    print(f"{bias:+11.0f}  {lg.forget.mean():6.2f}  {ratio:9.1e}  {ratio_path:9.1e}  "
+          f"{ratio ** (1 / T_flow):8.2f}")
 
 # %% [markdown]
-# With the forget gates near 1 the error signal crosses all 50 steps nearly intact; at
-# $f \approx 0.5$ it halves at each step, like a badly scaled vanilla RNN. With $f$ near 1 the full
-# gradient (solid) is the cell path (dashed); with small forget gates the other paths, through
-# the gates and $h$, carry more than the cell does, but they shrink step by step as well. This
-# is also why the forget gate's bias is usually **initialised to a positive value** (Gers et al.
-# 2000 used positive biases; Jozefowicz et al. 2015 recommend $b_f = 1$): a fresh LSTM then
+# The table gives each run's numbers. With the forget gates near 1 the error signal crosses all 50
+# steps nearly intact; at $f \approx 0.5$ the cell path halves it at each step, like a badly
+# scaled vanilla RNN. With $f$ near 1 the full gradient (solid) stays close to the cell path
+# (dashed); with smaller forget gates the other paths, through the gates and $h$, carry more than
+# the cell does, but they shrink step by step as well (the last column: the mean factor per step).
+# This is also why the forget gate's bias is usually **initialised to a positive value** (Gers et
+# al. 2000 used positive biases; Jozefowicz et al. 2015 recommend $b_f = 1$): a fresh LSTM then
 # starts out remembering, and gradients reach far back from the first update on.
 #
 # ### 6.4 A task that needs memory
@@ -611,11 +633,10 @@ ax.set_title("training the LSTM on the marker task")
 plt.show()
 
 # %% [markdown]
-# How do the three cells compare? The same task at three lengths (the markers always sit at
-# least 4 steps before the end, so longer sequences mean longer gaps), the same 8 units, the same
-# 250 minibatches. The vanilla RNN has a quarter of the LSTM's parameters, but that is not what
-# makes the difference: a 32-unit RNN, with twice the LSTM's parameters, still guesses at
-# length 40 (try it).
+# How do the three cells compare? The same task at three lengths (the markers always sit at least
+# 4 steps before the end, so longer sequences mean longer gaps), the same 8 units, the same 250
+# minibatches. The vanilla RNN has far fewer parameters than the LSTM (the legend counts them), so
+# we also train a vanilla RNN with 32 units, more parameters than the LSTM, at length 40.
 
 # %%
 t0 = time.perf_counter()
@@ -628,7 +649,15 @@ for j, L in enumerate(lengths):
         m = GA.MarkerNet(kind, hidden=8, seed=0)
         GA.train_marker_net(m, tr_L, steps=250)
         acc[i, j] = GA.marker_accuracy(m, te_L)["all"]
-print(f"{time.perf_counter() - t0:.1f} s for nine trainings")
+wide_rnn = GA.MarkerNet("rnn", hidden=32, seed=0)                # tr_L, te_L: length 40
+GA.train_marker_net(wide_rnn, tr_L, steps=250)
+print(f"{time.perf_counter() - t0:.1f} s for ten trainings")
+for i, kind in enumerate(cells):
+    print(f"{kind.upper():4s} (8 units): " + ", ".join(
+        f"length {L} {a:.1%}" for L, a in zip(lengths, acc[i], strict=True)))
+print(f"RNN (32 units, {sum(p.numel() for p in wide_rnn.parameters())} parameters; the 8-unit LSTM "
+      f"has {sum(p.numel() for p in GA.MarkerNet('lstm', 8).parameters())}): length 40 "
+      f"{GA.marker_accuracy(wide_rnn, te_L)['all']:.1%}   (guessing: 25%)")
 
 fig, ax = plt.subplots(figsize=(7, 3.0))
 for i, kind in enumerate(cells):
@@ -649,8 +678,10 @@ plt.show()
 
 # %% [markdown]
 # The vanilla RNN gets most short sequences right and falls to guessing as the gap grows; the
-# two gated cells solve all three lengths. (The LSTM also has a head start: its gate biases make
-# it start out remembering.)
+# two gated cells solve all three lengths (the accuracies are printed above the figure). More
+# units do not rescue the vanilla RNN: with 32 of them, and more parameters than the LSTM, it
+# is still close to guessing at length 40 (the last line). (The LSTM also has a head start: its
+# gate biases make it start out remembering.)
 #
 # ### 6.5 Play with it: the gates of a trained LSTM
 #
@@ -683,10 +714,22 @@ gates_view = LSTMGatesView(net, test=test)
 gates_view
 
 # %% [markdown]
-# For readers without a live kernel, here is what each clamp does to the accuracy, separately
-# for sequences with one marker and with two.
+# For readers without a live kernel, here is what the trained network's gates do on average over
+# the test sequences, and what each clamp does to the accuracy, separately for sequences with one
+# marker and with two.
 
 # %%
+trace, _ = GA.marker_trace(net, test.tokens)                       # gates: (1000, 20, 8) each
+at_marker = np.zeros(test.tokens.shape, dtype=bool)                # (1000, 20)
+for k, steps_k in enumerate(test.positions):
+    at_marker[k, steps_k] = True
+at_noise = ~at_marker
+at_noise[:, -1] = False                                            # the query is neither
+print(f"mean input gate: {trace.i[at_marker].mean():.2f} at the markers, "
+      f"{trace.i[at_noise].mean():.2f} at the noise letters")
+print(f"mean forget gate: {trace.f[at_marker].mean():.2f} at the markers, "
+      f"{trace.f[at_noise].mean():.2f} at the noise letters")
+
 clamp_acc = {name: GA.marker_accuracy(net, test, name) for name in GA.CLAMPS}
 fig, ax = plt.subplots(figsize=(8, 2.9))
 xs = np.arange(len(clamp_acc))
@@ -703,14 +746,18 @@ ax.legend(fontsize=8, loc="upper center", ncol=2)
 ax.set_title("clamping one gate of the trained LSTM")
 plt.show()
 for name, a in clamp_acc.items():
-    print(f"{name:11s}: {a['all']:.1%}")
+    print(f"{name:11s}: {a['all']:6.1%}   one marker {a['one marker']:6.1%}   "
+          f"two markers {a['two markers']:6.1%}")
 
 # %% [markdown]
-# Without its forget gate (0) or its input gate (0) the network is back to guessing: its memory
-# lives in the cell, and it needs both to write it and to keep it. With the forget gate stuck at
-# 1, sequences with a single marker still work (the network only ever needed to keep), but with
-# two markers the first one can no longer be erased and the two mix in the cell, so many answers
-# go wrong: the *forget* gate is what overwrites. Real LSTMs on real data are less tidy than this
+# On average the input gate opens wider at the markers than at the noise letters, and the forget
+# gate stays near 1 through the noise but drops at a marker (the first two lines): the network
+# writes at a marker, making room for it, and keeps what it wrote in between. Without its forget
+# gate (0) or its input gate (0) the network is back to guessing, 25%: its memory lives in the
+# cell, and it needs both to write it and to keep it. With the forget gate stuck at 1, sequences
+# with a single marker still work (the network only ever needed to keep), but with two markers
+# the first one can no longer be erased and the two mix in the cell, so many answers go wrong:
+# the *forget* gate is what overwrites. Real LSTMs on real data are less tidy than this
 # one, but the same experiment, switching a part off and watching what breaks, is a standard way
 # to find out what a trained network relies on.
 #
@@ -849,13 +896,15 @@ ax1.legend(fontsize=8)
 ax1.set_title("guessing a digit while reading it row by row")
 fig.tight_layout()
 plt.show()
+for bi, name in ((False, "one direction"), (True, "bidirectional")):
+    print(f"{name:14s} accuracy after rows 1-8: " + " ".join(f"{a:.2f}" for a in readers[bi]))
 
 # %% [markdown]
-# The one-directional reader improves with every row; its last guesses are about as good as the
-# bidirectional reader's, which is high from the first row on, because at every step it has
-# seen everything. (Both are far from a convolutional network on the same digits: reading rows
-# in order is an odd way to look at an image. Multi-dimensional RNNs and, later, attention are
-# ways to do better.)
+# The one-directional reader improves as it reads, and its last guesses are about as good as the
+# bidirectional reader's, which is high from the first row on, because at every step it has seen
+# everything (the accuracies are printed below the figure). (Both are far from a convolutional
+# network on the same digits: reading rows in order is an odd way to look at an image.
+# Multi-dimensional RNNs and, later, attention are ways to do better.)
 #
 # ## 9. Output feedback and a character-level language model
 #
@@ -887,10 +936,10 @@ plt.show()
 # A **language model** predicts the next symbol of a text from the ones before. At the level of
 # characters (Sutskever et al. 2011; Graves 2013; Karpathy's char-rnn, 2015) it needs no
 # vocabulary of words: it reads and writes one character at a time, and must learn spelling,
-# words, punctuation and line breaks from scratch. We train one on English that ships with
-# Python itself: the paragraphs of the language reference in `pydoc_data.topics` (grammar rules
-# and code examples, tables and heading underlines removed), about 230 000 characters. The last
-# 5% are held out.
+# words, punctuation and line breaks from scratch. We train one on English that ships with Python
+# itself: the paragraphs of the language reference in `pydoc_data.topics` (grammar rules and code
+# examples, tables and heading underlines removed), some two hundred thousand characters (the
+# count is printed below; it depends on the Python version). The last 5% are held out.
 
 # %%
 text = language.load_text()
@@ -903,13 +952,13 @@ print(f"{len(text):,} characters, {vocab.size} distinct; train {len(train_ids):,
 print(repr(text[20_000:20_400]))
 
 # %% [markdown]
-# The model: each character id is looked up in an embedding table (a learned 32-dimensional
-# vector per character), an LSTM with 128 units reads the sequence, and a linear layer turns
-# every hidden state into $V$ scores for the next character. Training uses **truncated BPTT**
-# exactly as in section 3: the text is cut into 32 streams read in parallel, each step takes the
-# next 64 characters of every stream, predicts each next character (teacher forcing), and carries
-# the hidden state, detached, into the next step. Adam with a learning rate of 0.02 that decays
-# along a cosine to 0.002, gradients clipped to norm 1. This takes 10 to 20 seconds.
+# The model: each character id is looked up in an embedding table (a learned 32-dimensional vector
+# per character), an LSTM with 128 units reads the sequence, and a linear layer turns every hidden
+# state into $V$ scores for the next character. Training uses **truncated BPTT** exactly as in
+# section 3: the text is cut into 32 streams read in parallel, each step takes the next 64
+# characters of every stream, predicts each next character (teacher forcing), and carries the
+# hidden state, detached, into the next step. Adam with a learning rate of 0.02 that decays along
+# a cosine to 0.002, gradients clipped to norm 1. The time it takes is printed with the result.
 #
 # As a yardstick: a model that knows nothing pays $\log_2 V$ bits per character; one that only
 # knows how often each character occurs pays the entropy of the character frequencies.
@@ -951,19 +1000,32 @@ ax1.set_title(f"clipped on {np.sum(np.array(hist.grad_norm) > 1.0)} of {len(hist
               "steps")
 fig.tight_layout()
 plt.show()
+first25 = loss_bits[:25].mean()
+print(f"first minibatch {loss_bits[0]:.2f} bits/char; mean of the first 25: {first25:.2f}, "
+      f"{'below' if first25 < unigram_bits else 'above'} the {unigram_bits:.2f} of the character "
+      "frequencies")
+wiggle = loss_bits - np.convolve(loss_bits, np.ones(101) / 101, mode="same")  # minus the trend
+wiggle = wiggle[100:-60]
+corr = [np.corrcoef(wiggle[:-k], wiggle[k:])[0, 1] for k in range(40, 250)]
+print(f"the detrended training loss repeats itself best after {40 + int(np.argmax(corr))} steps "
+      f"(correlation {max(corr):.2f}); one pass of a stream over the text takes at most "
+      f"{len(train_ids) // (32 * 64)} steps")
+print(f"last 50 steps: training {loss_bits[-50:].mean():.2f} bits/char, validation "
+      f"{val_bits[-1]:.2f}; the largest gradient norm {max(hist.grad_norm):.2f}")
 
 # %% [markdown]
-# The loss falls quickly from the uniform guess below the character-frequency baseline: the
-# model has learned which characters follow which. The slow wiggles of the training curve
-# repeat with every pass over the text (each stream is about a hundred chunks long): some passages
-# are simply easier to predict than others. The validation curve lies above the training
-# curve: the held-out topics are text the model has never read, while it has begun to fit the
-# training text itself. The gradient norm (right) stays below the clipping threshold in this
-# run: the loss averages 2048 predictions, and an LSTM is less prone to explode than a vanilla
-# RNN. A threshold that is never reached costs nothing, and it stays as insurance against the
-# rare cliff. A model this small trained this briefly will not write correct sentences, but
-# it learns a lot of structure: spaces after words, frequent words, capitals after full stops,
-# quotes around names, line breaks after about 70 characters.
+# The loss falls quickly from the uniform guess below the character-frequency baseline (the
+# first line): the model has learned which characters follow which. The slow wiggles of the
+# training curve repeat with every pass over the text (the second line: the curve matches
+# itself one pass later): some passages are simply easier to predict than others. The
+# validation curve lies above the training curve (the last line): the held-out topics are text
+# the model has never read, while it has begun to fit the training text itself. The gradient
+# norm (right) stays below the clipping threshold in this run (the title counts the clipped
+# steps): the loss averages $32 \cdot 64 = 2048$ predictions, and an LSTM is less prone to
+# explode than a vanilla RNN. A threshold that is never reached costs nothing, and it stays as
+# insurance against the rare cliff. A model this small trained this briefly will not write
+# correct sentences, but the samples below show how much structure it learns: spaces after
+# words, frequent words, capitals after full stops, quotes around names.
 #
 # ### 9.3 Sampling with a temperature
 #
@@ -1148,8 +1210,9 @@ print(f"notebook time so far: {time.perf_counter() - t_start:.0f} s")
 # * The LSTM adds a cell $c_t = f_t \odot c_{t-1} + i_t \odot g_t$ read through
 #   $h_t = o_t \odot \tanh(c_t)$. Along the cell, $\partial c_t / \partial c_{t-1} = \mathrm{diag}(f_t)$:
 #   with forget gates near 1 the error survives many steps. Trained on a memory task, it writes
-#   at the marker (input gate open), keeps through the noise (forget gate near 1), and erases by
-#   closing the forget gate; clamping those gates breaks exactly those abilities.
+#   at the marker (input gate wider open), keeps through the noise (forget gate near 1), and
+#   erases by lowering the forget gate at a marker; clamping those gates breaks exactly those
+#   abilities.
 # * The GRU merges the gates into an update gate and a reset gate, has no separate cell, and
 #   uses 3 instead of 4 weight blocks. Both gated cells solve memory tasks that defeat the
 #   vanilla RNN.

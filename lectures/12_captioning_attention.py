@@ -161,8 +161,8 @@ for t, (a, b) in enumerate(zip(inputs, targets, strict=True)):
 #   \mathbb{R}^C$, each describing one region of the image (Xu et al. use VGG's
 #   $14 \times 14 \times 512$ grid). Section 8 needs the grid.
 #
-# We have no ImageNet network, and our images are simple, so a small one is trained for us in a
-# few seconds: `dlcv.captioning.encoders` maps a $64 \times 64$ image to an $8 \times 8$ grid of
+# We have no ImageNet network, and our images are simple, so a small one is trained for us here
+# (the time it takes is printed below): `dlcv.captioning.encoders` maps a $64 \times 64$ image to an $8 \times 8$ grid of
 # 48-dimensional vectors, one per $8 \times 8$ pixel cell. It learned, on 1500 scenes of its own,
 # to say for every cell which object covers it (size, colour and class: 24 kinds, plus
 # background). This plays the role of ImageNet pre-training: the captioners only *read* these
@@ -174,7 +174,7 @@ for t, (a, b) in enumerate(zip(inputs, targets, strict=True)):
 # $[-1, 1]$, so a weighted average of grid vectors also tells *where* its weight was.
 
 # %%
-enc = encoders.shapes_encoder(seed=0)          # trained on first use (its own scenes), cached
+enc = encoders.shapes_encoder(seed=0)  # trained on first use (its own scenes), then cached
 print(f"encoder trained in {enc.seconds:.1f} s; on held-out scenes it labels "
       f"{enc.cell_accuracy:.1%} of all cells and {enc.object_cell_accuracy:.1%} of the cells "
       f"on objects right")
@@ -201,13 +201,30 @@ for row, i in enumerate([1, 5]):
 fig.tight_layout()
 plt.show()
 
+pix = np.zeros(test.scenes.images.shape[:3], dtype=np.int64)  # (250, 64, 64) label of each pixel
+for k in range(len(test)):
+    for m, kind, colour, size in zip(test.scenes.masks[k], test.scenes.labels[k],
+                                     test.scenes.colors[k], test.scenes.sizes[k], strict=True):
+        pix[k][m] = encoders.cell_label(colour, kind, size)
+cover = (pix.reshape(-1, 8, 8, 8, 8).transpose(0, 1, 3, 2, 4)
+         == cell_test[..., None, None]).mean(axis=(3, 4))   # (250, 8, 8) share of the cell
+obj = cell_test > 0                                         # cells that an object covers
+miss = obj & (pred_cells != cell_test)
+kind_of = lambda label: (label - 1) // 2 % 3                # the class of an object label
+wrong_class = (pred_cells[miss] > 0) & (kind_of(pred_cells[miss]) != kind_of(cell_test[miss]))
+print(f"of the {miss.sum()} object cells the encoder gets wrong, {wrong_class.mean():.0%} get the "
+      f"wrong class and {np.mean(pred_cells[miss] == 0):.0%} are called background")
+print(f"it gets {miss[obj & (cover == 1)].mean():.0%} of the cells that an object fills wrong, "
+      f"and {miss[obj & (cover < 1)].mean():.0%} of those it covers in part")
+
 # %% [markdown]
 # Each cell that an object covers shows a letter: c, s or t for a small circle, square or
 # triangle, C, S or T for a large one, in the object's colour; empty cells are background. The
-# encoder gets most cells right; its mistakes are mostly about the class on cells that hold only
-# an edge or a corner of a shape, which is hard to judge from a small window. The captioners
-# will read the 48 numbers behind each letter, not the letter itself, so they can still combine
-# evidence from several cells.
+# encoder gets most cells right (the first line printed in this section); its mistakes are mostly
+# about the class, and they are more frequent on cells that hold only an edge or a corner of a
+# shape than on cells a shape fills (the two lines below the figure): the class is hard to judge
+# from a small part of an outline. The captioners will read the 48 numbers behind each letter, not
+# the letter itself, so they can still combine evidence from several cells.
 
 # %% [markdown]
 # ## 3. Decoders that read the image once
@@ -272,11 +289,14 @@ hist_lm = cap.train_captioner(blind, v_train, train.tokens, train.image_index, s
 print(f"trained in {hist_st.seconds:.1f} s and {hist_lm.seconds:.1f} s")
 print(f"parameters: {sum(p.numel() for p in show_tell.parameters()):,}")
 
+held_out = {}
 for name, model in (("Show and Tell", show_tell), ("language only", blind)):
-    loss = cap.caption_loss(model, v_test, test.tokens, test.image_index)
+    loss = held_out[name] = cap.caption_loss(model, v_test, test.tokens, test.image_index)
     print(f"{name:14s} held-out loss {loss:.3f} per word, perplexity {np.exp(loss):.2f}")
 print(f"uniform guessing over the {V - 2} words that can come next (not <NULL>, <START>): "
       f"loss {np.log(V - 2):.3f}, perplexity {V - 2}")
+lowers = held_out["Show and Tell"] < held_out["language only"]
+print(f"seeing the image {'lowers' if lowers else 'does not lower'} the held-out perplexity")
 
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.plot(np.convolve(hist_st.loss, np.ones(20) / 20, "valid"), label="Show and Tell",
@@ -294,9 +314,10 @@ plt.show()
 # The two curves fall together at first: the grammar itself ("a" is followed by a size or a
 # colour, "left" by "of") is learned from the words alone. Then they part: only the model that
 # sees the image can learn *which* colour and *which* shape. The held-out **perplexity**
-# ($e^{\text{loss}}$, the effective number of equally likely choices per word) shows the same.
-# Neither reaches perplexity 1, and no model could: the references of one image talk about
-# different objects, so even a perfect model must spread its probability over them.
+# ($e^{\text{loss}}$, the effective number of equally likely choices per word) shows the same (the
+# lines above the figure). Neither reaches perplexity 1, and no model could: the references of one
+# image talk about different objects, so even a perfect model must spread its probability over
+# them.
 
 # %% [markdown]
 # ## 4. Writing a caption at test time
@@ -327,11 +348,35 @@ fig.tight_layout()
 plt.show()
 print("the language-only model writes, for every image:", Counter(greedy_lm).most_common(2))
 
+
+def named_in_scene(captions):
+    """The share of the captions' colour words, and of their class words, that name a colour
+    (a class) of some object in their test scene."""
+    found = {"colour": [], "class": []}
+    for k, caption in enumerate(captions):
+        colours = {COLOR_NAMES[c] for c in test.scenes.colors[k]}
+        classes = {test.scenes.class_names[c] for c in test.scenes.labels[k]}
+        for w in caption.split():
+            if w in COLOR_NAMES:
+                found["colour"].append(w in colours)
+            elif w.rstrip("s") in test.scenes.class_names:          # "circles" -> "circle"
+                found["class"].append(w.rstrip("s") in classes)
+    return {key: float(np.mean(v)) for key, v in found.items()}
+
+
+for name, caps in (("Show and Tell", greedy_st), ("language only", greedy_lm)):
+    hits = named_in_scene(caps)
+    print(f"{name:14s}: {hits['colour']:.0%} of its colour words and {hits['class']:.0%} of its "
+          "class words name something in the scene")
+
 # %% [markdown]
-# Show and Tell often gets the colour right and sometimes the class or the place wrong: one
-# 48-number summary of a scene with four objects cannot say much about each. The language-only
-# model has no choice but to write the same sentence for every image: its favourite caption,
-# built from the most probable word at every step.
+# Nearly every colour word and class word that Show and Tell writes names a colour and a class
+# that the scene holds, far more often than the language-only model's (the last two lines). Yet
+# the captions above still pair colours with the wrong shapes, and section 7 counts how many of
+# its noun phrases fit no object at all: one 48-number summary of a scene with four objects says
+# which colours and shapes are there, but not much about which goes with which. The language-only
+# model has no choice but to write the same sentence for every image: its favourite caption, built
+# from the most probable word at every step.
 
 # %% [markdown]
 # ### Exposure bias
@@ -376,16 +421,22 @@ for t in range(pos, seq.shape[1] - 1):
     w = int(seq[0, t + 1])
     note = "  <- planted" if t == pos else ""
     print(f"  word {t}: p({vocab.idx_to_word[w]!r}) = {logp[t, w].exp():.3f}{note}")
+own_word = greedy_st[i].split()[pos]
+differ = forced_caption.split()[pos + 1:] != greedy_st[i].split()[pos + 1:]
+print(f"at the planted position the model gave {own_word!r} p = "
+      f"{logp[pos, vocab.word_to_idx[own_word]].exp():.3f}; the words after it "
+      f"{'differ from' if differ else 'are'} those of the greedy caption")
 
 # %% [markdown]
-# The model found the planted colour unlikely, but once it is there it simply carries on: it
-# completes the phrase about an object of that colour, which is not in the picture, and writes
-# the rest of the sentence. Nothing in training taught it to notice the contradiction, let alone
-# to go back: in training, the prefix was always true. Compare the rest of the sentence with the
-# greedy caption: a wrong prefix steers the words that follow, because the relation and the
-# second object are chosen relative to the first one, which now does not exist. Real
-# captioners make such early mistakes by themselves, and a long sentence gives them more
-# chances.
+# The model found the planted colour unlikely (compare its probability with that of the model's
+# own word, in the last line), but once it is there it simply carries on: it completes the phrase
+# about an object of that colour, which is not in the picture, and writes the rest of the
+# sentence. Nothing in training taught it to notice the contradiction, let alone to go back: in
+# training, the prefix was always true. Compare the rest of the sentence with the greedy caption
+# (the last line says whether they differ): a wrong prefix steers the words that follow, because
+# the relation and the second object are chosen relative to the first one, which now does not
+# exist. Real captioners make such early mistakes by themselves, and a long sentence gives them
+# more chances.
 
 # %% [markdown]
 # ### Scheduled sampling
@@ -513,12 +564,22 @@ for t, cands in enumerate(beam.steps[:4], start=1):
 print("...\nfinished captions, best first:")
 for ids, score in beam.captions:
     print(f"   {score:7.3f}  {vocab.decode(ids)}")
-greedy_ids = tok_st[i_beam][:list(tok_st[i_beam]).index(vocab.end) + 1]
-with torch.no_grad():
-    seq = torch.tensor([[vocab.start, *greedy_ids]])
-    lp = F.log_softmax(show_tell(v_test[i_beam:i_beam + 1], seq[:, :-1])[0], -1)[0]
-    greedy_score = float(lp[torch.arange(len(greedy_ids)), seq[0, 1:]].sum())
+def caption_logprob(model, feats, captions):
+    """The summed log-probability of each caption, its words and <END>, under the model."""
+    scores = []
+    with torch.no_grad():
+        for f, caption in zip(feats, captions, strict=True):
+            seq = torch.tensor([[vocab.start, *[vocab.word_to_idx[w] for w in caption.split()],
+                                 vocab.end]])                                    # (1, T + 1)
+            lp = F.log_softmax(model(f[None], seq[:, :-1])[0], -1)[0]            # (T, V)
+            scores.append(float(lp[torch.arange(seq.shape[1] - 1), seq[0, 1:]].sum()))
+    return np.array(scores)
+
+
+greedy_score = caption_logprob(show_tell, v_test[i_beam:i_beam + 1], [greedy_st[i_beam]])[0]
 print(f"greedy: {greedy_score:7.3f}  {greedy_st[i_beam]}")
+more = beam.captions[0][1] > greedy_score
+print(f"beam search's best caption is {'more' if more else 'not more'} probable than greedy's")
 
 # %% [markdown]
 # The same search as a tree, for its first six steps: each column is a step, each entry a
@@ -539,8 +600,8 @@ plt.show()
 # of its words' log-probabilities, `<END>` included. Compare the best finished beam with the
 # greedy sentence printed above: greedy decoding committed to the locally best word at some
 # step and paid for it later, while beam search kept an alternative alive long enough to find a
-# sentence with a higher total probability. On most images the two agree; section 7 measures
-# what beam search changes on average.
+# sentence with a higher total probability (the last line). Section 7 counts on how many images
+# the two disagree, and measures what beam search changes on average.
 
 # %% [markdown]
 # ## 6. Scoring a caption: BLEU
@@ -657,11 +718,12 @@ def evaluate(captions):
 
 shuffle = np.random.default_rng(1).permutation(len(test))
 tok_shuf, _ = decoding.greedy_decode(show_tell, v_test[shuffle], vocab)   # caption i: wrong image
+beam_st = beam_captions(show_tell, v_test)
 results = {
     "language only": evaluate(greedy_lm),
     "Show and Tell, wrong image": evaluate([vocab.decode(t) for t in tok_shuf]),
     "Show and Tell": evaluate(greedy_st),
-    "Show and Tell, beam k = 3": evaluate(beam_captions(show_tell, v_test)),
+    "Show and Tell, beam k = 3": evaluate(beam_st),
 }
 human_bleu = decoding.lecture_bleu([r[0] for r in test.captions],      # 1st reference against
                                    [r[1:] for r in test.captions]).bleu  # the others
@@ -670,18 +732,36 @@ for name, (b, p) in results.items():
     print(f"{name:28s} {b:6.3f}   {p:6.1%}")
 print(f"{'human (1 vs the others)':28s} {human_bleu:6.3f}   {1:6.1%}")
 
+print()
+for name, than in (("Show and Tell, wrong image", "language only"),
+                   ("Show and Tell", "language only"),
+                   ("Show and Tell, beam k = 3", "Show and Tell")):
+    print(f"{name} against {than}: BLEU-4 {results[name][0] - results[than][0]:+.3f}, "
+          f"true noun phrases {results[name][1] - results[than][1]:+.1%}")
+agree = np.array([b == g for b, g in zip(beam_st, greedy_st, strict=True)])
+more = caption_logprob(show_tell, v_test, beam_st) > caption_logprob(show_tell, v_test, greedy_st)
+two_objects = lambda caps: np.mean([any(w in c.split() for w in relations) for c in caps])
+print(f"beam search and greedy decoding agree on {agree.mean():.0%} of the images; where they "
+      f"differ, beam's caption is the more probable one on {more[~agree].mean():.0%}")
+print(f"captions that relate two objects (left, right, above, below): greedy "
+      f"{two_objects(greedy_st):.0%}, beam {two_objects(beam_st):.0%}")
+print("above the human BLEU:", ", ".join(k for k, (b, _) in results.items() if b > human_bleu)
+      or "none")
+
 # %% [markdown]
 # The language-only model already scores well above zero from sentence structure alone; this
 # is the floor any captioner must clear. Its noun phrases are true only when its one sentence
-# happens to fit the scene. Given the wrong image, Show and Tell falls to about the same level:
-# it describes, fluently, a scene that is not there. Given the right image it does clearly
-# better on both scores.
+# happens to fit the scene. Given the wrong image, Show and Tell falls to about the same level
+# (the differences are printed below the table): it describes, fluently, a scene that is not
+# there. Given the right image it does clearly better on both scores.
 #
-# Beam search makes the captions more *probable*, and here more often true, but not necessarily
-# better in BLEU: the most probable sentences are the safe, common ones ("there is a large ...
-# in the middle"), which match fewer of the references' n-grams than a bolder sentence
-# about two objects. Vinyals et al. (2017) report a related observation on COCO: reducing their
-# beam from 20 to 3 improved their scores. The "human" BLEU is not a ceiling either: a single true
+# Beam search makes the captions more *probable* (the printed agreement line: where it changes
+# the caption at all, its caption is nearly always the more probable one), and here more often
+# true, but not better in BLEU: the most probable sentences are the safe, common ones ("there is
+# a large ... in the middle"), which match fewer of the references' n-grams than a bolder
+# sentence about two objects (the next line counts the captions that relate two objects).
+# Vinyals et al. (2017) report a related observation on COCO: reducing their beam from 20 to 3
+# improved their scores. The "human" BLEU is not a ceiling either (the last line): a single true
 # caption often talks about other objects than the remaining references, and BLEU punishes
 # that. This is why captioning benchmarks use five or more references per image, and why BLEU
 # differences of a few hundredths between systems mean little.
@@ -722,8 +802,8 @@ print(f"{'human (1 vs the others)':28s} {human_bleu:6.3f}   {1:6.1%}")
 # compute $\alpha_t$ from the *previous* state $h_{t-1}$ and feed $z_t$ into the LSTM as an extra
 # input. Computing it from $h_t$, as Lu et al. (2017) do, means the map that chooses "circle"
 # already knows that "red" came before it; and since the LSTM then reads only words, teacher
-# forcing runs it over a whole caption in one call, which makes training several times faster
-# on a CPU. Xu et al. also add a "doubly stochastic" penalty
+# forcing runs it over a whole caption in one call instead of a Python loop over the words,
+# which makes training faster on a CPU. Xu et al. also add a "doubly stochastic" penalty
 # $\lambda \sum_i (1 - \sum_t \alpha_{t,i})^2$ that asks every cell to be looked at about once
 # over a caption (`train_captioner(attention_penalty=...)`; we leave it off).
 #
@@ -746,6 +826,13 @@ results["attention"] = evaluate(greedy_att)
 results["attention, beam k = 3"] = evaluate(beam_captions(attention, feats_test))
 for name in ("attention", "attention, beam k = 3"):
     print(f"{name:28s} BLEU-4 {results[name][0]:.3f}, true noun phrases {results[name][1]:.1%}")
+att, st = results["attention"], results["Show and Tell"]
+n_params = {name: sum(p.numel() for p in m.parameters())
+            for name, m in (("attention", attention), ("Show and Tell", show_tell))}
+print("attention against Show and Tell: held-out loss "
+      f"{loss_att - held_out['Show and Tell']:+.3f}, BLEU-4 {att[0] - st[0]:+.3f}, "
+      f"true noun phrases {att[1] - st[1]:+.1%}, "
+      f"parameters {n_params['attention'] - n_params['Show and Tell']:+,}")
 
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12.5, 3.6), gridspec_kw={"width_ratios": [1, 1.7]})
 for h, name, color in ((hist_lm, "language only", CLASS_COLORS[1]),
@@ -773,11 +860,11 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The attention model reaches a lower loss and writes better captions than Show and Tell, with
-# the same encoder features and a smaller LSTM: the difference is that it may look at a different
-# part of the grid for every word, instead of at one average of it. (The attention model also
-# sees the coordinate channels; in Show and Tell's average they are constant. Question 8 below
-# asks what that means for the words it can get right.)
+# The attention model reaches a lower loss and writes better captions than Show and Tell (the last
+# line printed above), with the same encoder features and a smaller LSTM: the difference is that
+# it may look at a different part of the grid for every word, instead of at one average of it.
+# (The attention model also sees the coordinate channels; in Show and Tell's average they are
+# constant. Question 8 below asks what that means for the words it can get right.)
 
 # %% [markdown]
 # ### Where does it look?
@@ -810,10 +897,10 @@ for i in (68, 140, 241):
 # The heat follows the sentence. While the model writes the words of an object phrase, the
 # attention sits on an object with those properties: the colour word is chosen while looking at
 # something of that colour, and after "left of", "above" or "below" the attention moves to the
-# *second* object. For place words ("at the top") the maps are often broader: the answer is in
-# the coordinate channels of whatever was attended, not in a new place to look. Not every word
-# needs the image ("of", "the"); for those the attention is free to drift, and no training signal
-# pins it down.
+# *second* object. For place words ("at the top") the maps are a little broader on average (the
+# entropies printed after the next figure measure the spread): the answer is in the coordinate
+# channels of whatever was attended, not in a new place to look. Not every word needs the image
+# ("of", "the"); for those the attention is free to drift, and no training signal pins it down.
 #
 # We can check this on all held-out images. For every generated word that belongs to a noun
 # phrase ("a large red circle") that fits some object of the scene, we measure the share of its
@@ -851,17 +938,35 @@ ax.set_title("where the attention goes when the model names an object", fontsize
 plt.show()
 print(f"overall: {on_objects.mean():.0%} of the attention lands on objects covering "
       f"{area.mean():.0%} of the image")
+for g in groups:
+    print(f"{g:6s} words: {on_objects[kinds == g].mean() / area[kinds == g].mean():.1f} times the "
+          "share their objects cover")
+
+spread = {"colour, size and class words": set(word_kind),
+          "top, bottom, middle": {"top", "bottom", "middle"},
+          "a, the, of, is, at, in, on": {"a", "the", "of", "is", "at", "in", "on"}}
+bits = {g: [] for g in spread}
+for i, caption in enumerate(greedy_att):
+    for t, w in enumerate(caption.split()):
+        a = np.asarray(alphas[i, t], dtype=np.float64)                  # (64,) sums to 1
+        for g, ws in spread.items():
+            if w in ws:
+                bits[g].append(-(a * np.log2(np.maximum(a, 1e-12))).sum())
+print("entropy of the attention, in bits (6 = spread evenly over the 64 cells): "
+      + "; ".join(f"{g} {np.mean(v):.2f}" for g, v in bits.items()))
 
 # %% [markdown]
-# Attention on the named objects is several times what their area would give, for
-# colour and class words most clearly. Size words come first in a phrase ("a *small* red circle"),
-# before the model has fully settled on an object, and "small" or "large" can also be judged by
-# comparison with the other objects. The share is far from 100%: the maps are smooth (the grid is
-# coarse and the upsampling blurs it), each cell's feature also describes its neighbourhood (the
-# encoder's receptive field is 44 pixels wide), so looking next to an object is often as
-# informative as looking at it, and the model is free to spread its attention wherever that helps
-# its prediction. Attention maps are a window into the model, not a segmentation, and a map can
-# look convincing while the decision rests on other cues.
+# Attention on the named objects is several times what their area would give, for colour and
+# class words most clearly (the ratios printed above). Size words come first in a phrase ("a
+# *small* red circle"), before the model has fully settled on an object, and "small" or "large"
+# can also be judged by comparison with the other objects. The share is far from 100%: the maps
+# are smooth (the grid is coarse and the upsampling blurs it), each cell's feature also describes
+# its neighbourhood (the encoder's receptive field is $4 + 2 \cdot 4 + 2 \cdot 8 + 2 \cdot 8 = 44$
+# pixels wide: a $4 \times 4$ convolution with stride 4, then three $3 \times 3$ ones whose taps
+# lie 4, 8 and 8 pixels apart), so looking next to an object is often as informative as looking at
+# it, and the model is free to spread its attention wherever that helps its prediction. Attention
+# maps are a window into the model, not a segmentation, and a map can look convincing while the
+# decision rests on other cues.
 
 # %% [markdown]
 # ## 9. Play with it: watch the model look

@@ -224,13 +224,18 @@ def _raw_vectors(encoder: ShapesEncoder, x: torch.Tensor, batch_size: int = 500)
     return torch.cat(out).numpy()
 
 
-@lru_cache(maxsize=4)
 def shapes_encoder(seed: int = 0) -> EncoderResult:
     """The trained encoder for this seed, trained on the first call and cached for the process
-    (about 5 s on a laptop CPU). Do not train the returned network further: it is shared."""
-    if not isinstance(seed, int | np.integer):
+    (about 5 s on a laptop CPU), however the seed is passed (shapes_encoder(0), seed=0,
+    np.int64(0)). Do not train the returned network further: it is shared."""
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise ValueError(f"shapes_encoder: seed must be an int, got {seed!r}")
-    return train_shapes_encoder(int(seed), progress=True)
+    return _cached_encoder(int(seed))
+
+
+@lru_cache(maxsize=4)
+def _cached_encoder(seed: int) -> EncoderResult:
+    return train_shapes_encoder(seed, progress=True)
 
 
 # --------------------------------------------------------------------------------------------

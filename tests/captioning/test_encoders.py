@@ -123,7 +123,7 @@ def test_show_cell_labels_writes_a_letter_per_object_cell():
 def test_the_default_encoder_sees_the_scenes_and_is_cached():
     """The encoder the captioning notebooks use: trained once per seed (a few seconds)."""
     r = encoders.shapes_encoder(0)
-    assert encoders.shapes_encoder(0) is r
+    assert encoders.shapes_encoder(0) is r and encoders.shapes_encoder(seed=0) is r  # one cache key
     assert r.cell_accuracy > 0.9  # background is most cells
     assert r.object_cell_accuracy > 0.7  # (size, colour, class) of the cells an object covers
 
