@@ -21,13 +21,13 @@ widgets side by side; a room's `widgets` module is the only one that imports ipy
                           normalisation, torch training runs
     dlcv.convolution      lectures 06-07, a3: convolution arithmetic, architectures, transfer
     dlcv.evaluation       lecture 08: confusion counts, PR curves, AP, calibration
-    dlcv.detection        lecture 09, a4: teaching IoU / NMS / anchors / focal loss,
+    dlcv.detection        lectures 09-10, a4: teaching IoU / NMS / anchors / focal loss,
                           localisation, sliding windows, proposals, PASCAL VOC
-    dlcv.segmentation     lecture 10: encoder-decoders, unpooling, transposed convolution, masks
-    dlcv.recurrent        lecture 11: gradients through time, LSTM gates, a character model
-    dlcv.captioning       lecture 12, a5: captions of the shapes scenes, the image encoder, the
+    dlcv.segmentation     lecture 11: encoder-decoders, unpooling, transposed convolution, masks
+    dlcv.recurrent        lecture 12: gradients through time, LSTM gates, a character model
+    dlcv.captioning       lecture 13, a5: captions of the shapes scenes, the image encoder, the
                           lecture's captioners
-    dlcv.beyond           lecture 13: metric learning, tracking, noisy labels, EM, distillation,
+    dlcv.beyond           lecture 14: metric learning, tracking, noisy labels, EM, distillation,
                           any-time prediction, neural fabrics
 
 ARCHITECTURE.md (at the top of the repository) says what each room may import and where a new

@@ -814,7 +814,7 @@ print(f"training accuracy {acc_d:.1%}, with {100 - len(dead_after)} working hidd
 # **In practice:** use ReLU, and watch the fraction of dead units and the learning rate. Try leaky
 # ReLU, PReLU, ELU or maxout if you want to squeeze out a little more. Try tanh if you must, but
 # expect less than from ReLU. Do not use the sigmoid in hidden layers (it remains useful as an
-# output that must be a probability, and as a gate in LSTMs, lecture 11).
+# output that must be a probability, and as a gate in LSTMs, lecture 12).
 #
 # ### 5.5 Play with it: activations and saturation
 #

@@ -1096,7 +1096,7 @@ plt.show()
 #
 # which keeps its direction and bounds the step length to $\eta c$. Pascanu et al. (2013) proposed
 # it for recurrent networks, where gradients are products of many Jacobians and explode easily
-# (lecture 11); in torch it is one line between `backward()` and `step()`:
+# (lecture 12); in torch it is one line between `backward()` and `step()`:
 # `torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=c)`. A demonstration with a deep
 # ReLU network initialised twice too large (He × 2), whose gradients start out huge:
 

@@ -625,7 +625,7 @@ print(convolve2d(np.ones((5, 5)), np.ones((3, 3)), mode="full").astype(int))
 # the gradient formulas still hold if we first spread $g$ out by inserting $S - 1$ zeros between
 # its entries (the gradient of a strided convolution is a convolution with a *dilated* upstream
 # gradient, which is why a strided convolution's backward pass is the forward pass of a
-# "transposed convolution", lecture 10). Both checked against autograd, with a batch of one:
+# "transposed convolution", lecture 11). Both checked against autograd, with a batch of one:
 
 # %%
 C_, F_, S_ = 3, 4, 2
@@ -686,7 +686,7 @@ for (name, _), rf in zip([("input", None)] + stack, table, strict=True):
 # Growth is linear in depth, with a slope that doubles after every pooling. Dilated convolutions
 # grow the receptive field much faster: with dilations $1, 2, 4, 8, \dots$ the size doubles with
 # every layer (Yu and Koltun, 2016), without any down-sampling, which is why they are popular in
-# segmentation (lecture 10), where the output must keep the input's resolution.
+# segmentation (lecture 11), where the output must keep the input's resolution.
 
 # %%
 depth = np.arange(1, 11)

@@ -37,7 +37,7 @@ def ref():
 
 
 def test_answers_use_neither_the_lectures_modules_nor_torch():
-    """Lecture 11's dlcv.recurrent modules and lecture 12's dlcv.captioning.captioners, .decoding and
+    """Lecture 12's dlcv.recurrent modules and lecture 13's dlcv.captioning.captioners, .decoding and
     .attention_maps are not mounted when a5 is graded, and the answer cells are graded in a kernel
     without torch: the reference imports none of them."""
     for gid, cell in answer_cells(read(NOTEBOOK)).items():

@@ -17,7 +17,7 @@
 # # Assignment 4: object detection
 #
 # A classifier says *what* an image shows; a detector says what is *where*: a list of boxes,
-# each with a class and a confidence score (lecture 09). Every modern detector is built from
+# each with a class and a confidence score (lectures 09-10). Every modern detector is built from
 # the same handful of pieces, and in this assignment you write each of them yourself, test it,
 # and then put them together into a single-stage detector in the spirit of RetinaNet that you
 # train on a laptop CPU in well under a minute.
@@ -52,7 +52,7 @@
 #   column `c` covers `[c, c + 1)`, so a box's width is `x2 - x1` (no `+ 1`) and a box around a
 #   single pixel is `(c, r, c + 1, r + 1)`. The shapes scenes, torchvision and this whole course
 #   use this convention.
-# - Lecture 09's module `dlcv.detection.boxes` holds small *teaching* versions of some of these
+# - Lectures 09-10's module `dlcv.detection.boxes` holds small *teaching* versions of some of these
 #   computations, and lecture 08's `dlcv.evaluation.metrics` computes average precision. Write your own:
 #   neither module is available when your notebook is graded, so importing them fails there.
 # - A failing test names the function, the case, and what was expected against what came back; a

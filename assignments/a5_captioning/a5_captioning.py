@@ -18,8 +18,8 @@
 #
 # A captioning model looks at an image and writes a sentence about it, one word at a time. Each
 # word depends on the image and on the words before it, so the model needs a memory: a recurrent
-# network (lecture 11) whose hidden state carries what has been said so far, started from what a
-# convolutional network saw in the image (lecture 12). In this assignment you write every piece of
+# network (lecture 12) whose hidden state carries what has been said so far, started from what a
+# convolutional network saw in the image (lecture 13). In this assignment you write every piece of
 # such a model in numpy, train it, and measure how well its sentences match what people (here, a
 # grammar) would say.
 #
@@ -49,7 +49,7 @@
 #   `dx, dparams... = layer_backward(dout, cache)`. The captioning model's `loss(features,
 #   captions)` returns `(loss, grads)`, like the models of assignment 2.
 # - Everything you write is numpy. PyTorch runs only inside the given image encoder
-#   (`dlcv.captioning.encoders`). Lecture 11's `dlcv.recurrent` modules and lecture 12's `dlcv.captioning.{captioners, decoding, attention_maps}` hold the
+#   (`dlcv.captioning.encoders`). Lecture 12's `dlcv.recurrent` modules and lecture 13's `dlcv.captioning.{captioners, decoding, attention_maps}` hold the
 #   lectures' own versions of some of these computations (in torch); write your own: those
 #   modules are not there when your notebook is graded, so importing them fails.
 # - A failing test names the function, the case, and what was expected against what came back; a
@@ -395,7 +395,7 @@ with checking("rnn_backward", case="N=2, T=4, D=3, H=5: numeric gradients",
 # values of $W_h$ are below one (the tanh derivative is at most one), so the product over $T$
 # steps shrinks geometrically: the gradient **vanishes**, and the network cannot learn that an
 # early input matters for a late output. With singular values well above one it can explode
-# instead (lecture 11). The LSTM of Part 3 was designed against the vanishing case.
+# instead (lecture 12). The LSTM of Part 3 was designed against the vanishing case.
 #
 # </details>
 
@@ -1635,7 +1635,7 @@ with needs("beam_search", "bleu"):
 # training, so after one wrong word it finds itself in a state it has not learned to recover
 # from, and errors compound along the sentence. Scheduled sampling (Bengio et al., 2015) feeds
 # the model's own sampled word instead of the true one with a probability that grows during
-# training, so it learns to continue from imperfect prefixes (lecture 12). Beam search also
+# training, so it learns to continue from imperfect prefixes (lecture 13). Beam search also
 # softens the problem at test time by not committing to one early word.
 #
 # </details>
@@ -1668,7 +1668,7 @@ with needs("beam_search", "bleu"):
 #   generator", CVPR 2015; A. Karpathy and L. Fei-Fei, "Deep visual-semantic alignments for
 #   generating image descriptions", CVPR 2015.
 # - K. Xu et al., "Show, attend and tell: neural image caption generation with visual
-#   attention", ICML 2015 (lecture 12).
+#   attention", ICML 2015 (lecture 13).
 # - K. Papineni, S. Roukos, T. Ward and W.-J. Zhu, "BLEU: a method for automatic evaluation of
 #   machine translation", ACL 2002; B. Chen and C. Cherry, "A systematic comparison of smoothing
 #   techniques for sentence-level BLEU", WMT 2014.

@@ -1,4 +1,4 @@
-"""Lecture 13: beyond classification.
+"""Lecture 14: beyond classification.
 
     metric        siamese embeddings, contrastive and triplet losses, mining, retrieval
     tracking      template matching, NCC, SiamFC on a synthetic video

@@ -1,10 +1,11 @@
-"""Knowledge distillation (lecture 13, Hinton, Vinyals & Dean 2015): a small student network
+"""Knowledge distillation (lecture 14, Hinton, Vinyals & Dean 2015): a small student network
 learns from the softened outputs of a large teacher.
 
     soft_targets(logits, T)                     softmax(logits / T): (N, C), rows sum to 1
     distillation_loss(s, t, y, T, alpha)        alpha T^2 KL(p_T(t) || p_T(s)) + (1-alpha) CE(s, y)
     fit_distilled(student, X, y, teacher_logits, T, alpha, ...)
-                                                minibatch Adam on that loss -> DistillHistory
+                                                minibatch Adam on that loss (for some epochs or
+                                                a fixed number of steps) -> DistillHistory
                                                 (alpha = 0: ordinary training on the labels)
 
 The teacher is trained beforehand with dlcv.networks.training.fit; its logits on the training set are
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlcv.loop import Log, shuffled, train
+from dlcv.loop import Log, cycled, shuffled, train
 
 
 def soft_targets(logits, T: float = 1.0) -> np.ndarray:
@@ -79,12 +80,16 @@ class DistillHistory:
 
 def fit_distilled(student: nn.Module, X, y, teacher_logits=None, X_val=None, y_val=None,
                   T: float = 4.0, alpha: float = 0.9, epochs: int = 40, batch_size: int = 64,
-                  lr: float = 3e-3, weight_decay: float = 0.0, seed: int = 0) -> DistillHistory:
+                  lr: float = 3e-3, weight_decay: float = 0.0, seed: int = 0,
+                  steps: int | None = None) -> DistillHistory:
     """Train `student` (in place) with Adam on distillation_loss.
 
     X: (N, ...) float inputs; y: (N,) labels; teacher_logits: (N, C) the teacher's logits on X
     (not needed when alpha = 0, which is plain cross-entropy training with the same loop, the
     fair baseline). X_val, y_val: data to record the accuracy on after every epoch.
+    steps: if given, train for exactly this many steps instead of `epochs` passes (batches of
+    min(batch_size, N) from dlcv.loop.cycled, so that training sets of different sizes get the
+    same number of updates); val_acc then has two entries, before and after.
     """
     Xt = torch.as_tensor(np.asarray(X, np.float32))
     yt = torch.as_tensor(np.asarray(y, np.int64))
@@ -101,6 +106,8 @@ def fit_distilled(student: nn.Module, X, y, teacher_logits=None, X_val=None, y_v
         Lt = None
     if not (isinstance(epochs, int) and epochs >= 1):
         raise ValueError(f"fit_distilled: epochs must be an int >= 1, got {epochs!r}")
+    if steps is not None and not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"fit_distilled: steps must be an int >= 1 or None, got {steps!r}")
     Xv = torch.as_tensor(np.asarray(X_val, np.float32)) if X_val is not None else None
     yv = torch.as_tensor(np.asarray(y_val, np.int64)) if y_val is not None else None
     opt = torch.optim.Adam(student.parameters(), lr=lr, weight_decay=weight_decay)
@@ -123,8 +130,12 @@ def fit_distilled(student: nn.Module, X, y, teacher_logits=None, X_val=None, y_v
         t = Lt[idx] if Lt is not None else s.detach()
         return distillation_loss(s, t, yt[idx], T, alpha)
 
-    for _ in range(epochs):
-        train(loss_of, opt, shuffled(len(Xt), batch_size, g), log=log)
+    if steps is not None:
+        train(loss_of, opt, cycled(len(Xt), min(batch_size, len(Xt)), steps, g), log=log)
         record()
+    else:
+        for _ in range(epochs):
+            train(loss_of, opt, shuffled(len(Xt), batch_size, g), log=log)
+            record()
     student.eval()
     return DistillHistory(np.array(log.loss), np.array(val))

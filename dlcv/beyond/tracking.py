@@ -1,4 +1,4 @@
-"""Object tracking as template matching (lecture 13): a synthetic video made from real photographs,
+"""Object tracking as template matching (lecture 14): a synthetic video made from real photographs,
 score maps of raw pixels, normalised cross-correlation and a small siamese network (SiamFC).
 
     make_sequence(num_frames, ...)         a target (a square cut from a photo) moving over another
@@ -269,7 +269,8 @@ class SiamFC(nn.Module):
         self.bias = nn.Parameter(torch.tensor(0.0))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) images in [0, 1] -> (B, 2 width, (H - 6) // 2, ...) feature maps."""
+        """(B, 3, H, W) images in [0, 1] -> (B, 2 width, (H - 7) // 2, (W - 7) // 2) feature maps
+        (30 x 30 -> 11 x 11, 64 x 64 -> 28 x 28); each feature sees a 9 x 9 pixel neighbourhood."""
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"SiamFC: images must have shape (B, 3, H, W), got {shape}")
@@ -313,7 +314,8 @@ def siamfc_pairs(photos: Sequence[np.ndarray], batch: int, rng: np.random.Genera
 
     Each pair: an exemplar z (size x size) at a random place of a random photo, and a search
     region x (search x search) of a changed copy of the photo (turned by up to `rotation`
-    degrees and scaled about the exemplar's centre, brightness times a factor in `light`,
+    degrees and scaled about the exemplar's centre by a factor s drawn from `scale`, which shows
+    the photo at 1/s of its size: s > 1 shrinks it; brightness times a factor in `light`,
     noise, and with probability `occlude` a bar of random colour and width across it, in the
     spirit of random erasing), centred up to max_shift pixels away from the exemplar. The label
     map marks score cells within `radius` pixels of the true offset as positive (1), the others

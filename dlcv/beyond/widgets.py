@@ -1,4 +1,4 @@
-"""Lecture 13's widgets: robust regression by EM, step by step, and a template tracker frame by
+"""Lecture 14's widgets: robust regression by EM, step by step, and a template tracker frame by
 frame.
 
     view = GUMEMView()
@@ -192,13 +192,18 @@ class TrackerView(FigureView):
         methods: {name: score_fn(template, window) -> map}, default raw correlation and NCC.
         search: the side of the search window (pixels).
         frame: the frame shown first (1..T-1).
+        results: {name: TrackResult} already computed by track(sequence, methods[name], search)
+            for some of the methods (the others are tracked here).
+        threshold: the centre error (pixels) marked on the error panel; the readout gives the
+            share of frames within it.
     State: results ({name: TrackResult}), errors ({name: (T,) centre errors}).
     Artists: frame_image, true_box, pred_box, window_box, path_line, window_image, map_image,
     peak_marker, truth_marker, error_lines ({name: Line2D}), frame_line.
     """
 
     def __init__(self, sequence=None, methods: dict[str, Callable] | None = None,
-                 search: int = 64, frame: int = 1):
+                 search: int = 64, frame: int = 1, results: dict | None = None,
+                 threshold: float = 5.0):
         from dlcv.beyond.tracking import centre_errors, correlation_map, make_sequence, ncc_map, track
 
         self.sequence = make_sequence() if sequence is None else sequence
@@ -208,7 +213,15 @@ class TrackerView(FigureView):
             raise ValueError(f"TrackerView: frame must be an int in 1..{T - 1}, got {frame!r}")
         super().__init__(figsize=(13.0, 6.2))
         self.search = search
-        self.results = {n: track(self.sequence, f, search=search) for n, f in methods.items()}
+        if not threshold > 0:
+            raise ValueError(f"TrackerView: threshold must be > 0 pixels, got {threshold!r}")
+        self.threshold = float(threshold)
+        given = results or {}
+        if set(given) - set(methods):
+            raise ValueError(f"TrackerView: results has methods that are not in methods: "
+                             f"{sorted(set(given) - set(methods))}")
+        self.results = {n: given[n] if n in given else track(self.sequence, f, search=search)
+                        for n, f in methods.items()}
         self.errors = {n: centre_errors(r.centres, self.sequence.centres)
                        for n, r in self.results.items()}
         names = list(methods)
@@ -260,7 +273,7 @@ class TrackerView(FigureView):
             (self.error_lines[name],) = self.ax_err.plot(
                 t_axis, np.maximum(self.errors[name], 0.5), "-", color=self.colors[name], lw=1.5,
                 label=name)
-        self.ax_err.axhline(5, color="0.4", ls=":", lw=1, label="5 px")
+        self.ax_err.axhline(threshold, color="0.4", ls=":", lw=1, label=f"{threshold:g} px")
         if seq.occluded.any():
             occ = np.flatnonzero(seq.occluded)
             self.ax_err.axvspan(occ[0] - 0.5, occ[-1] + 0.5, color="0.9", zorder=0,
@@ -317,8 +330,9 @@ class TrackerView(FigureView):
         self.frame_line.set_xdata([t, t])
         self.stats = {"frame": t, "method": name, "error": float(err), "peak": (int(i), int(j)),
                       "truth_in_window": bool(inside)}
-        summary = ", ".join(f"{n}: {np.mean(e[1:] <= 5):.0%}" for n, e in self.errors.items())
+        th = self.threshold
+        summary = ", ".join(f"{n}: {np.mean(e[1:] <= th):.0%}" for n, e in self.errors.items())
         self.readout.value = (
             f"<b>frame {t}</b>, {html.escape(name)}: centre error <b>{err:.1f} px</b>. "
-            f"Frames tracked within 5 px over the whole video: {html.escape(summary)}.")
+            f"Frames tracked within {th:g} px over the whole video: {html.escape(summary)}.")
         self.render()

@@ -1,4 +1,4 @@
-"""Lecture 12 and assignment a5: image captioning and attention.
+"""Lecture 13 and assignment a5: image captioning and attention.
 
     captions        the grammar captions of the shapes scenes, the vocabulary, padded tokens
     encoders        a small CNN encoder of the shapes scenes (features for a5's captioner)

@@ -1,4 +1,4 @@
-"""Lecture 12's attention maps on the image, and the objects a caption's words name.
+"""Lecture 13's attention maps on the image, and the objects a caption's words name.
 
     upsample_attention(alpha, (h, w), size)          # (L,) or (T, L) weights -> (H, W) or
                                                      # (T, H, W) maps, each keeping its sum

@@ -1,4 +1,4 @@
-"""Lecture 12's image captioners, their training, and scheduled sampling (torch).
+"""Lecture 13's image captioners, their training, and scheduled sampling (torch).
 
 Everything here is *the lecture's version*. Assignment a5 asks you to write your own numpy RNN,
 LSTM and captioning model; its tests refuse these functions.

@@ -1,4 +1,4 @@
-"""Lecture 12's decoding of captions (greedy and beam search), BLEU, and the beam-search drawing.
+"""Lecture 13's decoding of captions (greedy and beam search), BLEU, and the beam-search drawing.
 
 Everything here is *the lecture's version*. Assignment a5 asks you to write your own beam search
 and BLEU; its tests refuse these functions.

@@ -1,4 +1,4 @@
-"""Lecture 12's widget: where an attention captioner looks while it writes each word.
+"""Lecture 13's widget: where an attention captioner looks while it writes each word.
 
     view = AttentionView(model, feats, scenes, references, vocab)
     view            # last line of a cell: live in JupyterLab, a static PNG elsewhere

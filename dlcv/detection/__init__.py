@@ -1,4 +1,4 @@
-"""Lecture 09 and assignment a4: object detection.
+"""Lectures 09-10 and assignment a4: object detection.
 
     boxes         teaching versions of IoU, NMS, anchors and the focal loss (a4 asks for the real ones)
     localization  localisation as regression, sliding windows, OverFeat, proposals

@@ -1,4 +1,4 @@
-"""Lecture 09's detection arithmetic, in small readable *teaching* versions.
+"""Lectures 09-10's detection arithmetic, in small readable *teaching* versions.
 
 These functions feed the lecture's widgets (dlcv.detection.widgets). They are written with
 plain loops over boxes so that every line reads like the formula: the lecture's version.

@@ -1,4 +1,5 @@
-"""Lecture 09's widgets: greedy NMS step by step, anchors and their labels, the focal loss.
+"""Lectures 09-10's widgets: greedy NMS step by step, anchors and their labels (09), the focal
+loss (10).
 
     IoUNMSPlayground()    a fake detector's raw boxes on a shapes scene, and greedy NMS replayed
                           one decision at a time; the IoU matrix; the IoU of two chosen boxes

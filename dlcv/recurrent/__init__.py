@@ -1,4 +1,4 @@
-"""Lecture 11 (and the RNN half of a5): recurrent networks.
+"""Lecture 12 (and the RNN half of a5): recurrent networks.
 
     gradients  gradient flow through time (vanilla RNN and LSTM cell), clipping, the cliff
     gates      the LSTM step with gate clamps, its trace over a sequence, the marker task

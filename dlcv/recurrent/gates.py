@@ -1,4 +1,4 @@
-"""The LSTM's gates by hand for lecture 11: the step as formulas, and a task that needs memory.
+"""The LSTM's gates by hand for lecture 12: the step as formulas, and a task that needs memory.
 
 The LSTM step written as formulas (the lecture's teaching version, forward only)
     LSTM_GATES, GATE_NAMES, CLAMPS

@@ -1,4 +1,4 @@
-"""Gradients through time for lecture 11: why they vanish or explode, and clipping them.
+"""Gradients through time for lecture 12: why they vanish or explode, and clipping them.
 
 Vanishing and exploding gradients
     recurrent_matrix(n, spectral_radius, kind, seed)   an (n, n) W_hh with a chosen spectral radius

@@ -1,4 +1,4 @@
-"""A character-level language model for lecture 11: truncated back-propagation through time,
+"""A character-level language model for lecture 12: truncated back-propagation through time,
 sampling with a temperature.
 
     load_text(prose_only)                  English prose shipped with Python (about 240 000 chars)

@@ -1,4 +1,4 @@
-"""Recurrent networks for lecture 11: reading an image row by row, counting parameters, drawings.
+"""Recurrent networks for lecture 12: reading an image row by row, counting parameters, drawings.
 
 Reading an image row by row
     RowReader(width, hidden, bidirectional)            an LSTM that guesses the class after each row:

@@ -1,4 +1,4 @@
-"""Lecture 11's widgets: gradients through time, the gates of an LSTM, sampling with a temperature.
+"""Lecture 12's widgets: gradients through time, the gates of an LSTM, sampling with a temperature.
 
     GradientFlowView()              how the error signal of a vanilla RNN grows or dies on its
                                     way back in time, with W_hh's eigenvalues

@@ -1,4 +1,4 @@
-"""Lecture 10: semantic and instance segmentation.
+"""Lecture 11: semantic and instance segmentation.
 
     models      label-map colours, the patch classifier, the encoder-decoder, its training
     upsampling  unpooling, transposed-convolution arithmetic, convolution matrices, stamps

@@ -1,4 +1,4 @@
-"""Instance masks for lecture 10: the geometry of Mask R-CNN's mask and keypoint heads.
+"""Instance masks for lecture 11: the geometry of Mask R-CNN's mask and keypoint heads.
 
     mask_target(mask, box, size)           (H, W) mask of one object -> (size, size) float32: the
                                            mask resampled to the size x size grid over its box

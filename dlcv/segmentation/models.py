@@ -1,4 +1,4 @@
-"""The segmenters of lecture 10: from sliding windows to an encoder-decoder, and its training.
+"""The segmenters of lecture 11: from sliding windows to an encoder-decoder, and its training.
 
 Colours
     SEMANTIC_COLORS, semantic_cmap()       background + the three shape classes, the course palette

@@ -1,4 +1,4 @@
-"""Scoring label maps for lecture 10: the pixel confusion matrix and what it tells.
+"""Scoring label maps for lecture 11: the pixel confusion matrix and what it tells.
 
     confusion_matrix(y_true, y_pred, ...)  two integer label maps of one shape (e.g. (N, H, W)) ->
                                            (C, C) int64 pixel counts, rows true, columns predicted

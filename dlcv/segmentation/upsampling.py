@@ -1,4 +1,4 @@
-"""Upsampling for lecture 10: how a decoder gets back to full resolution.
+"""Upsampling for lecture 11: how a decoder gets back to full resolution.
 
 Unpooling (no parameters)
     unpool_nearest(x, factor)              (..., H, W) -> (..., fH, fW): every value repeated in a

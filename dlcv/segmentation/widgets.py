@@ -1,4 +1,4 @@
-"""Lecture 10's widget: a transposed convolution as kernel copies stamped into the output.
+"""Lecture 11's widget: a transposed convolution as kernel copies stamped into the output.
 
     view = TransposedConvView()
     view            # last line of a cell: live in JupyterLab, a static PNG elsewhere

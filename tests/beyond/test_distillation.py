@@ -1,4 +1,5 @@
-"""Tests for dlcv/beyond/distillation.py: temperature, the loss against its formula and its gradient."""
+"""Tests for dlcv/beyond/distillation.py: temperature, the loss against its formula and its
+gradient, training for epochs or for a fixed number of steps."""
 
 import numpy as np
 import pytest
@@ -69,3 +70,21 @@ def test_fit_distilled_runs_and_learns():
         assert np.all(np.isfinite(h.loss))
     with pytest.raises(ValueError, match="teacher_logits"):
         KD.fit_distilled(make_net(6, 2, seed=0), X, y, None, alpha=0.5)
+
+
+def test_fit_distilled_for_a_fixed_number_of_steps():
+    rng = np.random.default_rng(1)
+    X = rng.normal(0, 1, (30, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    teacher_logits = np.stack([-X[:, 0], X[:, 0]], 1) * 3
+    runs = []
+    for _ in range(2):
+        st = make_net(6, 2, hidden=8, layers=1, seed=0)
+        h = KD.fit_distilled(st, X, y, teacher_logits, X, y, T=2, alpha=1.0, steps=150,
+                             batch_size=64, lr=1e-2, seed=3)   # batches of all 30 examples
+        assert h.loss.shape == (150,) and h.val_acc.shape == (2,)
+        assert h.val_acc[-1] > 0.9 and h.loss[-10:].mean() < h.loss[:10].mean()
+        runs.append(h.loss)
+    np.testing.assert_array_equal(runs[0], runs[1])          # the seed fixes the whole run
+    with pytest.raises(ValueError, match="steps"):
+        KD.fit_distilled(make_net(6, 2, seed=0), X, y, teacher_logits, steps=0)

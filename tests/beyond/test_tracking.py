@@ -73,6 +73,7 @@ def test_siamfc_correlation_is_one_convolution_per_pair():
     out = net(z, x)
     assert out.shape == (2, 1, 18, 18)
     fz, fx = net.features(z), net.features(x)
+    assert fz.shape == (2, 8, 11, 11) and fx.shape == (2, 8, 28, 28)   # (H - 7) // 2
     for b in range(2):
         ref = F.conv2d(fx[b:b + 1], fz[b:b + 1]) * net.adjust + net.bias
         torch.testing.assert_close(out[b:b + 1], ref)
@@ -96,6 +97,17 @@ def test_siamfc_pairs_put_the_positive_label_on_the_true_offset():
         r, c = np.round(off[b]).astype(int)
         np.testing.assert_allclose(X[b, r:r + 30, c:c + 30], Z[b], atol=1e-5)
         assert L[b, r // 2, c // 2] == 1 and 1 <= L[b].sum() <= 25
+
+
+def test_siamfc_pairs_scale_above_one_shrinks_the_photo():
+    ramp = np.repeat(np.linspace(0, 1, 400, dtype=np.float32)[None, :, None], 200, 0)
+    ramp = np.repeat(ramp, 3, 2)                                     # (200, 400, 3): value = column
+    for s in (1.0, 2.0):
+        Z, X, _, _ = TR.siamfc_pairs([ramp], 2, np.random.default_rng(0), rotation=0,
+                                     scale=(s, s), light=(1, 1), noise=0, max_shift=0)
+        step_z = np.diff(Z[:, 15, 10:20, 0], axis=1).mean()          # per pixel of the exemplar
+        step_x = np.diff(X[:, 32, 27:37, 0], axis=1).mean()          # and of the search region
+        assert step_x == pytest.approx(s * step_z, rel=1e-3)
 
 
 def test_train_and_map_shapes():

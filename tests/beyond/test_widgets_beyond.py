@@ -116,6 +116,34 @@ def test_tracker_view_rejects_a_bad_frame(tracker):
         TrackerView(tracker.sequence, {"NCC": TR.ncc_map}, frame=0)
 
 
+def test_tracker_view_reuses_given_results(tracker):
+    calls = []
+
+    def counted_ncc(z, x):
+        calls.append(1)
+        return TR.ncc_map(z, x)
+
+    given = {"NCC": tracker.results["NCC"]}
+    view = TrackerView(tracker.sequence, {"raw": TR.correlation_map, "NCC": counted_ncc},
+                       search=64, frame=2, results=given)
+    assert calls == [] and view.results["NCC"] is given["NCC"]
+    np.testing.assert_allclose(view.errors["NCC"], tracker.errors["NCC"])
+    np.testing.assert_allclose(view.results["raw"].centres, tracker.results["raw"].centres)
+    with pytest.raises(ValueError, match="not in methods"):
+        TrackerView(tracker.sequence, {"NCC": TR.ncc_map}, results={"SiamFC": given["NCC"]})
+
+
+def test_tracker_view_threshold(tracker):
+    assert "within 5 px" in tracker.readout.value
+    view = TrackerView(tracker.sequence, {"NCC": TR.ncc_map},
+                       results={"NCC": tracker.results["NCC"]}, threshold=10)
+    share = np.mean(tracker.errors["NCC"][1:] <= 10)
+    assert "within 10 px" in view.readout.value and f"NCC: {share:.0%}" in view.readout.value
+    assert any(line.get_label() == "10 px" for line in view.ax_err.get_lines())
+    with pytest.raises(ValueError, match="threshold"):
+        TrackerView(tracker.sequence, {"NCC": TR.ncc_map}, threshold=0)
+
+
 def test_png_outputs(em, tracker):
     assert em.png()[:4] == b"\x89PNG" and tracker.png()[:4] == b"\x89PNG"
     bundle = tracker._repr_mimebundle_()

@@ -1,4 +1,4 @@
-"""Shared by the tests of lecture 12's modules: a small caption data set, tiny captioners, and
+"""Shared by the tests of lecture 13's modules: a small caption data set, tiny captioners, and
 one that memorised a caption for each of three images."""
 
 import numpy as np

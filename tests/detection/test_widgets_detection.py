@@ -1,4 +1,4 @@
-"""Tests for dlcv/detection/widgets.py: lecture 09's three widgets, without a browser."""
+"""Tests for dlcv/detection/widgets.py: lectures 09-10's three widgets, without a browser."""
 
 
 import numpy as np

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Lecture 11 — Recurrent networks
+# # Lecture 12 — Recurrent networks
 #
 # Every network so far took an input of a fixed size and returned an output of a fixed size:
 # one $32 \times 32$ image in, ten class scores out. Much of what vision systems deal with does
@@ -29,7 +29,7 @@
 # trains it, over many steps. You will see, with numbers, why a plain RNN forgets, how gates
 # (the LSTM and the GRU) fix it, and what a trained LSTM actually does with its gates. The
 # chapter ends with a character-level language model trained right here, which writes
-# Python-documentation English at a temperature of your choice. Lecture 12 puts the same
+# Python-documentation English at a temperature of your choice. Lecture 13 puts the same
 # machinery behind an image encoder to write captions.
 #
 # **After this lecture you can**
@@ -98,7 +98,7 @@ t_start = time.perf_counter()
 #
 # * **One to one**: a single input, a single output. This is the feed-forward network of the
 #   previous lectures; no recurrence is needed.
-# * **One to many**: one input starts a sequence of outputs. Image captioning (lecture 12): a
+# * **One to many**: one input starts a sequence of outputs. Image captioning (lecture 13): a
 #   CNN turns the image into a vector that sets the first hidden state, and the RNN then writes
 #   the caption word by word.
 # * **Many to one**: a whole sequence is read, one answer comes out at the end. The sentiment of
@@ -918,7 +918,7 @@ for bi, name in ((False, "one direction"), (True, "bidirectional")):
 #
 # $$ p(y_1, \dots, y_T) = \prod_{t=1}^{T} p(y_t \mid y_1, \dots, y_{t-1}) $$
 #
-# (plus a condition such as an image, lecture 12). Training and testing then differ.
+# (plus a condition such as an image, lecture 13). Training and testing then differ.
 #
 # * **Training: teacher forcing** (Williams and Zipser, 1989). The input at step $t$ is the
 #   *true* $y_{t-1}$ from the data. All steps can be computed in one pass of the recurrence

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Lecture 10 — Segmentation
+# # Lecture 11 — Segmentation
 #
 # A classifier gives an image one label; a detector (lecture 09) gives each object a box. Neither
 # says which *pixels* belong to the cat, the road or the tumour. **Segmentation** does: it labels

@@ -14,12 +14,12 @@
 # ---
 
 # %% [markdown]
-# # Lecture 12 — Image captioning and attention
+# # Lecture 13 — Image captioning and attention
 #
 # A classifier answers with one label out of a fixed list. A caption is a sentence: its length
 # is not fixed, its words depend on each other, and many different sentences describe the same
 # picture equally well. Captioning joins the two halves of this course: a **convolutional
-# network** turns the pixels into features, and a **recurrent network** (lecture 11) turns the
+# network** turns the pixels into features, and a **recurrent network** (lecture 12) turns the
 # features into words, one at a time. The first systems (2014–2015) squeezed the whole image
 # into one vector; the next step let the decoder take a **new look at the image for every word**.
 # That idea, attention, began in machine translation a few months earlier and now sits at the
@@ -87,7 +87,7 @@ t_start = time.perf_counter()
 # ## 1. The task: from pixels to a sentence
 #
 # A caption is a sequence of words $S = (S_1, \dots, S_N)$. A captioning model defines the
-# probability of a sentence given an image $I$ and, like every language model of lecture 11,
+# probability of a sentence given an image $I$ and, like every language model of lecture 12,
 # factorises it word by word with the chain rule:
 #
 # $$ p(S \mid I) = \prod_{t=1}^{N} p(S_t \mid I, S_1, \dots, S_{t-1}). $$
@@ -229,7 +229,7 @@ print(f"it gets {miss[obj & (cover == 1)].mean():.0%} of the cells that an objec
 # %% [markdown]
 # ## 3. Decoders that read the image once
 #
-# Both classic designs are a recurrent language model (lecture 11) that also sees the image
+# Both classic designs are a recurrent language model (lecture 12) that also sees the image
 # vector $v$ (here: the average of the 48 feature channels over the grid, **global average
 # pooling**). They differ in *where* $v$ enters.
 #
@@ -327,7 +327,7 @@ plt.show()
 # model chooses `<END>` (or a maximum length). How to choose:
 #
 # * **sampling** draws each word from $p(\cdot \mid I, S_{<t})$, possibly sharpened or flattened
-#   by a temperature (lecture 11): varied sentences, sometimes odd ones;
+#   by a temperature (lecture 12): varied sentences, sometimes odd ones;
 # * **greedy decoding** takes the most probable word every time: one deterministic sentence, the
 #   usual default;
 # * **beam search** (section 5) keeps several candidate sentences in parallel.
