@@ -264,7 +264,7 @@ def fit(model: nn.Module, X, y, X_val=None, y_val=None, epochs: int = 10, batch_
     def record(epoch):
         nonlocal best_epoch, best_acc, best_state
         tl, ta = evaluate(model, Xt, yt)
-        vl, va = evaluate(model, Xv, yv)
+        vl, va = (tl, ta) if X_val is None else evaluate(model, Xv, yv)  # no second pass
         ea = evaluate(ema.module, Xv, yv)[1] if ema is not None else float("nan")
         ep_rows.append((tl, ta, vl, va, ea))
         if va > best_acc:
