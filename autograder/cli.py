@@ -33,8 +33,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import grades, rules, term, workspace
 from autograder import notebooks as nbs
-from autograder import rules, workspace
 from autograder.collect import _collect_log_path, collect
 from autograder.course import DEFAULT_PATTERN, Course, _fail, _progress
 from autograder.errors import UsageError
@@ -175,6 +175,8 @@ def autograde(course: Course, a: str, students: list[str] | None = None, workers
     if not todo:
         raise UsageError(f"no submissions of {a} in {course.dir('submitted')}; run collect first")
     _check_sandbox(course)
+    term.set_due_date(course, a)
+    before = {s: grades.Snapshot.take(course, a, s) for s in todo}  # None: graded for the first time
     status: dict[str, str] = {}
     notes: dict[str, str] = {}
     seconds: dict[str, float] = {}
@@ -182,13 +184,8 @@ def autograde(course: Course, a: str, students: list[str] | None = None, workers
         status[student] = "graded" if res.get("success") else "failed: " + failure_reason(res)
         notes[student] = _sandbox_notes(course, a, student)
         seconds[student] = _execution_seconds(course, a, student)
-    log = _log_path(course, a)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(LOG_COLUMNS)
-        w.writerows([csv_cell(s), csv_cell(m), csv_cell(notes.get(s, "")), f"{seconds.get(s, 0.0):.2f}"]
-                    for s, m in sorted(status.items()))
+    term.reassess(course, a)
+    _write_log(course, a, status, notes, seconds)
     bad = {s: m for s, m in status.items() if m != "graded"}
     print(f"autograded {len(status) - len(bad)} of {len(status)} submission(s) of {a}")
     for s, m in bad.items():
@@ -196,7 +193,45 @@ def autograde(course: Course, a: str, students: list[str] | None = None, workers
     for s, n in sorted(notes.items()):
         if n:
             print(f"  {s}: {n}")
+    _record_regrades(course, a, {s: snap for s, snap in before.items() if snap is not None}, status)
     return status
+
+
+def _write_log(course: Course, a: str, status: dict, notes: dict, seconds: dict) -> None:
+    """exports/A/autograde_log.csv: this run's students replace their rows, the others stay."""
+    from autograder import report
+
+    log = _log_path(course, a)
+    rows = {s: [csv_cell(s), csv_cell(e.get("status", "")), csv_cell(e.get("notes", "")),
+                e.get("seconds", "")] for s, e in report.read_log(log).items()}
+    rows.update({s: [csv_cell(s), csv_cell(m), csv_cell(notes.get(s, "")), f"{seconds.get(s, 0.0):.2f}"]
+                 for s, m in status.items()})
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(LOG_COLUMNS)
+        w.writerows(rows[s] for s in sorted(rows))
+
+
+def _record_regrades(course: Course, a: str, before: dict, status: dict) -> None:
+    """A regrade (a student graded before) keeps the grader's work: written answers whose text
+    did not change keep their grades without a new review. Each is recorded in
+    exports/A/regrades.csv (the report lists them)."""
+    from nbgrader.api import MissingEntry
+
+    for student, snap in sorted(before.items()):
+        kept = snap.restore(course, a) if status.get(student) == "graded" else dict(kept=[], review=[])
+        try:
+            with course.gradebook() as gb:
+                sub = gb.find_submission(a, student)
+                after = float(sub.score) - float(sub.late_submission_penalty or 0.0)
+        except MissingEntry:
+            after = None
+        grades.record_regrade(course.root / "exports" / a / "regrades.csv", student, snap.score, after,
+                              kept["kept"], kept["review"])
+        told = f"kept {len(kept['kept'])} manual grade(s)" + (
+            f", {len(kept['review'])} to review ({', '.join(kept['review'])})" if kept["review"] else "")
+        print(f"  regraded {student}: {snap.score:g} -> {'-' if after is None else f'{after:g}'}; {told}")
 
 
 LOG_COLUMNS = ["student_id", "status", "notes", "seconds"]
@@ -265,7 +300,10 @@ def _sandbox_notes(course: Course, a: str, student: str) -> str:
 
 
 def feedback(course: Course, a: str) -> Path:
+    """nbgrader's feedback (feedback/<student>/A/*.html): every grade, a grader's comments, the late
+    penalty on the current score; no hidden test and no grader's note."""
     course.check_assignment(a)
+    term.reassess(course, a)
     _fail(course.api.generate_feedback(a, force=True), f"generate_feedback {a}")
     out = course.dir("feedback")
     print(f"feedback for {a} written to {out}/<student>/{a}/")
@@ -273,39 +311,31 @@ def feedback(course: Course, a: str) -> Path:
 
 
 def scores(course: Course, a: str) -> list[dict]:
-    """One row per student in the gradebook: their score on A (0 when nothing was graded)."""
-    from nbgrader.api import MissingEntry
-
-    rows = []
-    with course.gradebook() as gb:
-        assignment = gb.find_assignment(a)
-        max_score = assignment.max_score
-        for student in gb.students:
-            try:
-                sub = gb.find_submission(a, student.id)
-            except MissingEntry:  # this student has no submission of A
-                rows.append(dict(student_id=student.id, score=0.0, max_score=max_score,
-                                 status="missing", timestamp=""))
-                continue
-            rows.append(dict(student_id=student.id, score=float(sub.score), max_score=max_score,
-                             status="graded",
-                             timestamp=sub.timestamp.isoformat() if sub.timestamp else ""))
-    return rows
+    """One row per student in the gradebook (autograder/grades.py): score (final, late penalty
+    taken), max_score, auto_score (of max_auto), manual_score, late_penalty, awaiting (written answers not yet
+    graded), status ("graded" or "missing"), timestamp, hours_late."""
+    return grades.read(course, a)[0]
 
 
-def export(course: Course, a: str, out: Path | None = None) -> Path:
-    """Grades as CSV (student_id, score, max_score, percent, status, seconds, timestamp, notes) and
-    the report next to it (report.md, histogram.png: autograder/report.py). `notes`: what the
-    sandbox recorded (limits, integrity) and what collect noted (a renamed notebook, extra files,
-    a folder without a notebook)."""
+GRADE_COLUMNS = ["student_id", "score", "max_score", "percent", "auto_score", "manual_score",
+                 "late_penalty", "awaiting_manual", "status", "seconds", "timestamp", "hours_late", "notes"]
+
+
+def export(course: Course, a: str, out: Path | None = None, roster: Path | None = None) -> Path:
+    """Grades as CSV (GRADE_COLUMNS), the LMS's import file (lms.csv) and the report next to it
+    (report.md, histogram.png: autograder/report.py). `score` is the final score: automatic and
+    written points, less the late penalty; `awaiting_manual` the written answers (or overridden
+    tests) still to grade. `notes`: what the sandbox recorded (limits, integrity) and what collect
+    noted (a renamed notebook, extra files, a folder without a notebook)."""
     from autograder import report
 
     course.check_assignment(a)
+    term.reassess(course, a)
     out = out or course.root / "exports" / a / "grades.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     log = report.read_log(_log_path(course, a))
     collected = report.read_collect_log(_collect_log_path(course, a))
-    rows = scores(course, a)
+    rows, questions, written, info = grades.read(course, a)
     for r in rows:
         entry = log.get(r["student_id"], {})
         r["status"] = entry.get("status") or r["status"]
@@ -316,18 +346,27 @@ def export(course: Course, a: str, out: Path | None = None) -> Path:
     with open(out, "w", newline="", encoding="utf-8") as f:
         # QUOTE_MINIMAL quotes any field holding a comma, a quote or a line break (RFC 4180)
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
-        w.writerow(["student_id", "score", "max_score", "percent", "status", "seconds", "timestamp", "notes"])
+        w.writerow(GRADE_COLUMNS)
         for r in rows:
             w.writerow([csv_cell(r["student_id"]), f"{r['score']:g}", f"{r['max_score']:g}",
-                        f"{r['percent']:.1f}", csv_cell(r["status"]),
+                        f"{r['percent']:.1f}", f"{r['auto_score']:g}", f"{r['manual_score']:g}",
+                        f"{r['late_penalty']:g}", len(r["awaiting"]), csv_cell(r["status"]),
                         "" if r["seconds"] is None else f"{r['seconds']:.2f}", r["timestamp"],
+                        f"{r['hours_late']:.2f}" if r["hours_late"] else "",
                         csv_cell("; ".join(x for x in (r["notes"], r["collect"]) if x))])
-    with course.gradebook() as gb:
-        data = report.Gathered(max_score=float(gb.find_assignment(a).max_score), rows=rows,
-                               tests=report.test_stats(gb, a),
-                               collected=[c for cs in collected.values() for c in cs])
+    lms, warnings = grades.write_lms_csv(a, rows, out.parent / "lms.csv", roster)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    data = report.Gathered(max_score=info["max_score"], rows=rows, questions=questions, written=written,
+                           collected=[c for cs in collected.values() for c in cs],
+                           regrades=grades.read_regrades(out.parent / "regrades.csv"),
+                           due=info["due"], late_policy=term.policy(course),
+                           max_auto=info["max_auto"], max_written=info["max_written"])
     rep = report.write_report(a, data, out.parent)
-    print(f"grades of {a} ({len(rows)} students) written to {out}; report: {rep}")
+    waiting = [r["student_id"] for r in rows if r["awaiting"]]
+    print(f"grades of {a} ({len(rows)} students) written to {out}; LMS import: {lms}; report: {rep}")
+    if waiting:
+        print(f"{len(waiting)} submission(s) await manual grading (formgrader): {', '.join(waiting)}")
     return out
 
 
@@ -350,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("assignment")
         if name == "export":
             s.add_argument("--out", type=Path, default=None)
+            s.add_argument("--roster", type=Path, default=None,
+                           help="the LMS's gradebook export (Canvas CSV): lms.csv keeps its students' "
+                                "identity columns")
         if name == "release":
             s.add_argument("--force", action="store_true",
                            help="release even over edited files of release/A/ (moved to mywork/backups/ "
@@ -414,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "feedback":
             feedback(course, a)
         elif args.command == "export":
-            export(course, a, args.out)
+            export(course, a, args.out, args.roster)
         elif args.command == "grade":
             if args.path:
                 collect(course, a, args.path, args.pattern)

@@ -48,6 +48,8 @@ from autograder.integrity import IntegrityCheck
 from autograder.nbgrader_steps import CheckCellMetadataOnce, SaveAutoGradesOnce
 from autograder.sandbox import SandboxedExecute
 from autograder.sandbox_run import Limits
+from autograder.term import LatePenalty
+from autograder.written import DropGraderNotes, GraderNotes
 
 # Sanitize (before the run): nbgrader's own steps restore locked and test cells from the gradebook;
 # IntegrityCheck first records what they will repair (edited, deleted, duplicated, renamed cells).
@@ -57,7 +59,9 @@ c.Autograde.sanitize_preprocessors = [ClearOutput, IntegrityCheck, DeduplicateId
                                       OverwriteCells, CheckCellMetadataOnce]
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                        LimitOutput, SaveAutoGradesOnce, AssignLatePenalties,
-                                       CheckCellMetadataOnce]
+                                       CheckCellMetadataOnce, GraderNotes]
+# GraderNotes (autograder/written.py): after each written answer, the source edition's model answer
+# and rubric, for the grader in the formgrader; feedback drops them (DropGraderNotes below).
 # Only on a trusted developer machine without bubblewrap: DLCV_SANDBOX=0 runs kernels unsandboxed
 # (same limits). With the sandbox on and bwrap unable to run, grading stops with an error.
 c.SandboxedExecute.sandbox = os.environ.get("DLCV_SANDBOX", "1") != "0"
@@ -66,6 +70,16 @@ c.SandboxedExecute.sandbox = os.environ.get("DLCV_SANDBOX", "1") != "0"
 # CIFAR-10 is in the course's data folder). To change one for your course, set it here, e.g.
 #   c.SandboxedExecute.timeout = 300  # seconds per cell
 c.Execute.timeout = Limits.cell_timeout  # nbgrader's own Execute, if someone puts it back
+
+# The term (autograder/term.py): due dates (written into nbgrader's gradebook by every command),
+# extensions in hours, and the late policy (an nbgrader late-submission plugin; its penalty is
+# reassessed on the final score, written answers included, whenever feedback or grades are written).
+c.Term.due = {}  # e.g. {"a1_knn_linear": "2027-02-05 23:59:00 +01:00"}
+c.Term.extensions = {}  # e.g. {"a1_knn_linear": {"ada": 48}}
+c.AssignLatePenalties.plugin_class = LatePenalty
+c.LatePenalty.percent_per_day = 10.0  # of the score, per started day late
+c.LatePenalty.grace_minutes = 15.0
+c.LatePenalty.zero_after_days = 7.0
 
 # nbgrader's exchange (hand-out / hand-in through a shared folder on one server), kept in the course.
 c.Exchange.root = str(root / "exchange")
@@ -80,7 +94,7 @@ from autograder.feedback import HideHiddenTests, InertOutputs
 # Student outputs in the feedback are inert (no HTML, script or widget outputs; every text
 # capped) and Markdown cells keep only harmless tags and attributes (no script, no on* handler,
 # no javascript: link): a student's notebook never runs code in the browser that opens it.
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, InertOutputs, SanitizeHTML,
+c.GenerateFeedback.preprocessors = [DropGraderNotes, GetGrades, HideHiddenTests, InertOutputs, SanitizeHTML,
                                     CSSHTMLHeaderPreprocessor]
 c.SanitizeHTML.tags = ["a", "abbr", "b", "blockquote", "br", "code", "details", "em", "h1", "h2", "h3",
                        "h4", "i", "li", "ol", "p", "pre", "strong", "sub", "summary", "sup", "table",

@@ -24,9 +24,22 @@ def nbgrader_meta(cell) -> dict:
 
 
 def answer_cells(nb) -> dict[str, nbformat.NotebookNode]:
-    """grade_id -> cell, for every cell a student writes in (nbgrader "solution" cells)."""
+    """grade_id -> cell, for every code cell a student writes in (nbgrader "solution" cells)."""
+    return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells if c.cell_type == "code"
+            and nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade_id")}
+
+
+def written_cells(nb) -> dict[str, nbformat.NotebookNode]:
+    """grade_id -> cell, for every written answer: a markdown answer cell graded by hand
+    (nbgrader's "manually graded answer", `grade` and `solution` both set)."""
     return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells
-            if nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade_id")}
+            if c.cell_type == "markdown" and nbgrader_meta(c).get("solution")
+            and nbgrader_meta(c).get("grade") and nbgrader_meta(c).get("grade_id")}
+
+
+def written_points(nb) -> float:
+    """The points of the notebook's written answers (graded by hand)."""
+    return sum(float(nbgrader_meta(c).get("points", 0)) for c in written_cells(nb).values())
 
 
 def test_cells(nb) -> dict[str, dict]:
@@ -49,9 +62,9 @@ def expected_points(source_nb, solved: set[str]) -> float:
 
 def with_solutions(release_nb, source_nb, grade_ids: set[str] | None = None):
     """A copy of the student edition with the reference answers filled in (all, or the given
-    answer cells): the notebook a perfect (or partly right) student would hand in."""
+    answer cells, code or written): the notebook a perfect (or partly right) student would hand in."""
     nb = copy.deepcopy(release_nb)
-    answers = answer_cells(source_nb)
+    answers = {**answer_cells(source_nb), **written_cells(source_nb)}
     for c in nb.cells:
         gid = nbgrader_meta(c).get("grade_id")
         if nbgrader_meta(c).get("solution") and gid in answers and (grade_ids is None or gid in grade_ids):

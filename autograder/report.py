@@ -1,8 +1,11 @@
 """The instructor's report of one assignment: exports/A/report.md and exports/A/histogram.png.
 
 - the score histogram (a table in the report, and a PNG);
-- per-test pass rates, from the gradebook (every autograded test cell: how many earned its full
-  points, some points, nothing);
+- the due date, the late policy and every late submission's penalty;
+- who still awaits manual grading (written answers), and each written answer's grade and comment;
+- per-question statistics from the gradebook, autograded tests and written answers alike (how
+  many earned full points, some, nothing; the mean; the pass rate);
+- the regrades (exports/A/regrades.csv);
 - the slowest submissions (the sandbox's execution time, recorded in autograde_log.csv);
 - the failing submissions with their reasons: not graded (nbgrader's error), a cell that hit a
   limit or an integrity flag (the log's notes), no submission at all (and why, when collect
@@ -23,26 +26,17 @@ BINS = 10  # histogram bins over 0..100 %
 
 
 @dataclass
-class TestStats:
-    notebook: str
-    name: str
-    max_score: float
-    full: int = 0
-    partial: int = 0
-    zero: int = 0
-    manual: int = 0  # not autograded (nbgrader: needs a manual grade), e.g. an unreadable notebook
-
-    @property
-    def graded(self) -> int:
-        return self.full + self.partial + self.zero
-
-
-@dataclass
 class Gathered:
     max_score: float
-    rows: list[dict]  # cli.scores() rows, with status/notes/seconds from the log, collect notes
-    tests: list[TestStats] = field(default_factory=list)
+    rows: list[dict]  # grades.read() rows, with status/notes/seconds from the log, collect notes
+    questions: list = field(default_factory=list)  # grades.Question, autograded and written
+    written: list[dict] = field(default_factory=list)  # per student and written answer: score, comment
     collected: list[dict] = field(default_factory=list)  # collect_log.csv rows
+    regrades: list[dict] = field(default_factory=list)  # regrades.csv rows
+    due: str = ""  # the gradebook's due date (ISO, UTC), "" if none
+    late_policy: str = ""
+    max_auto: float = 0.0
+    max_written: float = 0.0
 
 
 def read_log(path: Path) -> dict[str, dict]:
@@ -72,31 +66,6 @@ def collect_notes(entries: list[dict], status: str) -> str:
     if status == "missing":
         notes += [e["status"].removeprefix("skipped: ") for e in entries if e["status"] != "collected"]
     return "; ".join(notes)
-
-
-def test_stats(gb, a: str) -> list[TestStats]:
-    """Per autograded test cell of A: how many submissions earned full, partial, no points."""
-    assignment = gb.find_assignment(a)
-    stats: dict[tuple[str, str], TestStats] = {}
-    for nb in assignment.notebooks:
-        for cell in nb.grade_cells:
-            if cell.cell_type == "code":  # autograded tests (markdown grade cells are manual)
-                stats[(nb.name, cell.name)] = TestStats(nb.name, cell.name, float(cell.max_score))
-    for sub in assignment.submissions:
-        for snb in sub.notebooks:
-            for g in snb.grades:
-                st = stats.get((snb.name, g.name))
-                if st is None:
-                    continue
-                if g.needs_manual_grade:
-                    st.manual += 1
-                elif g.score >= g.max_score:
-                    st.full += 1
-                elif g.score > 0:
-                    st.partial += 1
-                else:
-                    st.zero += 1
-    return list(stats.values())
 
 
 def _md(text) -> str:
@@ -154,31 +123,70 @@ def write_report(a: str, data: Gathered, out_dir: Path) -> Path:
     submitted = [r for r in rows if r["status"] != "missing"]
     percents = [r["percent"] for r in submitted]
     png = plot_histogram(percents, out_dir / "histogram.png", f"{a}: {len(submitted)} submissions")
-    lines = [f"# {a}: autograding report", ""]
+    lines = [f"# {a}: grading report", ""]
     graded = [r for r in submitted if r["status"] == "graded"]
     lines.append(f"{len(rows)} students, {len(submitted)} submissions, {len(graded)} graded, "
                  f"{len(submitted) - len(graded)} not graded, {len(rows) - len(submitted)} missing. "
-                 f"Maximum score {data.max_score:g}.")
+                 f"Maximum score {data.max_score:g}" + (
+                     f" ({data.max_auto:g} autograded, {data.max_written:g} written, graded by hand)."
+                     if data.max_written else "."))
     if percents:
         srt = sorted(percents)
         med = srt[len(srt) // 2] if len(srt) % 2 else (srt[len(srt) // 2 - 1] + srt[len(srt) // 2]) / 2
         lines.append(f"Mean {sum(percents) / len(percents):.1f} %, median {med:.1f} %, "
                      f"full marks {sum(p >= 100 for p in percents)}, zero {sum(p <= 0 for p in percents)}.")
+    waiting = [r for r in graded if r.get("awaiting")]
+    lines.append(f"Awaiting manual grading: {len(waiting)} submission(s)"
+                 + (": " + ", ".join(f"{_md(r['student_id'])} ({len(r['awaiting'])})" for r in waiting)
+                    + ". Their scores below are not final." if waiting else "."))
+    lines.append(f"Due {data.due or 'date not set'}; late policy: {_md(data.late_policy or 'none')}.")
     lines += ["", "## Score histogram", "", f"![score histogram]({png.name})", "",
               "| score | submissions | |", "|---|---:|---|"]
     hist = histogram(percents)
     top = max([c for _, c in hist] + [1])
     lines += [f"| {label} | {c} | {'#' * round(30 * c / top)} |" for label, c in hist]
 
-    lines += ["", "## Per-test pass rates (from the gradebook)", "",
-              "Full: earned all the test's points; zero: earned none (a failed, skipped or not-run test).",
-              "", "| notebook | test | points | full | partial | zero | pass rate |",
-              "|---|---|---:|---:|---:|---:|---:|"]
-    for t in sorted(data.tests, key=lambda t: (t.notebook, t.full / max(t.graded, 1))):
-        rate = f"{100 * t.full / t.graded:.0f} %" if t.graded else "-"
-        manual = f" ({t.manual} not autograded)" if t.manual else ""
-        lines.append(f"| {_md(t.notebook)} | {_md(t.name)} | {t.max_score:g} | {t.full} | {t.partial} | "
-                     f"{t.zero} | {rate}{manual} |")
+    late = [r for r in submitted if r.get("hours_late")]
+    lines += ["", "## Late submissions", ""]
+    if late:
+        lines += ["| student | submitted (UTC) | hours late | penalty | score |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {_md(r['student_id'])} | {_md(r['timestamp'])} | {r['hours_late']:.1f} | "
+                  f"{r['late_penalty']:g} | {r['score']:g} |"
+                  for r in sorted(late, key=lambda r: -r["hours_late"])]
+    else:
+        lines.append("None." if data.due else "No due date in the gradebook: nothing is late.")
+
+    lines += ["", "## Per-question statistics (from the gradebook)", "",
+              "Autograded tests and written answers alike, over the submissions graded so far. "
+              "Full: all the question's points; zero: none (a failed, skipped or not-run test, an "
+              "empty answer). Pass rate: the share with full points.",
+              "", "| notebook | question | kind | points | full | partial | zero | mean | pass rate |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for q in sorted(data.questions, key=lambda q: (q.notebook, q.kind, q.full / max(q.graded, 1))):
+        rate = f"{100 * q.full / q.graded:.0f} %" if q.graded else "-"
+        if q.awaiting:
+            rate += f" ({q.awaiting} {'not autograded' if q.kind == 'auto' else 'awaiting'})"
+        mean = "-" if q.mean is None else f"{q.mean:.2f}"
+        lines.append(f"| {_md(q.notebook)} | {_md(q.name)} | {q.kind} | {q.max_score:g} | {q.full} | "
+                     f"{q.partial} | {q.zero} | {mean} | {rate} |")
+
+    if data.written:
+        lines += ["", "## Written answers", "",
+                  "The grade and comment of each written answer (formgrader), by student.", "",
+                  "| student | question | score | comment |", "|---|---|---:|---|"]
+        for w in sorted(data.written, key=lambda w: (w["student_id"], w["question"])):
+            score = "awaiting" if w["awaiting"] else f"{w['score'] or 0:g} / {w['max_score']:g}"
+            lines.append(f"| {_md(w['student_id'])} | {_md(w['question'])} | {score} | {_md(w['comment'])} |")
+
+    lines += ["", "## Regrades", ""]
+    if data.regrades:
+        lines += ["| time (UTC) | student | before | after | manual grades kept | to review |",
+                  "|---|---|---:|---:|---|---|"]
+        lines += [f"| {_md(g['time'])} | {_md(csv_uncell(g['student_id']))} | {_md(g['score_before'])} | "
+                  f"{_md(g['score_after'])} | {_md(g['manual_grades_kept'])} | {_md(g['to_review'])} |"
+                  for g in data.regrades]
+    else:
+        lines.append("None.")
 
     timed = sorted((r for r in submitted if r.get("seconds") is not None), key=lambda r: -r["seconds"])
     lines += ["", f"## Slowest submissions (sandboxed execution time, top {SLOWEST})", ""]

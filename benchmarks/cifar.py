@@ -145,16 +145,17 @@ def grade_assignment(a: str, root: Path) -> dict:
     scores = {r["student_id"]: r for r in cli.scores(course, a)}
     graded = nbs.read(root / "autograded" / "reference" / a / nb_name)
     return dict(name=a, seconds=seconds, status=", ".join(f"{k} {v}" for k, v in sorted(status.items())),
-                reference=scores["reference"]["score"], blank=scores["blank"]["score"],
-                max_score=scores["reference"]["max_score"],
+                # automatic points: the written answers await a grader (the reference's are the model's)
+                reference=scores["reference"]["auto_score"], blank=scores["blank"]["auto_score"],
+                max_score=scores["reference"]["max_auto"],
                 figures=figures_of(a, printed_lines(graded)))
 
 
 def table(rows: list[dict]) -> list[str]:
     """One table: per notebook its seconds (goal: 10 minutes) and grades, then one row per figure."""
     fig = {(f.notebook, f.label): f for f in FIGURES}
-    lines = ["| notebook | seconds | grades: reference / blank / max | figure on CIFAR-10 | this course "
-             "| CS231n | goal |", "|---|---:|---|---|---:|---|---|"]
+    lines = ["| notebook | seconds | autograded points: reference / blank / max | figure on CIFAR-10 "
+             "| this course | CS231n | goal |", "|---|---:|---|---|---:|---|---|"]
     for r in rows:
         key = r["name"].split("/")[-1].removesuffix(".ipynb")
         slow = "" if r["seconds"] <= NOTEBOOK_GOAL_S else " (over 10 min)"

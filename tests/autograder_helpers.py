@@ -135,9 +135,13 @@ def postgres_cluster(database: str = "dlcv"):
 # ------------------------------------------------------------------------------------------
 # the tiny assignment: a set-up cell, `double` (3-point test), `triple` (2-point test)
 # ------------------------------------------------------------------------------------------
-def source_notebook() -> nbformat.NotebookNode:
+WRITTEN_ANSWER = ("**Model answer.** Doubling twice multiplies by four.\n\n"
+                  "**Rubric (2 points).**\n- 1 point: multiplies by four\n- 1 point: says why")
+
+
+def source_notebook(written: bool = False) -> nbformat.NotebookNode:
     """The instructor's notebook: each test checks one answer (its `dlcv.requires`), with a
-    visible and a hidden case."""
+    visible and a hidden case; with `written`, a written question (2 points, graded by hand)."""
     def meta(**kw):
         base = dict(schema_version=3, locked=False, solution=False, grade=False, task=False)
         base.update(kw)
@@ -162,6 +166,14 @@ def source_notebook() -> nbformat.NotebookNode:
                                   "    ### END SOLUTION", metadata=meta(solution=True, grade_id="triple")),
         test("triple", 2, 'expect_close(triple(2), 6, "triple(2)")'),
     ]
+    if written:
+        nb.cells += [
+            nbformat.v4.new_markdown_cell("### Written question 1 (2 points)\n\nWhat does "
+                                          "`double(double(x))` compute?",
+                                          metadata=meta(locked=True, grade_id="written_twice_question")),
+            nbformat.v4.new_markdown_cell(WRITTEN_ANSWER, metadata=meta(
+                grade=True, solution=True, points=2, grade_id="written_twice")),
+        ]
     return nb
 
 
@@ -194,11 +206,11 @@ def _(st, ref):
 '''
 
 
-def tiny_course(root: Path, a: str, **sandbox) -> Course:
+def tiny_course(root: Path, a: str, written: bool = False, **sandbox) -> Course:
     """A scratch course at `root` holding the tiny assignment `a` (its hidden tests in
-    hidden_tests.py), released."""
+    hidden_tests.py; with `written`, a written question), released."""
     (root / "assignments" / a).mkdir(parents=True)
-    nbformat.write(source_notebook(), root / "assignments" / a / f"{a}.ipynb")
+    nbformat.write(source_notebook(written), root / "assignments" / a / f"{a}.ipynb")
     (root / "assignments" / a / "hidden_tests.py").write_text(TINY_HIDDEN_TESTS)
     course = scratch_course(root, **sandbox)
     cli.release(course, a)

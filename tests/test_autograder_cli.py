@@ -189,7 +189,9 @@ def test_root_config_is_the_course_config(monkeypatch):
     assert c.CourseDirectory.root == str(REPO)
     assert c.CourseDirectory.source_directory == "assignments"
     assert "*.py" in c.CourseDirectory.ignore
-    assert [p.__name__ for p in c.GenerateFeedback.preprocessors][1] == "HideHiddenTests"
+    steps = [p.__name__ for p in c.GenerateFeedback.preprocessors]
+    assert steps[:3] == ["DropGraderNotes", "GetGrades", "HideHiddenTests"]
+    assert [p.__name__ for p in c.Autograde.autograde_preprocessors][-1] == "GraderNotes"
 
 
 def test_release_warns_when_given_code_holds_another_assignments_answers(course, capsys):

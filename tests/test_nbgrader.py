@@ -85,14 +85,25 @@ def test_every_submission_ends_graded_or_with_a_reason(graded):
 
 
 def test_reference_solution_gets_full_marks(graded):
+    """Full automatic marks; its written answers (the model answers) await the grader."""
     s = _scores(graded)["ada"]
     total = sum(t["points"] for t in nbs.test_cells(graded["source"]).values())
-    assert s["max_score"] == total > 0
-    assert s["score"] == total
+    written = nbs.written_cells(graded["source"])
+    assert s["max_auto"] == total > 0
+    assert s["max_score"] == total + nbs.written_points(graded["source"])
+    assert s["auto_score"] == total
+    assert sorted(s["awaiting"]) == sorted(written) and s["manual_score"] == 0
 
 
 def test_untouched_student_edition_scores_zero_and_fails_cleanly(graded):
-    assert _scores(graded)["blank"]["score"] == 0
+    """0 automatic points; its written answers, left as "YOUR ANSWER HERE", are scored 0 with
+    "No response." by nbgrader itself: nothing awaits the grader."""
+    blank = _scores(graded)["blank"]
+    assert blank["score"] == 0 and blank["awaiting"] == []
+    with graded["course"].gradebook() as gb:
+        sub = gb.find_submission_notebook(graded["nb_name"][:-6], graded["a"], "blank")
+        comments = {c.name: c.auto_comment for c in sub.comments}
+    assert all(comments[gid] == "No response." for gid in nbs.written_cells(graded["source"]))
     nb = nbs.read(graded["root"] / "autograded" / "blank" / graded["a"] / graded["nb_name"])
     tests = nbs.test_cells(graded["source"])
     for c in nb.cells:
@@ -163,8 +174,10 @@ def test_feedback_and_export(graded):
     with open(graded["csv"], newline="") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
     assert set(rows) >= {"ada", "blank", "half"}
-    assert float(rows["ada"]["percent"]) == 100.0
-    assert float(rows["blank"]["score"]) == 0.0
+    auto = sum(t["points"] for t in nbs.test_cells(graded["source"]).values())
+    assert float(rows["ada"]["auto_score"]) == auto
+    assert int(rows["ada"]["awaiting_manual"]) == len(nbs.written_cells(graded["source"]))
+    assert float(rows["blank"]["score"]) == 0.0 and rows["blank"]["awaiting_manual"] == "0"
     log = (graded["root"] / "exports" / graded["a"] / "autograde_log.csv").read_text()
     assert "broken,failed: " in log
 
