@@ -7,12 +7,18 @@
     python -m autograder collect   A PATH       a folder or zip of submissions -> submitted/
                                                 (what it did: exports/A/collect_log.csv)
     python -m autograder autograde A [PATH]     (collect PATH, then) grade every submission
+    python -m autograder autograde A --student ID   regrade one student (repeatable), keeping
+                                                the grader's scores and comments; nobody else's
+                                                files or grades change (exports/A/regrades.csv)
     python -m autograder feedback  A            feedback/<student>/A/*.html
-    python -m autograder export    A            exports/A/grades.csv, report.md, histogram.png
+    python -m autograder export    A [--roster CSV]  exports/A/grades.csv, lms.csv (the LMS's
+                                                import), report.md, histogram.png
     python -m autograder grade     A [PATH]     (collect +) autograde + feedback + export
 
 autograde and grade take --workers N (N sandboxed executions at a time) or --scheduler ADDRESS
-(a Dask cluster's); the gradebook is always written by this one process.
+(a Dask cluster's); the gradebook is always written by this one process. Written answers are
+graded by hand in nbgrader's formgrader (`make lab`, Nbgrader > Formgrader); due dates, extensions
+and the late policy come from the configuration (autograder/term.py).
 
 Every step can be run again: it redoes its work from the inputs (nbgrader's --force). One bad
 submission never stops a batch: each one ends graded or with its reason recorded in
@@ -405,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("assignment")
     s.add_argument("path", nargs="?", help="folder or zip to collect first")
     s.add_argument("--pattern", default=DEFAULT_PATTERN)
-    s.add_argument("--student", action="append", help="only these students (repeatable)")
+    s.add_argument("--student", action="append",
+                   help="only these students (repeatable): a regrade that keeps the grader's work")
     _parallel_options(s)
     s = sub.add_parser("grade", help="collect + autograde + feedback + export")
     s.add_argument("assignment")

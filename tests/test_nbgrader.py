@@ -75,6 +75,12 @@ def test_release_hides_solutions_and_hidden_tests(graded):
     text = (rel / graded["nb_name"]).read_text()
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
     assert "raise NotImplementedError()" in text
+    # the written answers: "YOUR ANSWER HERE", never the model answer or the rubric
+    released = nbs.read(rel / graded["nb_name"])
+    written = nbs.written_cells(released)
+    assert set(written) == set(nbs.written_cells(graded["source"])) and written
+    assert all(c.source.strip() == "YOUR ANSWER HERE" for c in written.values())
+    assert "Model answer" not in text and "Rubric (" not in text
     assert not list(rel.rglob("*.py")), "the jupytext twin (with solutions) was released"
     assert (graded["root"] / "release" / f"{graded['a']}.zip").is_file()
 

@@ -139,6 +139,9 @@ def test_feedback_shows_grade_and_comment_never_the_rubric(term):
     assert COMMENT in text
     assert "Rubric" not in text and "For the grader" not in text  # the grader's note is gone
     assert ADA_ANSWER in text
+    page = (root / "feedback" / "late_lee" / A / f"{A}.html").read_text()
+    late = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "Late submission penalty (Score: -1.4)" in re.sub(r"\s+", " ", late)
 
 
 def test_lms_csv(term, tmp_path):
