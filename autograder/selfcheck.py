@@ -189,6 +189,21 @@ def summary(results: list[TestResult]) -> str:
             "functions on more cases than these.")
 
 
+def written_status(nb) -> str:
+    """One line on the written questions (graded by hand): how many are answered, which are not
+    ("" when the notebook has none)."""
+    from autograder.notebooks import written_cells
+
+    written = written_cells(nb)
+    if not written:
+        return ""
+    todo = [gid for gid, c in written.items() if c.source.strip() in ("", "YOUR ANSWER HERE")]
+    points = sum(float(nbgrader_meta(c).get("points", 0)) for c in written.values())
+    return (f"written questions: {len(written) - len(todo)} of {len(written)} answered "
+            f"({points:g} points, graded by hand by your instructor)"
+            + (f"; still to answer: {', '.join(todo)}" if todo else ""))
+
+
 def report(path: str | Path, cell_timeout: int = 300, file=None) -> list[TestResult]:
     file = file or sys.stdout
     print(f"self-check of {path} (the file as last saved), in a fresh kernel ...", file=file, flush=True)
@@ -201,6 +216,14 @@ def report(path: str | Path, cell_timeout: int = 300, file=None) -> list[TestRes
     for line in problems:  # an answer cell that stopped with an error, or an isolated part's cell
         print(line, file=file)  # that fails on its own: grading will see it too
     print(summary(results), file=file, flush=True)
+    try:
+        import nbformat
+
+        written = written_status(nbformat.read(str(path), as_version=4))
+    except Exception:  # noqa: BLE001 - the run above already said what is wrong with the file
+        written = ""
+    if written:
+        print(written, file=file, flush=True)
     if any("on its own" in line for line in problems):
         print("Some cells fail when they run on their own, as grading runs them: the tests of "
               "their functions will fail when graded.", file=file, flush=True)

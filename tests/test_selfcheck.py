@@ -129,3 +129,17 @@ def test_every_answer_cell_is_named_by_a_test_that_needs_it(notebook):
     nb = nbs.read(notebook)
     required = {g for t in nbs.test_cells(nb).values() for g in t["requires"]}
     assert set(nbs.answer_cells(nb)) <= required, sorted(set(nbs.answer_cells(nb)) - required)
+
+
+def test_written_status_names_the_questions_still_to_answer():
+    from autograder_helpers import source_notebook
+
+    from autograder.selfcheck import written_status
+
+    nb = source_notebook(written=True)
+    assert written_status(source_notebook()) == ""
+    assert written_status(nb) == ("written questions: 1 of 1 answered (2 points, graded by hand by "
+                                  "your instructor)")
+    nb.cells[-1].source = "YOUR ANSWER HERE"
+    assert written_status(nb).endswith("0 of 1 answered (2 points, graded by hand by your "
+                                       "instructor); still to answer: written_twice")
