@@ -35,6 +35,9 @@
 #    head's outputs, the loss and the post-processing, train it, and evaluate it with your own
 #    mAP. It must reach **mAP@0.5 >= 0.80** on 300 scenes it has never seen.
 #
+# Along the way, four **written questions** ask you to explain in words what a figure or a printed
+# result just showed you.
+#
 # The data are the course's shapes scenes (`dlcv.shapes`): 64x64 images with one to four
 # circles, squares and triangles of two sizes in four colours, on textured backgrounds, some
 # partly hidden behind others. They are generated from a seed in a couple of seconds, so nothing
@@ -101,6 +104,12 @@
 # | Evaluation | `average_precision`, `evaluate_detections` | 18 |
 # | RoI pooling | `roi_pool`, `roi_align` | 14 |
 # | The detector | `flatten_predictions`, `detection_loss`, `postprocess`, your trained detector | 22 |
+# | Written questions 1-4 | your answers in words, graded by hand | 14 |
+#
+# Besides the 100 points of the test cells, the four written questions are worth 14 points. Write
+# each answer in the cell below its question, marked "YOUR ANSWER HERE" (replace that text), in
+# plain sentences (`$...$` math is fine). The instructor reads it as written and grades it by hand
+# after the automatic grading, so no code is needed in it, and the self-check does not score it.
 
 # %%
 # %matplotlib inline
@@ -1139,6 +1148,40 @@ with needs("roi_pool", "roi_align"):
     plt.tight_layout()
     plt.show()
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_roi_rounding_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 1 (3 points)
+#
+# In the right panel above, the crop of RoI pooling changes in steps as the box slides to the
+# right, and the crop of RoIAlign changes smoothly. The box starts at $x_1 = 96$ and
+# $x_2 = 168$ image pixels, on a map of stride 4. Use the rounding rule of `roi_pool` to explain
+# why the steps of RoI pooling lie exactly where the plot shows them, and explain why RoIAlign's
+# curve has no steps. Then say what the difference means for a head that must place a box edge or
+# a mask boundary precisely. Answer in three to five sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_roi_rounding", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** For a shift of $\delta$ pixels, RoI pooling starts its RoI at cell
+# $c_1 = \lfloor (96 + \delta)/4 + \tfrac12 \rfloor$, which stays 24 until $(96 + \delta)/4$
+# reaches 24.5, that is until $\delta = 2$, and then becomes 25, and 26 from $\delta = 6$; the right
+# edge, $168 = 4 \cdot 42$, rounds at the same shifts. Between two jumps the RoI covers the same
+# cells and the crop is exactly the same, so the curve is flat (zero before the first jump), and at
+# each jump the whole crop moves by one cell at once. RoIAlign does not round: its sample points
+# move with the box by exactly $\delta / 4$ cells, and bilinear interpolation weighs the
+# neighbouring cells by the exact position, so every small step of the box changes the crop a
+# little and the curve rises smoothly. With RoI pooling, boxes that differ by less than a cell
+# (4 pixels here, 16 on a stride-16 map) can give the same feature, which is off by up to half a
+# cell from the box, so a head that reads it cannot tell where inside a cell an edge lies; RoIAlign
+# keeps that position, which is why Mask R-CNN uses it for masks that line up with the object.
+#
+# **Rubric (3 points).**
+# - 1 point: the steps come from rounding the box to whole cells: $\lfloor (96 + \delta)/4 +
+#   \tfrac12 \rfloor$ changes at $\delta = 2$ and $\delta = 6$, and between two jumps the crop does
+#   not change at all.
+# - 1 point: RoIAlign samples at the box's exact, fractional positions with bilinear
+#   interpolation, so its crop changes continuously with the shift.
+# - 1 point: the consequence: RoI pooling is blind to shifts within a cell and misplaces the box by
+#   up to half a cell, so edges and masks cannot be placed finer than the stride; RoIAlign keeps the
+#   exact position (the reason Mask R-CNN introduced it).
+
 # %% [markdown]
 # # Part 8: a single-stage detector
 #
@@ -1174,6 +1217,51 @@ with needs("box_iou", "generate_anchors"):
         b = best_iou[all_sizes == size]
         print(f"{name} objects with an anchor of IoU >= 0.5: {np.mean(b >= 0.5):.1%}; "
               f">= 0.4: {np.mean(b >= 0.4):.1%}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_stride_small_objects_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 2 (4 points)
+#
+# The cell above printed, for the small and for the large objects of the training scenes, the
+# fraction that has an anchor with IoU $\ge 0.5$ on the detector's 8x8 grid (stride 8). Explain
+# the gap between the two with a calculation: for a square object of side $L$ and an anchor of the
+# same size whose centre is $d$ pixels off in both $x$ and $y$, write the IoU as a function of $L$
+# and $d$, and evaluate it for the worst case on a stride-8 grid, $d = 4$, with $L = 12$ and with
+# $L = 24$. Then say what `match_anchors` does with a small object that lies between anchor
+# centres, and what that means for how well the network learns to detect it. Last, what would a
+# stride of 4 change, and at what cost? Answer in five to eight sentences, with your arithmetic.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_stride_small_objects", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The two squares overlap in a square of side $L - d$, so
+# $\text{IoU} = (L - d)^2 / \big(2L^2 - (L - d)^2\big)$. With $d = 4$ this is
+# $64 / 224 \approx 0.29$ for $L = 12$ but $400 / 752 \approx 0.53$ for $L = 24$. The worst shift
+# is fixed by the grid (half the stride in each direction), and the IoU depends on the shift
+# relative to the object's size: 4 pixels are a third of a small shape's side and a sixth of a
+# large one's. So a large object has an anchor above 0.5 almost wherever it lies, while a small one
+# has one only when its centre happens to fall near an anchor centre (and the anchor sizes 12, 20
+# and 28 do not fit every object exactly, which lowers the IoU further). A small object between
+# anchor centres gets a single positive anchor, the one it claims as its best although its IoU is
+# below 0.5; the other anchors around it, which overlap it almost as much, are ignored when their
+# IoU is between 0.4 and 0.5 and are otherwise trained as background. The network therefore sees
+# few positive examples of such objects, from anchors whose centre is off (a box target of about
+# $t_x = t_y = \pm 1/3$), next to nearly identical anchors labelled background, so it learns to
+# score small objects less confidently and to place their boxes less well. With stride 4 the worst
+# shift is $d = 2$ and the IoU for $L = 12$ becomes $100 / 188 \approx 0.53$, so every small shape
+# would have a good anchor; but the map has $16 \times 16$ cells, four times as many anchors per
+# image ($16 \cdot 16 \cdot 3 = 768$ instead of 192, almost all of them background) and four times
+# the work in the heads, and the backbone must keep a finer map (or a feature pyramid must
+# provide one).
+#
+# **Rubric (4 points).**
+# - 1 point: the IoU of the shifted squares, $(L - d)^2 / (2L^2 - (L - d)^2)$ or an equivalent
+#   calculation, about $0.29$ for $L = 12$ and about $0.53$ for $L = 24$.
+# - 1 point: the reason for the gap: the worst shift is set by the stride, not by the object, so it
+#   is a larger fraction of a small object's size; small objects get a good anchor only when they
+#   sit near an anchor centre.
+# - 1 point: the matching: such an object has only its claimed best anchor (IoU below 0.5) as a
+#   positive, its neighbours are ignored or background, so the network gets few and poor examples
+#   of it and scores small objects lower (or boxes them worse).
+# - 1 point: stride 4: worst shift 2 pixels, IoU about $0.53$ for $L = 12$, at the cost of four
+#   times as many anchors and positions (more computation, more background anchors).
 
 # %% [markdown]
 # ## The network
@@ -1617,6 +1705,45 @@ with needs("postprocess"):
     plt.tight_layout()
     plt.show()
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_detector_failures_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 3 (3 points)
+#
+# Look at the ten test scenes above. Find the objects that no confident detection covers (a dashed
+# box without a coloured box on it) and the confident detections that are wrong. Describe what
+# these objects have in common, and explain, from how the detector is built and trained (its
+# anchors, the matching, the box of the visible pixels, the classes, NMS), why they are hard for
+# it: give at least two different reasons. Answer in four to six sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_detector_failures", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** Almost every failure is an object that overlaps another, most often one that
+# the other partly hides: a triangle of which only a flat strip shows below a circle, a circle of
+# which only a cap shows above another, two overlapping shapes of one class that get one box
+# between them, a small square lying on a large square of the same colour, a partly hidden circle
+# that gets a confident box of another class as well as its own. (Which scenes show which depends
+# on the run; the rubric grades the kinds of failure and the reasons.) A remaining miss is
+# typically a small object between anchor centres. First reason: the box of a
+# hidden object is the box of its visible pixels, often flat or narrow, while every anchor is
+# square, so such a box has a low IoU with all anchors; it gets few positive anchors and a large
+# correction to learn (and a small object between anchor centres gets a single poor anchor, as in
+# written question 2), so its score stays low. Second reason: the visible fragment no longer has
+# its class's outline (the base of a triangle looks like a bar, the cap of a circle like a half
+# disc), so the class scores are low or shared between classes, and with one sigmoid per class and
+# NMS within each class, one object can keep a box of each class. Third reason: two overlapping
+# objects of the same colour or class look like one blob; the network tends to output one box for
+# both, and NMS within a class would remove a second box that overlaps the first by more than the
+# IoU threshold.
+#
+# **Rubric (3 points).**
+# - 1 point: the observation: the misses and the wrong detection are mostly partly hidden or
+#   overlapping objects (small objects off the anchor grid also count), with at least one example
+#   from the figure.
+# - 1 point: a reason from the anchors and the matching: the visible box of a hidden object is
+#   flat or narrow while the anchors are all square (or a small object lies between anchor
+#   centres), so it has few or poor positive anchors and low scores.
+# - 1 point: a second reason, from appearance or post-processing: the visible fragment does not
+#   look like its class (low or split class scores, a box for two classes), or two overlapping
+#   objects of one colour or class merge into one box and NMS within the class removes the second.
+
 # %%
 with needs("evaluate_detections"):
     fig, ax = plt.subplots(figsize=(5.2, 4))
@@ -1630,6 +1757,47 @@ with needs("evaluate_detections"):
     ax.set_title(f"test scenes, IoU 0.5: mAP {test_map50:.3f}")
     ax.legend(loc="lower left", fontsize=9)
     plt.show()
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_pr_curve_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 4 (4 points)
+#
+# Describe the shape of the precision-recall curves above and explain it: which detections make
+# the part near precision 1, and what kinds of detections make the precision fall at the right end
+# (name at least two kinds; remember that `postprocess` keeps every (anchor, class) pair that
+# scores above 0.05 and survives NMS). What decides the recall at which a curve ends? Finally, if
+# `postprocess` kept only the detections that score at least 0.5, how would the curves and the AP
+# change, and why? Answer in four to six sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_pr_curve", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** Each curve stays close to precision 1 over most of the recall range and then
+# falls steeply at the right end. The top of the ranking, the detections with high scores, is
+# almost all true positives, one per object, so recall grows while precision stays near 1. The
+# low-scored tail holds the last objects found (small and partly hidden ones, detected with low
+# scores) among many false positives: boxes near an object that overlap it by less than 0.5
+# (neighbouring anchors whose boxes NMS keeps because they overlap the best box by less than its
+# threshold), boxes of the wrong class on a real object (each class has its own sigmoid and its own
+# NMS, so one anchor can produce a box for two classes), and fewer duplicates and boxes on
+# background; there recall grows slowly while precision drops fast. A curve ends at the recall
+# reached by its last detection: an object that no detection of its class (above the score
+# threshold) overlaps with IoU $\ge 0.5$ is never found, so the curve stops short of recall 1.
+# With a threshold of 0.5, NMS keeps the same confident boxes, so each curve would be the same up
+# to the point where the scores fall below 0.5 and would end there, at a lower recall. The AP would
+# drop, noticeably here, because many objects (mostly small ones) are found with scores below 0.5
+# but still ranked above most false positives: all-point AP is the area under the envelope, which
+# counts as 0 beyond the last recall, so cutting the list removes the area those objects added, and
+# it can never raise the AP. AP rewards a good ranking of all detections, not a good threshold.
+#
+# **Rubric (4 points).**
+# - 1 point: the part near precision 1: the high-scored detections are nearly all true positives,
+#   so recall grows without losing precision.
+# - 1 point: the drop: the low-scored tail mixes the last objects with many false positives, with
+#   at least two kinds named correctly (poorly overlapping boxes that NMS kept, boxes of the wrong
+#   class on a real object, duplicates, boxes on background).
+# - 1 point: the end: objects that no detection of their class finds with IoU $\ge 0.5$ are never
+#   counted, so recall stops before 1.
+# - 1 point: a threshold of 0.5 cuts each curve where the scores reach 0.5 (the curve before that
+#   point is unchanged) and lowers the AP, because the true positives of the tail add area, and the
+#   false positives among them cannot lower the precision at the recalls reached before them.
 
 # %% [markdown]
 # Where does the detector struggle? For the small and the large objects of the test scenes: how
