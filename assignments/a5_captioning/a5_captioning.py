@@ -35,6 +35,9 @@
 #    against a baseline that does not look at the image.
 # 7. **Beam search**: keep the best few partial sentences instead of one.
 #
+# Along the way, four **written questions** ask you to explain in a few sentences what your runs
+# show.
+#
 # The images are the course's shapes scenes, and their captions come from a small grammar in
 # `dlcv.captioning.captions` ("a large red circle left of a small blue square", "two circles and a
 # triangle"). Everything is generated from a seed and runs on a laptop CPU.
@@ -89,6 +92,11 @@
 # training also run the functions they use, and a failure then says when one of those is the
 # cause.
 #
+# Besides the 100 points of the test cells, four **written questions** are worth 13 points. The
+# instructor grades them by hand, after the automatic grading: write each answer in the cell
+# under its question, the one that says "YOUR ANSWER HERE". An answer is read as written, so it
+# needs no code.
+#
 # | Part | Functions | Points |
 # |---|---|---|
 # | Vanilla RNN | `rnn_step_forward/backward`, `rnn_forward/backward` | 18 |
@@ -98,6 +106,7 @@
 # | BLEU | `bleu` | 7 |
 # | Trained captioners | your LSTM and RNN on held-out scenes | 11 |
 # | Beam search | `beam_search` | 8 |
+# | Written questions 1 to 4 | answers in words, graded by hand | 13 |
 
 # %%
 # %matplotlib inline
@@ -1337,6 +1346,43 @@ with needs("CaptioningRNN.__init__", "CaptioningRNN.loss"):
     axes[1].set_ylabel("")
     plt.show()
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_loss_floor_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 1 (3 points)
+#
+# In the sanity check above, both captioners drove the loss on 50 captions close to zero. In the
+# two curves just above, trained on all the training captions, the loss levels off far above
+# zero. Explain why no model, however large and however long it trains, can bring this training
+# loss to zero, and work out by hand a lower bound for it from the way the training set was made
+# (see the data section at the top). Answer in four to six sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_loss_floor", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The targets are not a function of the input. In the sanity check every scene
+# has one caption, so the image and the words so far decide the next word, and a model can give
+# it a probability close to one. In the full training set every scene has five different
+# captions (four for a scene with one object): the same image and the same prefix (at the first
+# step, just `<START>`) are followed by different words in different captions, and the
+# cross-entropy charges $-\log q$ for each of them. For a scene with $k$ captions, the mean of
+# $-\log q(\text{caption}_j)$ under the constraint $\sum_j q(\text{caption}_j) \le 1$ is
+# smallest when $q = 1/k$ for each, so even a model that memorised which captions each training
+# scene has pays at least $\ln 5 \approx 1.61$ per caption of a scene with five captions
+# ($\ln 4 \approx 1.39$ with four). A model that generalises cannot know which five captions the
+# grammar happened to draw for a scene: it has to spread its probability over everything the
+# grammar could have said about it (which object or pair, how much detail, "there is" or not),
+# so its floor is higher still. Only the part of the loss above that floor is error (features
+# that mislabel cells, what the model has not learnt yet) that a larger model or more training
+# could remove.
+#
+# **Rubric (3 points).**
+# - 1 point: the same input (image and prefix) is followed by different words, because each scene
+#   has several different captions; with one caption per scene (the sanity check) the next word
+#   is determined and the loss can approach zero.
+# - 1 point: the bound worked out by hand: spreading probability $1/k$ over a scene's $k$
+#   captions costs at least $\ln 5 \approx 1.6$ per caption ($\ln 4$ for the one-object scenes),
+#   and only a model that memorises the training captions gets that low.
+# - 1 point: a model that generalises must also give probability to captions the grammar could
+#   have written but did not draw, so its floor is higher; more training or a larger model can
+#   remove only the part of the loss above the floor.
+
 # %% [markdown]
 # ## How good are the captions?
 #
@@ -1382,6 +1428,40 @@ with needs("CaptioningRNN.sample", "bleu"):
     print(f"  most frequent caption            {bleu4_most_frequent:.3f}   '{most_frequent}'")
     print(f"  LSTM, first 5 references only    {bleu(lstm_captions, [r[:5] for r in test_refs]):.3f}")
 
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_bleu_baselines_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 2 (3 points)
+#
+# Read the table just printed. The most frequent caption of the training set (printed beside its
+# score) scores far below the language-only model, although neither of them looks at the image.
+# Explain why, in terms of the pieces of BLEU (the n-gram precisions $p_1, \dots, p_4$ and the
+# brevity penalty), and why the most frequent caption of this training set is a sentence of that
+# kind. Then say what the difference between your LSTM's score and the language-only score
+# measures. Answer in four to six sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_bleu_baselines", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The most frequent caption is a count caption of two words. Short captions
+# recur word for word in many scenes (every scene whose only object is a circle has "a circle"),
+# while the longer ones name sizes, colours and places and seldom repeat exactly, so the
+# commonest caption is bound to be a short one. A two-word candidate has no 3-grams or 4-grams,
+# so $p_3$ and $p_4$ fall to the smoothing value $0.1$, which alone multiplies the score by
+# $(0.1 \cdot 0.1)^{1/4} = \sqrt{0.1} \approx 0.32$; and for most scenes even the reference
+# closest in length is longer, so the brevity penalty $e^{1 - R/C}$ cuts the score again. The
+# language-only model writes a sentence of the usual length from the grammar's commonest words
+# and phrases ("a large ...", "at the ..."): it has n-grams of every order, many of its words and
+# word pairs occur in the references, and it pays little or no brevity penalty; only its content
+# words are wrong for most scenes. The difference between the LSTM and the language-only model is
+# what looking at the image adds: the n-grams that name the right sizes, colours, classes and
+# places of the objects that are really there.
+#
+# **Rubric (3 points).**
+# - 1 point: the most frequent caption is short because short (count) captions recur word for
+#   word across scenes, while longer ones rarely do.
+# - 1 point: BLEU's mechanics: two words give no 3- or 4-grams ($p_3$, $p_4$ at the smoothing
+#   value) and a heavy brevity penalty, while the language-only sentence has the usual length
+#   and common phrases that match at every order.
+# - 1 point: the gap between the LSTM and the language-only model measures what the image
+#   contributes (the right content words: size, colour, class, place), not fluency.
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_bleu", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward", "word_embedding", "temporal_affine", "temporal_softmax_loss", "captioning_rnn", "bleu"]}
 def check_trained_captioner(model, cell_type, target):
@@ -1435,6 +1515,45 @@ with needs("CaptioningRNN.sample"):
                    [[f"LSTM: {lstm_captions[i]}", f"RNN: {rnn_captions[i]}"] for i in _show], ncols=4,
                    suptitle="greedy captions of held-out scenes")
     plt.show()
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_rnn_against_lstm_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 3 (3 points)
+#
+# Compare your two captioners: their BLEU-4 in the table printed above, their captions in this
+# figure, and how fast each learned the 50 captions by heart in the sanity check. Part 3
+# explained why the LSTM keeps gradients alive over long spans where the vanilla RNN's vanish.
+# Why does that advantage hardly show in this task? Name one change to the task under which you
+# would expect the LSTM to pull clearly ahead, and say why. Answer in three to five sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_rnn_against_lstm", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The two are close: their BLEU-4 scores differ by much less than either
+# differs from the baselines, both write fluent captions, and the vanilla RNN learned the 50
+# captions no slower than the LSTM. Vanishing gradients are a problem of long spans: the
+# gradient that reaches a state $k$ steps back has been multiplied $k$ times by
+# $\operatorname{diag}(1 - h_t^2)\, W_h^\top$, and here $k$ stays small. A caption is one sentence
+# of at most ten words ("a large red circle left of a small blue square"), so the network runs a
+# dozen steps or fewer; the image, which enters through $h_0$, is needed at most that far on, and
+# most words depend on the last few ("at the" is followed by a place). Teacher forcing also puts
+# a loss at every step, so the error of each word has a short path back to what it depends on.
+# (The comparison is at a similar cost, not at equal steps: the RNN's steps are cheaper, and it
+# trains for 900 of them against the LSTM's 600.) The LSTM should pull ahead when the
+# dependencies grow long, for example with captions written one character at a time (a caption
+# becomes several dozen steps) or with paragraphs that describe every object of a scene, whose
+# last sentence still needs what $h_0$ said: over such spans the vanilla RNN's gradient shrinks
+# geometrically, while along the LSTM's cell it is multiplied only by forget gates that can stay
+# close to one.
+#
+# **Rubric (3 points).**
+# - 1 point: a correct reading of the evidence: the two captioners are close (a small BLEU
+#   difference next to their lead over the baselines; the RNN memorises no slower).
+# - 1 point: the reason: the sequences are short (a dozen steps at most, each word depending on
+#   $h_0$ and the last few words), so the product of the per-step factors
+#   $\operatorname{diag}(1 - h_t^2)\, W_h^\top$ is short and the vanilla RNN's gradient does not
+#   vanish along it.
+# - 1 point: a change that creates long dependencies (characters instead of words, paragraphs,
+#   something needed many steps after it entered), with the reason: the vanilla RNN's gradient
+#   decays geometrically with the span, while the LSTM's cell path is scaled only by its forget
+#   gates.
 
 # %% [markdown]
 # # Part 7: beam search
@@ -1606,6 +1725,53 @@ with needs("beam_search", "bleu"):
                      f"beam 3, plain: {beam_captions[3, False][i]}"] for i in _show], ncols=3,
                    suptitle="the LSTM captioner: greedy against beam search")
     plt.show()
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_beam_first_word_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 4 (4 points)
+#
+# In the figure above every greedy caption begins with "a", while beam search often writes
+# "there is a ...": it chooses a first word that greedy decoding passed over. Explain how the
+# sentence that beam search finds can begin with a word that was not the most probable first
+# word; think about which kinds of caption the grammar begins with "a" and which with "there",
+# and in how many ways each can go on. Then say why these captions earn a higher BLEU than the
+# greedy ones in the lines printed above. Answer in four to six sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_beam_first_word", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** Greedy decoding picks each word by its own conditional probability, and the
+# first word "a" collects the probability of almost every kind of caption: relations ("a large
+# red circle left of ..."), locations without the opening "there is", counts ("a circle and two
+# squares") and "a single ..." captions, while "there" opens only location captions, and only
+# half of them. But a sentence's probability is the product
+# $p(w_1)\, p(w_2 \mid w_1) \cdots p(\texttt{<END>} \mid w_1 \dots w_T)$, and after "a" the
+# probability is split among many continuations: relation or place, which object, how much
+# detail ("a large red circle", "a red circle", "a large circle", "a circle"), which second
+# object. After "there" the words "is a" are nearly certain, a location caption always gives the
+# size and the colour, and the place follows from the object's position, so mainly the choice of
+# object is left: the probability of "there" is shared by far fewer complete sentences than that
+# of "a", and the best of them can beat every single sentence that starts with "a". Beam search
+# keeps "there" among its $k$ partial captions and ranks complete sentences, so it finds that
+# one; greedy decoding commits to "a" at the first step and never sees it. (With length
+# normalisation the two nearly certain words "is a" also raise the average log-probability per
+# word, which favours "there is a ..." over the same location caption without them.) These
+# captions earn more BLEU because they describe one object, the one the model is surest of, with
+# a place that follows from it, instead of two objects and a relation, any of which can be
+# wrong: more of their 3-grams and 4-grams ("there is a large", "at the bottom") occur in a
+# reference.
+#
+# **Rubric (4 points).**
+# - 1 point: "a" is the most probable first word because it opens most kinds of caption
+#   (relations, counts, half of the location captions); "there" opens only location captions.
+# - 1 point: a sentence's probability is the product of its words' conditional probabilities;
+#   after "a" it is divided among many continuations, after "there is a" far fewer remain (the
+#   full detail and the place are fixed by the grammar; mainly the object is left to choose), so
+#   one sentence starting with "there" can be more probable than any single sentence starting
+#   with "a".
+# - 1 point: greedy decoding commits to the locally best first word and cannot go back; beam
+#   search keeps "there" among its $k$ hypotheses and compares complete sentences (the extra
+#   push from length normalisation, which rewards the cheap words "is a", may be mentioned).
+# - 1 point: why BLEU rises: one object described in full with its place leaves fewer content
+#   words to get wrong than a relation between two objects, so more of the longer n-grams match
+#   the references.
 
 # %% [markdown]
 # **Check yourself.** Without length normalisation the beam prefers shorter captions than
