@@ -27,6 +27,9 @@
 #    descent (SGD); and a search over learning rates and regularisation strengths on a
 #    validation set.
 #
+# Along the way, four **written questions** ask you to explain in words what a figure or a printed
+# table has just shown you.
+#
 # The notebook uses CIFAR-10 when it is on your disk (without it, the data cell below says where to
 # put it), with the sizes of Stanford's CS231n (kNN on 5000 training and 500 test images, the linear
 # classifiers on 49,000 training, 1000 validation and 1000 test images), and otherwise the 8x8
@@ -81,6 +84,13 @@
 # | Softmax loss | `softmax_loss_naive`, `softmax_loss_vectorized` | 22 |
 # | SGD training | `LinearClassifier.train`, `LinearClassifier.predict`, test accuracies | 17 |
 # | Hyperparameter search | `tune_linear_classifier` | 5 |
+# | Written questions 1-4 | your answers in words, graded by hand | 13 |
+#
+# Besides the 100 points of the test cells, the four written questions are worth 13 points. Write
+# each answer in the cell below its question, marked "YOUR ANSWER HERE" (replace that text), in
+# plain sentences (`$...$` math is fine). The instructor reads it as written and grades it by hand
+# after the automatic grading, so no code is needed in it; the self-check lists the questions you
+# have not answered yet but does not score them.
 #
 # Some "check yourself" questions along the way are not graded; open the answer after you have
 # thought about them.
@@ -518,6 +528,39 @@ with needs("compute_distances_no_loops", "predict_labels"):
         acc = np.mean(predict_labels(d_val, y_train, k=k) == y_val)
         print(f"validation accuracy with k={k}: {acc:.3f}")
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_nearest_neighbours_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 1 (3 points)
+#
+# Look at the figure above: each row is a validation image (left) and its five nearest training
+# images in L2 distance, titled with their labels. Pick out the neighbours whose label differs from
+# the query's. What do they have in common with the query, if not the class? What does that tell you
+# about the L2 distance between raw pixel values as a measure of how alike two images are? Answer in
+# three to five sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_nearest_neighbours", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The wrong neighbours resemble the query in where its bright and dark pixels
+# are, not in what it shows. On the digits they are digits of another class whose strokes cover
+# many of the same pixels: the 9 whose neighbours include two 5s and a 3 shares with them the whole
+# lower half (a stroke down the right side and a bar along the bottom) and differs only in whether
+# the top closes on the right. On CIFAR-10 they share the background, the overall colour and the
+# brightness: a dark photo finds dark photos, an object against a pale sky finds other things
+# against pale backgrounds, whatever they are. The L2 distance sums the squared differences of the
+# values at the same positions, so the pixels that cover most of the image (background, lighting)
+# weigh most, and the same object shifted, turned or in another colour is far away. L2 on raw pixels
+# therefore measures how alike the colours at each position are, not the content: a fair guide for
+# centred, size-normalised images such as the digits, a poor one for photographs, which is why kNN
+# does badly on CIFAR-10 and why the course goes on to learn features instead of comparing pixels.
+#
+# **Rubric (3 points).**
+# - 1 point: says what the wrong neighbours share with the query, as the figure shows it (digits:
+#   ink on many of the same pixels, a similar layout of strokes; CIFAR-10: background, overall
+#   colour and brightness rather than the object).
+# - 1 point: explains it from the distance: L2 compares values at fixed positions and adds them
+#   over all pixels, so large areas such as the background dominate, and a shift or a change of
+#   pose of the object costs as much as a change of class.
+# - 1 point: concludes that pixel distance measures likeness of appearance, not of content: good
+#   enough for aligned, normalised images like the digits, weak for natural photographs.
+
 # %% [markdown]
 # ## Choosing k by cross-validation
 #
@@ -601,6 +644,42 @@ with needs("cross_validate_knn", "compute_distances_no_loops", "predict_labels")
     target = S["targets"]["knn"]
     print(f"\nbest k = {best_k}; kNN test accuracy on {data.name}: {knn_test_acc:.3f} "
           f"(target about {target}: {'reached' if knn_test_acc >= target else 'NOT reached'})")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_cv_curve_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 2 (4 points)
+#
+# Describe the cross-validation curve above over the whole range of k: where it is highest, how it
+# behaves for the smallest values of k, and where it falls. Explain the small-k end for the data set
+# you ran: why a vote over a few neighbours does, or does not, beat the single nearest one. Then
+# judge from the grey dots and the error bars which differences between values of k you can trust.
+# Answer in four to six sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_cv_curve", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** On the digits the curve is highest at k = 1 and falls steadily as k grows, most
+# clearly at k = 50 and 100. On CIFAR-10 it is nearly flat from k = 1 to about k = 20, with its best
+# mean somewhere in that range and a dip at k = 3, and clearly lower at k = 50 and 100. A vote over
+# several neighbours helps when the single nearest image is often a chance match of another class:
+# wrong neighbours spread their votes over several classes, while the right class, when it is among
+# the nearest images several times, wins. On the digits the nearest training image is almost always
+# of the right class, so each extra voter is a farther, less similar image and can only add
+# mistakes; on CIFAR-10 the nearest image is more often wrong than right, and a vote over a handful
+# recovers a little, until k is so large that far images of other classes outvote the near ones.
+# The dip at k = 3 on CIFAR-10 comes from ties: with ten classes, three neighbours of three
+# different classes are common, and the vote then goes to the smallest label instead of the nearest
+# image. Near the top, the differences between neighbouring values of k are about as large as the
+# spread of the five folds, so the exact best k is partly chance; only the broad shape, above all
+# the drop at large k, is reliable, and any k on the flat top is a sound choice.
+#
+# **Rubric (4 points).**
+# - 1 point: describes the curve the notebook produced (digits: best at k = 1 and falling with k;
+#   CIFAR-10: a flat top from k = 1 to about 20, lower at 50 and 100).
+# - 1 point: the mechanism: a vote helps when the nearest image is often a chance match, because
+#   wrong neighbours scatter their votes, and it hurts once k reaches far images of other classes.
+# - 1 point: applies it to the data set run (digits: the nearest image is nearly always right, so
+#   more voters only add worse ones; CIFAR-10: the nearest image is often wrong, so a small vote
+#   helps a little). Explaining the CIFAR-10 dip at k = 3 by ties in the vote also earns this point.
+# - 1 point: reads the spread: near the top the differences are within the fold-to-fold spread
+#   (overlapping error bars), so the exact best k is not reliable, only the broad shape is.
 
 # %% nbgrader={"grade": true, "grade_id": "test_knn_accuracy", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["knn_no_loops", "knn_predict"]}
 # kNN with your functions on the real test set, with a k that cross-validation picks.
@@ -1374,6 +1453,39 @@ with needs("tune_linear_classifier"):
     fig.tight_layout()
     plt.show()
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_train_val_gap_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 3 (3 points)
+#
+# Compare the training and validation accuracies in the two printed tables of the search: how large
+# is the gap between them, and how close to 1 is the training accuracy itself? On the data set you
+# ran, what limits the linear classifier more: overfitting the training set, or what a linear model
+# can represent at all? Which would help most there: a stronger regulariser, more training images,
+# or a more flexible model? Answer in three to five sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_train_val_gap", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** On the digits the training accuracy is close to 1 for the weaker regularisers
+# and the validation accuracy lies a few points below it: a linear classifier on 64 pixels separates
+# almost all the training digits, and what it loses is generalisation, a mild overfitting. A
+# stronger regulariser narrows the gap (the training accuracy drops at the largest strength, in
+# several cells the validation accuracy with it), but elsewhere it moves the validation accuracy by
+# only a few images; more training images would help more, since the gap of a model that fits its
+# training set shrinks as that set grows. On CIFAR-10 the training and validation accuracies are
+# close to each other and both far below 1: the classifier cannot even fit the images it is trained
+# on, so it underfits. One template per class cannot describe a class whose images vary in pose,
+# colour and background, so neither a stronger regulariser (which restricts the model further) nor
+# more images of the same kind can raise the accuracy far; a more flexible model, with many
+# templates or learned features like the neural networks of the next assignment, is what helps.
+#
+# **Rubric (3 points).**
+# - 1 point: reads the tables right for the data set run (digits: training accuracy near 1,
+#   validation a few points lower; CIFAR-10: the two close together and both far below 1).
+# - 1 point: the diagnosis: on the digits a small generalisation gap (mild overfitting) that
+#   regularisation trades against; on CIFAR-10 underfitting, a linear model with one template per
+#   class that cannot fit even its training set.
+# - 1 point: the remedy, with its reason: CIFAR-10, a more flexible model (more templates, learned
+#   features, a neural network) rather than more regularisation or data; digits, more training
+#   images (a stronger regulariser buys little, as the tables show).
+
 # %% [markdown]
 # Finally the test set, once, for the best model of each search.
 
@@ -1386,6 +1498,41 @@ with needs("tune_linear_classifier", "cross_validate_knn"):
         print(f"{name:9s}: best validation accuracy {best_val:.3f} (target {target}: "
               f"{'reached' if best_val >= target else 'NOT reached'}), test accuracy {test_acc:.3f}")
     print(f"kNN      : test accuracy {knn_test_acc:.3f} with k = {best_k}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_knn_vs_linear_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 4 (3 points)
+#
+# The cell above prints the test accuracy of kNN next to those of the two linear classifiers. Which
+# method did better on the data set you ran, and what about these images favours it? Is the
+# comparison a fair one (look at how many training images each method used)? Finally, compare what
+# each method needs, in memory and in computation, to classify one new image. Answer in four to six
+# sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_knn_vs_linear", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** On the digits kNN wins. The digits are centred and scaled to the same box, so
+# two images of the same digit put their ink on nearly the same pixels and the nearest training
+# image is almost always of the right class; kNN can also follow a class that different writers
+# draw in different styles, where a linear classifier has a single template per class and flat
+# boundaries between classes. On CIFAR-10 the linear classifiers win: the nearest images in L2
+# match the background and the colours rather than the object (written question 1), while a linear
+# classifier learns from all its training images which pixels and colours are evidence for each
+# class. The comparison is fair on the digits, where both use the same split, but not on CIFAR-10,
+# where kNN used 5000 training images (and 500 test images) against 49,000 for the linear
+# classifiers, so part of the difference there is data, not method. To classify one image, kNN keeps
+# all $N$ training images ($N \times D$ numbers) and computes $N$ distances, $O(ND)$ work; a linear
+# classifier keeps only $W$, $(D + 1) \times C$ numbers, and computes one product, $O(DC)$ work,
+# whatever the size of the training set.
+#
+# **Rubric (3 points).**
+# - 1 point: names the method that did better on the data run and gives a reason tied to the
+#   images (digits: aligned digits lie close to their own class in pixel space, and kNN follows
+#   classes drawn in several styles; CIFAR-10: pixel neighbours match background and colour, while
+#   a linear classifier learns from all its training images which pixels matter).
+# - 1 point: fairness: the same split on the digits; on CIFAR-10 kNN had about a tenth of the
+#   linear classifiers' training images, so the gap is partly a matter of data.
+# - 1 point: the cost of one prediction: kNN stores all $N$ training images and computes $N$
+#   distances, $O(ND)$; a linear classifier stores $(D + 1) \times C$ weights and computes
+#   $O(DC)$, independent of $N$.
 
 # %% [markdown]
 # ## What did the classifiers learn?
