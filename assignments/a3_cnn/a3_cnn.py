@@ -33,6 +33,9 @@
 # 6. **PyTorch**: a CNN as an `nn.Module`, your own training loop with `torch.optim`, and a
 #    network that reaches 98.5% test accuracy on the digits.
 #
+# Along the way, five **written questions** ask you to explain in words what a figure or a printed
+# result has just shown you.
+#
 # The notebook uses CIFAR-10 when it is on your disk (without it, the data cell below says where to
 # put it) and the 8x8 handwritten digits otherwise. Everything runs on a laptop CPU.
 #
@@ -86,6 +89,12 @@
 # | Spatial normalisation | `spatial_batchnorm_forward/backward`, `spatial_groupnorm_forward/backward` | 24 |
 # | Three-layer convnet | `ThreeLayerConvNet` | 17 |
 # | PyTorch | `DigitsCNN`, `train_model`, your trained network | 14 |
+# | Written questions 1-5 | your answers in words, graded by hand | 15 |
+#
+# Besides the 100 points of the test cells, the five written questions are worth 15 points. Write
+# each answer in the cell below its question, marked "YOUR ANSWER HERE" (replace that text), in
+# plain sentences (`$...$` math is fine). The instructor reads it as written and grades it by hand
+# after the automatic grading, so no code is needed in it, and the self-check does not score it.
 
 # %%
 # %matplotlib inline
@@ -331,6 +340,41 @@ with needs("conv_forward_naive"):
                 ncols=3, size=2.6)
     plt.show()
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_padding_borders_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 1 (3 points)
+#
+# Look at the four borders of the two filtered images above (the cell calls your layer with
+# `pad=2`). Describe what you see along each border of the blurred image and of the Sobel map:
+# which sides, how wide, darker or brighter than the inside. Explain it from what your layer
+# computes there, and say why the Sobel map shows nothing unusual along its top and bottom edges.
+# Answer in four to six sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_padding_borders", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** Zero padding surrounds the photograph with a black frame, and every window
+# near the border reads some of those zeros: the photograph's border becomes a sharp step down to
+# black. The box filter averages 25 pixels with positive weights, so near the border part of its
+# average is zeros and the output is darker than the photo there: on all four sides, in a frame
+# two pixels wide (the $5 \times 5$ window reaches two pixels beyond its centre), darkest in the
+# corners, where the window holds only $3 \times 3 = 9$ real pixels of 25. The Sobel filter
+# computes a weighted difference "right column minus left column", so it responds to the black
+# frame's left and right sides as vertical edges: along the right edge its right column reads
+# zeros and the output is strongly negative (a dark stripe wherever the photo is bright), along
+# the left edge its left column reads zeros and the output is positive (a bright stripe where the
+# photo is bright, hardly any where it is dark, as beside the coat). These stripes are one pixel
+# wide, because the Sobel taps sit in the inner $3 \times 3$ of the $5 \times 5$ window. At the
+# top and bottom the zeros fill a whole row of the kernel's taps, and a row of equal values adds
+# nothing, since every row of the Sobel kernel sums to zero ($-1 + 0 + 1$): the step to black
+# there is a change from top to bottom, which a filter of left-right differences does not detect.
+#
+# **Rubric (3 points).**
+# - 1 point: the padding is zeros (a black frame), so windows near the border include zeros and
+#   the photo's border becomes a step to black.
+# - 1 point: the blur is darker on all four sides because its positive weights average in those
+#   zeros; the frame is two pixels wide (the window's reach), darkest in the corners.
+# - 1 point: the Sobel filter measures left-right changes only: it sees the frame's left and right
+#   sides (bright on the left, dark on the right, where the photo is bright) and not the top and
+#   bottom (each kernel row sums to zero, or: a top-bottom change is not what it detects).
+
 # %% [markdown]
 # # Part 2: max pooling
 #
@@ -547,6 +591,45 @@ with needs("conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "co
           f"(forward), {t_fast_b / t_torch_b:.1f}x (backward) the time")
     print("difference fast vs naive on the same images:",
           np.abs(conv_forward_fast(xb[:N_naive], wb, bb, cp)[0] - out_naive).max())
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_im2col_cost_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 2 (4 points)
+#
+# Read the timings printed above. Your fast convolution does exactly the multiply-adds of the naive
+# one, yet runs far faster. Explain where the naive version spends its time and why one matrix
+# product avoids that. Then work out by hand how many numbers the matrix `cols` holds for the timed
+# batch (64 images of shape (3, 32, 32), 32 filters of 3x3, stride 1, pad 1), how many times the
+# size of the input that is and why, and what this costs when a whole network is trained with this
+# layer. Answer in four to six sentences, with your arithmetic.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_im2col_cost", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The naive forward pass runs its loop body
+# $N \cdot F \cdot H' \cdot W' = 64 \cdot 32 \cdot 32 \cdot 32 = 2{,}097{,}152$ times, and each
+# time does a tiny amount of arithmetic (27 multiply-adds) wrapped in Python interpretation and
+# several numpy calls (a slice, a product, a sum), each with a fixed overhead far larger than the
+# arithmetic: the time goes to the interpreter, not to the computation. The fast version pays that
+# overhead a handful of times, and its one matrix product, `cols` $(65{,}536 \times 27)$ times the
+# filters $(27 \times 32)$, runs all $2{,}097{,}152 \cdot 27 \approx 57$ million multiply-adds in
+# compiled BLAS code that uses the processor's vector instructions and reuses blocks of both
+# matrices from the cache. `cols` has one row per image and output position,
+# $64 \cdot 32 \cdot 32 = 65{,}536$ rows of $C \cdot HH \cdot WW = 27$ values: $1{,}769{,}472$
+# numbers (about 14 MB in float64), against $64 \cdot 3 \cdot 32 \cdot 32 = 196{,}608$ in the
+# input, 9 times as many, because with stride 1 every pixel lies in $3 \times 3 = 9$ windows and
+# is copied into the row of each. The layer keeps `cols` in its cache until the backward pass, so
+# a network holds one such matrix per convolutional layer during every training step; the copy
+# grows with the square of the filter size (49 times the input for $7 \times 7$ filters) and
+# shrinks with the square of the stride: im2col buys speed with memory.
+#
+# **Rubric (4 points).**
+# - 1 point: the naive version is slow because of per-iteration overhead (Python and numpy calls,
+#   millions of them on a few numbers each), not because of the arithmetic.
+# - 1 point: the fast version turns the work into one large matrix product run by compiled,
+#   optimised (vectorised, cache-friendly) code, so the overhead is paid once.
+# - 1 point: the size of `cols`: $65{,}536 \times 27 = 1{,}769{,}472$ numbers, 9 times the input's
+#   $196{,}608$, with the reason (every pixel is copied into each of the $HH \cdot WW$ windows that
+#   cover it).
+# - 1 point: the cost: `cols` stays in memory until the backward pass, one per layer, and grows
+#   with the filter size (or: memory is traded for speed).
 
 # %% [markdown]
 # # Part 4: normalisation for feature maps
@@ -947,9 +1030,42 @@ with checking("ThreeLayerConvNet trained with Solver and adam", case="overfittin
                 batch_size=10, verbose=False, progress=False, seed=0).train()
     expect_at_least(max(_s.train_acc_history), 1.0, "the best training accuracy on the 50 images")
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_overfit_small_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 3 (3 points)
+#
+# Look at the two curves of the 50-image run above. Describe them, and explain why the training
+# accuracy gets to (or close to) 100% while the validation accuracy stays far lower. What does a
+# run like this tell you about your code before you train on the whole training set, and what
+# would you suspect if the training accuracy stalled well below 100%? Answer in three to five
+# sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_overfit_small", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The training accuracy climbs within a few epochs to 100% or very close to it
+# (it may dip by a few images afterwards, as the steps at this learning rate stay large), while the
+# validation accuracy rises only a little above chance (10% for ten classes) and then stays low
+# and flat, however well the training images are fitted. The network has far more parameters than
+# there are training images (its hidden layer alone has $16 \cdot 4 \cdot 4 \cdot 100 = 25{,}600$
+# weights on the digits, $32 \cdot 16 \cdot 16 \cdot 100 = 819{,}200$ on CIFAR-10), so it can fit
+# any labelling of 50 images: it memorises them, down to details that do not recur in other
+# images. About five examples per class cannot show how much a class varies, so what fits them does
+# not carry over to new images: the gap between the curves is overfitting. As a test, the run shows
+# that the forward pass, the backward pass, the update rule and the learning rate work together,
+# since a correct gradient drives the loss on so few images towards zero. A training accuracy that
+# stalls well below 100% points to a wrong gradient in one of the layers, or a learning rate or
+# weight scale far off: to be fixed before spending minutes on the full training set.
+#
+# **Rubric (3 points).**
+# - 1 point: the curves described correctly: training accuracy to (or near) 100% within a few
+#   epochs, validation accuracy low and flat, a wide gap.
+# - 1 point: the explanation: many more parameters than images, so the network memorises the 50
+#   images; a handful per class does not represent the class, so it does not generalise
+#   (overfitting).
+# - 1 point: the sanity check: fitting a tiny set shows that forward pass, gradients and updates
+#   work together; a stall points to a bug in a gradient or a bad learning rate or initialisation.
+
 # %% [markdown]
-# **Train it on the whole training set.** One pass of a few epochs with Adam; on the digits the
-# small convnet should get well above 95% on the validation set. Then look at the first-layer
+# **Train it on the whole training set.** A few epochs with Adam (the settings in `S["convnet"]`);
+# the cell prints the best validation accuracy and the test accuracy. Then look at the first-layer
 # filters it learned.
 
 # %%
@@ -965,6 +1081,43 @@ with needs("ThreeLayerConvNet"):
     filters = W1[:, 0] if W1.shape[1] == 1 else W1.transpose(0, 2, 3, 1)
     show_images(filters, ncols=min(16, len(filters)), size=0.9, suptitle="first-layer filters")
     plt.show()
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_first_layer_filters_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 4 (3 points)
+#
+# Look at the first-layer filters of your trained convnet above (each is stretched to its own
+# range of values; on CIFAR-10 they are in colour). Describe what most of them look like. Explain
+# why a first convolutional layer trained to classify learns patterns like these: what does one
+# unit of this layer see, and where does it respond strongly? Why do they look less tidy than the
+# edge and colour filters of AlexNet's first layer (lecture 06)? Answer in three to five
+# sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_first_layer_filters", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** Most filters are split into a lighter and a darker part along some direction
+# (light on the left and dark on the right, dark above and light below, or along a diagonal), a
+# few look like a light or dark bar or spot, and on CIFAR-10 many are patches of mostly one colour
+# (blue, green, pink) while others are light-dark edges; all of them are rather noisy. A unit of
+# the first layer sees only a window of the filter's size ($3 \times 3$ pixels of a digit,
+# $5 \times 5$ of a CIFAR-10 image), and its output is the dot product of the filter with that
+# window, largest where the window looks like the filter. In so small a window the useful
+# information is where the brightness changes and in which direction (the sides of a stroke, the
+# contour of an object) and what colour a region has, so training turns the filters into oriented
+# edge detectors and colour detectors, which the later layers combine into strokes and shapes.
+# They are less tidy than AlexNet's because they have few weights (9 or 75, against
+# $11 \cdot 11 \cdot 3 = 363$), start from random values and were trained briefly (one to three
+# epochs here, against roughly 90 passes over 1.2 million images for AlexNet): nothing smooths
+# them beyond what the data has asked for so far, and a $3 \times 3$ grid can show an orientation
+# only coarsely.
+#
+# **Rubric (3 points).**
+# - 1 point: a description that matches the figure: light-dark splits in various directions, bars
+#   or spots, and on CIFAR-10 patches of one colour; noisy.
+# - 1 point: the reason: a first-layer unit sees only a filter-sized window and responds most where
+#   the window resembles the filter, so the filters become local detectors of edges (brightness
+#   changes with a direction) and of colours, which later layers combine.
+# - 1 point: why less tidy: few weights, a random start and a short training on little data
+#   compared with AlexNet (or: nothing but the data smooths them, and a small grid shows
+#   orientation coarsely).
 
 # %% [markdown]
 # # Part 6: PyTorch
@@ -1030,6 +1183,37 @@ for _c, _size in ((1, 8), (3, 32)):
         _n = sum(p.numel() for p in _m.parameters())
         if _n > 2_000_000:
             raise CheckFailed(f"DigitsCNN has {_n:,} parameters; keep it under 2,000,000")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_receptive_field_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 5 (2 points)
+#
+# With the recurrence of lecture 06, $r_l = r_{l-1} + (K_l - 1)\, j_{l-1}$ and
+# $j_l = j_{l-1} S_l$ (kernel size $K_l$, stride $S_l$, $r_0 = j_0 = 1$), compute layer by layer the
+# receptive field of one unit of the last convolutional layer of your `DigitsCNN`, for the images
+# this notebook uses. Does it cover the whole image? Say what that means for the patterns a single
+# feature of that layer can respond to, and where in your network the whole image finally comes
+# together. Answer in three to five sentences, with your arithmetic.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_receptive_field", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** For the reference network on the $8 \times 8$ digits (two $3 \times 3$
+# convolutions, a $2 \times 2$ pooling, two more convolutions): $r = 3, 5$, then $6$ after the
+# pooling, whose stride makes the jump 2, then $6 + 2 \cdot 2 = 10$ and $10 + 2 \cdot 2 = 14$. A
+# unit of the last convolutional layer sees a $14 \times 14$ window, more than the whole digit
+# (the rest is padding), so each of its features can respond to the digit's whole shape, such as
+# a loop above a vertical stroke. On CIFAR-10's $32 \times 32$ images the reference network
+# alternates one convolution and one pooling: $r = 3$, $4$ (jump 2), $4 + 2 \cdot 2 = 8$, $10$
+# (jump 4), $10 + 2 \cdot 4 = 18$: an $18 \times 18$ window, a little over half the image's side,
+# so a single feature there responds to a part of an object (a wheel, a head) and to its
+# surroundings, not to the whole object. In both cases the whole image comes together only in the
+# final `Linear` layer, which weighs every feature at every remaining position; more pooling
+# stages or more layers before it would grow the field.
+#
+# **Rubric (2 points).**
+# - 1 point: a correct layer-by-layer computation for the student's own network, with the jump
+#   multiplied by every pooling or stride, compared with the image size.
+# - 1 point: the meaning: a feature can respond only to patterns inside its field (parts of the
+#   object if the field is smaller than the image), and the whole image is combined in the fully
+#   connected layer (or a global pooling) at the end.
 
 # %% [markdown]
 # ## Your training loop
