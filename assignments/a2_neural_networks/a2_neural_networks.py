@@ -32,6 +32,9 @@
 # 5. **A fully connected network of any depth** with optional batch or layer normalisation and
 #    dropout: overfit a tiny data set, compare the update rules, and train your best network.
 #
+# Along the way, four **written questions** ask you to explain in words what a figure or a test
+# has just shown you.
+#
 # The notebook uses CIFAR-10 when it is on your disk (without it, the data cell below says where to
 # put it) and the 8x8 handwritten digits that ship with scikit-learn otherwise. On the digits the
 # reference solution reaches 97% test accuracy with the two-layer network and 97.5% with a deep
@@ -90,6 +93,13 @@
 # | Update rules | `sgd`, `sgd_momentum`, `nesterov`, `adagrad`, `rmsprop`, `adam` | 18 |
 # | Two-layer network | `TwoLayerNet`, training to the target accuracy | 14 |
 # | Deep network | `FullyConnectedNet`, overfitting 50 samples, your best network | 23 |
+# | Written questions 1-4 | your answers in words, graded by hand | 13 |
+#
+# Besides the 100 points of the test cells, the four written questions are worth 13 points. Write
+# each answer in the cell below its question, marked "YOUR ANSWER HERE" (replace that text), in
+# plain sentences (`$...$` math is fine). The instructor reads it as written and grades it by hand
+# after the automatic grading, so no code is needed in it; the self-check lists the questions you
+# have not answered yet but does not score them.
 
 # %%
 # %matplotlib inline
@@ -1111,6 +1121,40 @@ for _reg in (0.0, 0.7):
             _num = eval_numerical_gradient(lambda _v: _net.loss(_X, _y)[0], _net.params[_k])  # noqa: B023 - called at once
             expect_grad_close(_grads[_k], _num, f'grads["{_k}"]', tol=1e-6)
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_gradient_check_kink_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 1 (3 points)
+#
+# The gradient checks in the test cell above compare the gradients of your `TwoLayerNet` with
+# centred differences $(L(w + h) - L(w - h)) / 2h$, $h = 10^{-5}$, and a correct network passes
+# them, although its ReLU has no derivative at 0. Work out by hand what the centred difference gives for
+# $\max(0, x)$ at $x = 0$ and at $x = h/2$, and compare with what your `relu_backward` returns
+# there. Then explain why such mismatches do not show up in the checks above, and describe a
+# situation in which the check of a correct network would report a large error. Answer in three to
+# five sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_gradient_check_kink", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** At $x = 0$ the centred difference is $(h - 0)/2h = 1/2$, where `relu_backward`
+# returns 0; at $x = h/2$ it is $(3h/2 - 0)/2h = 3/4$, where the slope is 1. Whenever $|x| < h$ the
+# points $x - h$ and $x + h$ lie on both sides of the kink and the numeric slope $(x + h)/2h$ is a
+# blend of the one-sided slopes 0 and 1: the mismatch comes from the kink, not from a bug. In the
+# checks above the pre-activations $x W_1 + b_1$ are sums of random numbers of order 1 (3 samples
+# times 6 hidden units), so the chance that one of them lies within about $h$ of zero is of the
+# order of $10^{-5}$ each, and no perturbation crosses a kink. A correct network fails the check
+# when pre-activations sit at or very near zero: an all-zero input row with zero biases makes that
+# row's pre-activations exactly 0 (the check of `b1` then fails), and tiny weights or inputs, or
+# very many samples and units, make crossings likely. Checking on a few samples, or checking
+# whether a kink was crossed between $w - h$ and $w + h$, tells a kink from a bug (lecture 03).
+#
+# **Rubric (3 points).**
+# - 1 point: the values by hand, 1/2 at $x = 0$ and 3/4 at $x = h/2$ against 0 and 1 from
+#   `relu_backward`, and why: for $|x| < h$ the two evaluation points straddle the kink, so the
+#   numeric slope mixes 0 and 1 (a kink, not a bug).
+# - 1 point: why the checks pass: the pre-activations are random values of order 1, far from zero
+#   compared with $h$, so no perturbation crosses a kink.
+# - 1 point: a concrete case where a correct network fails, with its reason: pre-activations
+#   exactly or nearly zero (zero inputs with zero biases, tiny weights or inputs) or very many
+#   samples and units.
+
 # %% [markdown]
 # ## Training with the Solver
 #
@@ -1158,6 +1202,37 @@ with needs("TwoLayerNet"):
     show_images(_W1.T[:32].reshape((-1,) + _shape), ncols=16, size=0.8,
                 suptitle="32 columns of W1, reshaped as images")
     plt.show()
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_first_layer_weights_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 2 (3 points)
+#
+# Compare the 32 columns of `W1` in the figure above with the class templates that the linear
+# classifier learned in assignment 1. Describe what the columns look like, and give two reasons why
+# they are much harder to read than those templates, although this network classifies better.
+# Answer in three to five sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_first_layer_weights", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The columns look mostly like noise, with some structure on top: on the digits
+# speckled patches in which a few bright or dark strokes and blobs stand out, on CIFAR-10 coloured
+# pixel noise over a smooth colour blob or a light-dark gradient; hardly any looks like a digit or
+# an object. First, a hidden unit is not a class: the second layer adds each unit's output, with
+# positive and negative weights, into the scores of several classes, so the units are features that
+# the classes share (a stroke, a contrast, a colour) and the classifying is done by their
+# combination; no single column has to look like a class. Second, each column still carries much
+# of its random initial weights: training changes a column only in the directions that lower the
+# loss, and nothing in the loss asks for the rest of the initial noise to go except the weak L2
+# penalty, which shrinks it slowly. On CIFAR-10 the gradient $X^\top \delta$ is a weighted sum of
+# training images, which vary most in smooth, large-scale patterns, so the part that training adds
+# is smooth and the fine-grained noise is the initialisation's.
+#
+# **Rubric (3 points).**
+# - 1 point: a correct description of the picture: mostly noise with some strokes, blobs or colour
+#   patches, not shaped like the classes.
+# - 1 point: hidden units are not classes: the second layer mixes each unit into several classes
+#   with positive and negative weights, so the units are shared features and the combination does
+#   the classifying.
+# - 1 point: leftover random initialisation: training changes each column only in the directions
+#   that lower the loss, and only the weak L2 penalty pulls the rest of the initial noise out.
 
 # %% nbgrader={"grade": true, "grade_id": "test_two_layer_accuracy", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["affine_forward", "affine_backward", "relu", "softmax_loss", "two_layer_net", "sgd_momentum"]}
 # Your TwoLayerNet trained with sgd_momentum at the settings above, from initial weights that the test draws
@@ -1400,10 +1475,10 @@ with checking("FullyConnectedNet with 4 hidden layers", case=f"overfitting 50 sa
 #
 # The same five-layer network (on the whole training set now), trained for a few epochs with each
 # of your update rules at a learning rate that suits it. Compare the first epoch, where the rules
-# differ most: plain SGD starts slowly, the momentum rules catch up after a few hundred steps, and
-# the adaptive rules are fast from the start. Which one ends lowest after a few epochs depends on
-# the learning rates chosen here; in practice Adam (or SGD with momentum and a tuned schedule) is the
-# usual first choice.
+# differ most: how fast does each one start, and does any loss rise before it falls? (Written
+# question 3 below asks why.) Which one ends lowest after a few epochs depends on the learning
+# rates chosen here; in practice Adam (or SGD with momentum and a tuned schedule) is the usual
+# first choice.
 
 # %%
 with needs("FullyConnectedNet", "sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam"):
@@ -1428,6 +1503,45 @@ with needs("FullyConnectedNet", "sgd", "sgd_momentum", "nesterov", "adagrad", "r
     axes[1].set_title("validation accuracy")
     axes[1].legend(fontsize=8)
     plt.show()
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_update_rule_curves_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 3 (4 points)
+#
+# The learning rates in `COMPARE` differ by a factor of 50, from 0.05 for plain SGD to 0.001 for
+# RMSProp and Adam, and all six rules train. First, explain with the update formulas of Part 3 why
+# an adaptive rule (AdaGrad, RMSProp, Adam) works with a much smaller learning rate than SGD.
+# Second, look at the first few dozen iterations of the training loss in the plot above: describe
+# how AdaGrad and RMSProp start compared with Adam, and explain the difference from the size of
+# each rule's first steps. Answer in four to six sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_update_rule_curves", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** SGD's step $\eta g$ is proportional to the gradient, and the gradient of a
+# single weight is small, so $\eta$ must be large for the weights to move. The adaptive rules
+# divide the gradient by the root of a running sum or average of its own square, so every weight
+# moves by about $\eta$ per step whatever the size of its gradient: their learning rate is a
+# distance in parameter units, SGD's a factor on the gradient, and the two are not comparable
+# (lecture 03). Adam's bias correction makes its first step exactly $\eta$ in every weight, and
+# its later steps about $\eta$ or less. RMSProp has no correction: its cache starts at zero and
+# holds only $(1 - \rho) g^2 = 0.01\, g^2$ after the first step, so that step is
+# $\eta / \sqrt{0.01} = 10\eta$, and its steps come down to $\eta$ only over about
+# $1/(1 - \rho) = 100$ iterations; AdaGrad's first step is $\eta = 0.02$ per weight, twenty times
+# Adam's, and then shrinks like $1/\sqrt{t}$. So in the first iterations AdaGrad and RMSProp move
+# every weight much further than Adam does: on the digits their loss falls fastest at the start; on
+# CIFAR-10, where each first-layer unit sums 3072 inputs whose weights all move at once, these
+# first steps overshoot, and their loss jumps up for a few iterations before it falls to the level
+# of the others.
+#
+# **Rubric (4 points).**
+# - 1 point: SGD's step $\eta g$ scales with the gradient; the adaptive rules divide by the
+#   gradient's root mean square, so their step is about $\eta$ per weight whatever the gradient's
+#   size.
+# - 1 point: hence the adaptive $\eta$ is a distance and SGD's a factor on small gradients, which
+#   must be large: the two scales are not comparable.
+# - 1 point: RMSProp's first steps are about $10\eta$ because its zero-started cache is not
+#   bias-corrected, and AdaGrad's first step is $\eta = 0.02$ (twenty times Adam's); Adam's
+#   bias-corrected first step is $\eta$.
+# - 1 point: a correct description of the start of their own plot (the fastest fall on the digits;
+#   a jump of the loss before the fall on CIFAR-10), explained by these larger first steps.
 
 # %% [markdown]
 # ## Batch normalisation in practice
@@ -1528,6 +1642,37 @@ with needs("best_model"):
         plt.suptitle("misclassified test images: predicted (true)")
         plt.show()
     print(f"{len(np.flatnonzero(pred != data_dict['y_test']))} of {len(pred)} test images misclassified")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_pixel_permutation_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 4 (3 points)
+#
+# To you, the misclassified images above are pictures; your network receives each of them as a row
+# of numbers. Suppose you shuffled the columns of `X_train`, `X_val` and `X_test` in `data_dict`
+# with one fixed random permutation (the same for every image) and trained the same network again.
+# Would its test accuracy change, and why? What does this tell you about what a fully connected
+# network knows of images, and what in this notebook makes up for part of it on the digits? Answer
+# in three to five sentences.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_pixel_permutation", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The test accuracy would not change, apart from the usual variation between
+# runs. The first affine layer gives every input its own weights and treats all inputs alike, so a
+# network on the shuffled columns computes the same function as before once the rows of $W_1$ are
+# shuffled the same way; the initial weights are drawn independently, so the shuffled problem is
+# the same training problem with the inputs relabelled (started from the correspondingly shuffled
+# $W_1$, it would be the same run step for step). So the network knows nothing of which pixels are
+# neighbours or of how an image moves: a digit shifted by one pixel is to it a different row of
+# numbers, and it has to learn from examples that the two mean the same. On the digits, the shifted
+# copies added to the training set (data augmentation) teach it part of this; networks built for
+# images, such as the convolutional networks of assignment 3, build the layout in instead and would
+# be hurt by the shuffle.
+#
+# **Rubric (3 points).**
+# - 1 point: the test accuracy stays the same (up to the randomness of a run).
+# - 1 point: why: shuffling the inputs is matched by shuffling the rows of $W_1$ (every input has
+#   its own weights and none is special), so the two problems are the same up to a relabelling.
+# - 1 point: the consequence: the network has no notion of neighbouring pixels or of shifts and
+#   must learn such invariances from data; the shifted copies of the digits (augmentation) supply
+#   part of them.
 
 # %% [markdown]
 # **Check yourself.** The checkpoint saved by the `Solver` holds the best parameters. Why is the
