@@ -74,6 +74,10 @@ _JS_CELL_FAILED = """([i, before]) => {
 }"""
 
 
+_JS_CELL_COUNT = """(n) => document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').length >= n"""
+
+
 def test_student_edition_in_lab(student_edition, open_notebook, screenshots):
     released = nbformat.read(student_edition, as_version=4)
     expected_tests = _test_cells(released)
@@ -87,6 +91,8 @@ def test_student_edition_in_lab(student_edition, open_notebook, screenshots):
     validate.wait_for(state="visible")
     # The assignment's cells are all there; the test cells are locked (read-only editors).
     cells = panel.locator(".jp-Notebook .jp-Cell")
+    # JupyterLab attaches a long notebook's cells lazily, when idle ("defer" windowing): wait for all
+    page.wait_for_function(_JS_CELL_COUNT, arg=len(released.cells), timeout=RUN_ALL_TIMEOUT, polling=500)
     assert cells.count() == len(released.cells)
     text = panel.locator(".jp-Notebook").text_content()
     assert "# YOUR CODE HERE" in text and "raise NotImplementedError()" in text
