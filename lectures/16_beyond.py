@@ -14,10 +14,10 @@
 # ---
 
 # %% [markdown]
-# # Lecture 14 — Beyond classification: metric learning, tracking, noisy labels, distillation
+# # Lecture 16 — Beyond classification: metric learning, tracking, noisy labels, distillation
 #
-# Twelve lectures trained networks in one setting: the classes (or object categories, or words)
-# are fixed in advance, the labels are correct, and the network, however large, is run in full on
+# The classifiers, detectors and captioners of this course were trained in one setting: the classes
+# (or object categories, or words) are fixed in advance, the labels are correct, and the network, however large, is run in full on
 # every image. This last chapter leaves that setting in several directions at once.
 # What if the classes are not known when we train, as in face verification, where tomorrow's
 # user is not in today's training set? Then we learn a **distance** instead of a classifier. What
@@ -1443,9 +1443,9 @@ print(f"threshold {thresholds[i90]:.2f}: accuracy {curve.accuracy[i90]:.3f} at "
 #   encoder with a contrastive loss on 400 million image-caption pairs; the result classifies
 #   images into classes given as text, never seen in training: metric learning at web scale,
 #   and a cousin of lecture 13's captioning.
-# * **Generative models.** Diffusion models (Ho et al. 2020) learn to remove noise step by step
-#   and generate images by denoising pure noise; latent diffusion (Rombach et al. 2022) does it in
-#   the latent space of an autoencoder, with text conditioning through cross-attention.
+# * **Generative models at scale.** Lecture 15 trained a small diffusion model (Ho et al. 2020) on
+#   the digits; latent diffusion (Rombach et al. 2022) runs the same process in the latent space
+#   of an autoencoder, with text conditioning through cross-attention.
 # * **Foundation models for dense tasks.** Segment Anything (Kirillov et al. 2023) returns masks
 #   for points or boxes given as prompts, on images of any kind; open-vocabulary detectors find
 #   objects named in text.
