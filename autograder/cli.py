@@ -98,6 +98,7 @@ def release(course: Course, a: str, force: bool = False) -> Path:
     out = course.dir("release", a)
     workspace.guard_release(course.root, out, a, force)
     _fail(course.api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
+    term.set_due_date(course, a)  # the formgrader shows it from the start
     for path in out.glob("*.ipynb"):  # the public rules, for the self-check (autograder/rules.py)
         nb = nbs.read(path)
         nb.metadata.setdefault("dlcv", {})["grading"] = rules.public(tests)

@@ -17,11 +17,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 
 from nbgrader.plugins import BasePlugin
 from traitlets import Dict, Float
 from traitlets.config import Configurable
+
+from autograder.errors import UsageError
 
 DAY = 86400.0
 
@@ -79,13 +83,46 @@ def policy(course) -> str:
     return f"nbgrader's {type(plugin).__name__} (penalty_method {getattr(plugin, 'penalty_method', '?')!r})"
 
 
+def parse_due(text) -> dt.datetime:
+    """A due date as an aware UTC datetime: ISO 8601 with an offset ("2027-02-05 23:59:00 +01:00",
+    "2027-02-05T23:59+01:00"), a zone name ("2027-02-05 23:59 Europe/Zurich"), or no zone (UTC).
+    (nbgrader's own parser reads "... +01:00" with a space as UTC: the offset is lost.)"""
+    if isinstance(text, dt.datetime):
+        when = text
+    else:
+        raw = " ".join(str(text).split())
+        zone = None
+        head, _, last = raw.rpartition(" ")
+        if head and "/" in last or last in ("UTC", "GMT", "Z"):
+            raw, zone = head, (dt.UTC if last in ("UTC", "GMT", "Z") else _zone(last, text))
+        raw = re.sub(r"\s+([+-]\d\d:?\d\d)$", r"\1", raw)
+        try:
+            when = dt.datetime.fromisoformat(raw)
+        except ValueError:
+            raise UsageError(f"due date {text!r}: write it as 2027-02-05 23:59:00 +01:00 (ISO 8601 "
+                             "with an offset), 2027-02-05 23:59 Europe/Zurich, or without a zone "
+                             "for UTC") from None
+        if zone is not None:
+            when = when.replace(tzinfo=zone)
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _zone(name: str, text) -> dt.tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"due date {text!r}: no time zone called {name!r}") from None
+
+
 def set_due_date(course, a: str) -> None:
     """Write the configuration's due date of `a` (if it names one) into the gradebook."""
     due = Term(config=course.config).due.get(a)
     if due is None:
         return
     with course.gradebook() as gb:
-        gb.update_or_create_assignment(a, duedate=str(due))
+        gb.update_or_create_assignment(a, duedate=parse_due(due))
 
 
 def reassess(course, a: str) -> None:

@@ -21,7 +21,8 @@ from autograder_helpers import set_cell, solved, tiny_course
 
 from autograder import cli
 from autograder import notebooks as nbs
-from autograder.term import LatePenalty
+from autograder.errors import UsageError
+from autograder.term import LatePenalty, parse_due
 
 pytestmark = pytest.mark.nbgrader
 
@@ -67,6 +68,14 @@ def term(tmp_path_factory):
     assert status == {"ada": "graded", "late_lee": "graded", "blank": "graded"}, status
     first = _rows(cli.export(course, A))
     return dict(root=root, course=course, first=first)
+
+
+def test_release_writes_the_due_date_into_the_gradebook(tmp_path):
+    course = tiny_course(tmp_path, A)
+    course.config.Term.due = {A: "2027-03-01 12:00:00 +01:00"}
+    cli.release(course, A)
+    with course.gradebook() as gb:
+        assert gb.find_assignment(A).duedate == dt.datetime(2027, 3, 1, 11, 0)  # UTC, as nbgrader keeps it
 
 
 def test_written_answers_await_grading_after_autograding(term):
@@ -172,3 +181,13 @@ def test_late_policy_plugin():
     assert p.late_submission_penalty("x", 10, 16 * 60) == pytest.approx(1.0)  # one started day
     assert p.late_submission_penalty("x", 10, 86400 + 16 * 60) == pytest.approx(2.0)
     assert p.late_submission_penalty("x", 10, 7 * 86400 + 1) == 10  # past the cutoff: all of it
+
+
+def test_due_dates_keep_their_time_zone():
+    utc = dt.datetime(2027, 2, 5, 22, 59, tzinfo=dt.UTC)
+    for text in ("2027-02-05 23:59:00 +01:00", "2027-02-05T23:59+01:00", "2027-02-05 23:59 +0100",
+                 "2027-02-05 23:59 Europe/Zurich", "2027-02-05 22:59", "2027-02-05 22:59 UTC"):
+        assert parse_due(text) == utc, text
+    for bad in ("next friday", "2027-02-05 23:59 Mars/Olympus"):
+        with pytest.raises(UsageError, match="due date"):
+            parse_due(bad)
