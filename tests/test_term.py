@@ -3,8 +3,9 @@ nbgrader itself: written answers graded by hand, a due date and the late policy,
 keeps the grader's work, the LMS's import file, the report.
 
 One course is graded once (a module fixture): ada on time and solved, late_lee solved but 30
-hours late, blank untouched. The grader then grades the written answers in the gradebook as the
-formgrader does (the browser test, tests/browser/test_formgrader.py, does it in the formgrader).
+hours late, blank untouched. Each test then grades the written answers it needs in the gradebook
+(the same grades whatever the order), as the formgrader does (the browser test,
+tests/browser/test_formgrader.py, does it in the formgrader itself).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def term(tmp_path_factory):
     status = cli.autograde(course, A)
     assert status == {"ada": "graded", "late_lee": "graded", "blank": "graded"}, status
     first = _rows(cli.export(course, A))
-    return dict(root=root, course=course, first=first)
+    report = (root / "exports" / A / "report.md").read_text()
+    return dict(root=root, course=course, first=first, first_report=report)
 
 
 def test_release_writes_the_due_date_into_the_gradebook(tmp_path):
@@ -84,7 +86,7 @@ def test_written_answers_await_grading_after_autograding(term):
     assert first["ada"]["max_score"] == "7" and first["ada"]["awaiting_manual"] == "1"
     # an answer left as "YOUR ANSWER HERE" needs no grader: nbgrader scores it 0 ("No response.")
     assert first["blank"]["score"] == "0" and first["blank"]["awaiting_manual"] == "0"
-    report = (term["root"] / "exports" / A / "report.md").read_text()
+    report = term["first_report"]
     assert "Awaiting manual grading: 2 submission(s): ada (1), late_lee (1)." in report
     assert "| blank | written_twice | 0 / 2 | No response. |" in report
 
@@ -143,6 +145,7 @@ def test_regrade_of_one_student_keeps_the_graders_work(term):
 def test_feedback_shows_grade_and_comment_never_the_rubric(term):
     course, root = term["course"], term["root"]
     _grade_written(course, "ada", 1, COMMENT)
+    _grade_written(course, "late_lee", 2, "Correct.")  # penalty: 20 % of 5 + 2
     cli.feedback(course, A)
     text = html.unescape(re.sub(r"<[^>]+>", " ", (root / "feedback" / "ada" / A / f"{A}.html").read_text()))
     assert COMMENT in text
@@ -156,6 +159,7 @@ def test_feedback_shows_grade_and_comment_never_the_rubric(term):
 def test_lms_csv(term, tmp_path):
     course, root = term["course"], term["root"]
     _grade_written(course, "ada", 1, COMMENT)
+    _grade_written(course, "late_lee", 2, "Correct.")
     cli.export(course, A)
     lms = (root / "exports" / A / "lms.csv").read_text().splitlines()
     assert lms[0] == f"Student,ID,SIS User ID,SIS Login ID,Section,{A}"
