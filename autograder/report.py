@@ -117,7 +117,7 @@ def plot_histogram(percents: list[float], path: Path, title: str) -> Path:
 
 
 def write_report(a: str, data: Gathered, out_dir: Path) -> Path:
-    """exports/A/report.md (and histogram.png next to it) from what `gather` found."""
+    """exports/A/report.md (and histogram.png next to it) from what the export gathered."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = data.rows
     submitted = [r for r in rows if r["status"] != "missing"]
