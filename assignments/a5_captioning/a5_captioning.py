@@ -1284,10 +1284,17 @@ with checking("bleu", case="corpus level: the counts of two candidates are added
 
 # %% [markdown]
 # **Check yourself.** A model that answers every image with the same sentence, "there is a small
-# green triangle at the top", gets a BLEU-4 of about 0.4 on these test scenes. How can a caption
-# that is wrong for most images score so much, and what does that say about reading a BLEU
-# number on its own?
-#
+# green triangle at the top", gets the BLEU-4 printed below on the 300 test scenes (your `bleu`
+# computes it). How can a caption that is wrong for most images score so much, and what does
+# that say about reading a BLEU number on its own?
+
+# %%
+_same = "there is a small green triangle at the top"
+with needs("bleu"):
+    print(f"BLEU-4 of '{_same}' for each of the {len(test_data.captions)} test scenes: "
+          f"{bleu([_same] * len(test_data.captions), test_data.captions):.2f}")
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # The grammar reuses the same phrases for every scene: "there is a", "a small", "at the top",
@@ -1505,8 +1512,9 @@ with checking("CaptioningRNN (rnn) trained on the shapes captions", case="BLEU-4
 # Your captioners on eight test scenes they have never seen. Compare each sentence with the
 # picture. Many are right; the mistakes are instructive: the colours of two overlapping objects
 # swapped, an object that is not there, a relation that points the wrong way. The features
-# come from an 8 x 8 grid that the encoder gets right on about four object cells out of five,
-# and a relation such as "left of" needs two objects seen correctly at once.
+# come from an 8 x 8 grid whose object cells the encoder labels right only as often as the
+# `encoder:` line at the top says, and a relation such as "left of" needs two objects seen
+# correctly at once.
 
 # %%
 _show = np.arange(8)
