@@ -133,7 +133,7 @@ def fit_classifier(model: nn.Module, X, y, epochs: int = 15, batch_size: int = 6
     if adv_eps > 0:
         # imported here, not at the top: a grading sandbox may hold this module (the classifier and
         # its data) without the lecture's attacks, which an assignment asks students to write
-        from dlcv.understanding.attacks import pgd
+        from dlcv.understanding.attacks import pgd  # optional in a sandbox
 
     def loss_of(idx):
         xb, yb = X[idx], y[idx]
