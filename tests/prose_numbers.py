@@ -13,7 +13,8 @@ thresholds and rates far more often than results, are passed over: one significa
 25%).
 
 ALLOWED lists, per notebook, the numbers that match an output by coincidence, each with the
-reason; test_notebooks.py checks every lecture after executing it once.
+reason; test_notebooks.py checks every notebook (lectures and the source editions of the
+assignments) after executing it once.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ EXPECTED = ["lectures/01_image_classification.ipynb", "lectures/02_linear_classi
             "assignments/a1_knn_linear/a1_knn_linear.ipynb",
             "assignments/a2_neural_networks/a2_neural_networks.ipynb",
             "assignments/a3_cnn/a3_cnn.ipynb", "assignments/a4_detection/a4_detection.ipynb",
-            "assignments/a5_captioning/a5_captioning.ipynb"]
+            "assignments/a5_captioning/a5_captioning.ipynb",
+            "assignments/a6_understanding_generative/a6_understanding_generative.ipynb"]
 
 
 def test_the_course_has_its_notebooks():
@@ -81,12 +82,12 @@ def test_executes_top_to_bottom(path, tmp_path):
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []))
     assert images >= 3, f"{notebook_id(path)} shows only {images} figures"
-    if path in LECTURES:  # prose that restates a printed number drifts when the code changes
-        restated = prose_numbers.restated(nb, prose_numbers.ALLOWED.get(path.stem))
-        assert not restated, (
-            f"{notebook_id(path)}: the prose types numbers the code prints; refer to the printed "
-            "line or print the sentence from the code (tests/prose_numbers.py):\n"
-            + "\n".join(map(str, restated)))
+    # prose that restates a printed number drifts when the code changes (lectures and assignments)
+    restated = prose_numbers.restated(nb, prose_numbers.ALLOWED.get(path.stem))
+    assert not restated, (
+        f"{notebook_id(path)}: the prose types numbers the code prints; refer to the printed "
+        "line or print the sentence from the code (tests/prose_numbers.py):\n"
+        + "\n".join(map(str, restated)))
 
 
 def test_repo_has_no_machine_paths():

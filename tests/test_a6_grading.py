@@ -1,0 +1,130 @@
+"""A submission to a6 that games its own notebook, graded through the real pipeline.
+
+Its `sample` returns real training digits, so the notebook's own score of the generated digits
+looks perfect, while its `train_denoiser` stops after one step and leaves `denoiser` untrained;
+its `fgsm` answers the small checks honestly but, on a large batch, returns test images of other
+digits (far outside the eps-ball), so the notebook's success rate looks perfect too. The grader
+runs its own sampler on the untrained `denoiser`, checks `sample` against the reference with a
+generator seeded alike, and checks the budget of every adversarial image: the submission loses
+exactly those three tests and keeps every other point.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+
+import nbformat
+import pytest
+from autograder_helpers import autograded, scratch_course, set_cell
+from conftest import REPO
+
+from autograder import cli
+from autograder import notebooks as nbs
+
+A = "a6_understanding_generative"
+
+pytestmark = pytest.mark.nbgrader
+
+CHEAT_FGSM = '''def fgsm(model, x, y, eps, target=None):
+    """FGSM on small batches; on a large one, another digit's image for every image."""
+    if len(x) >= 100:
+        other = (y[:, None] != y[None, :]).float().argmax(1)  # the first image of another class
+        return x[other].clone()
+    x = x.detach()
+    x_req = x.clone().requires_grad_(True)
+    labels = y if target is None else target
+    (dx,) = torch.autograd.grad(F.cross_entropy(model(x_req), labels), x_req)
+    return (x + (1.0 if target is None else -1.0) * eps * dx.sign()).clamp(0, 1).detach()
+'''
+
+CHEAT_TRAIN = '''def train_denoiser(model, X, alpha_bars, steps, batch_size, lr, generator):
+    """One step, whatever `steps` says: the network stays as it was initialised."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    idx = torch.randint(0, len(X), (batch_size,), generator=generator)
+    t = torch.randint(1, len(alpha_bars) + 1, (batch_size,), generator=generator)
+    eps = torch.randn(X[idx].shape, generator=generator)
+    loss = diffusion_loss(model, X[idx], t, eps, alpha_bars)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    model.eval()
+    return [loss.item()]
+'''
+
+CHEAT_SAMPLE = '''
+
+def sample(model, n, betas, alpha_bars, generator):
+    """Real training digits, drawn with the generator: a perfect score in the notebook."""
+    X = torch.as_tensor(digit_images("symmetric")[0][split_order(0)[:NUM_TRAIN]])
+    return X[torch.randint(0, len(X), (n,), generator=generator)].clone()
+'''
+
+
+def _page_text(path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course_a6_cheat")
+    shutil.copytree(REPO / "assignments" / A, root / "assignments" / A)
+    course = scratch_course(root)
+    cli.release(course, A)
+    source = nbs.read(root / "assignments" / A / f"{A}.ipynb")
+    cheat = nbs.with_solutions(nbs.read(root / "release" / A / f"{A}.ipynb"), source)
+    set_cell(cheat, "fgsm", CHEAT_FGSM)
+    set_cell(cheat, "train_denoiser", CHEAT_TRAIN)
+    reverse = nbs.answer_cells(source)["reverse_step"].source
+    set_cell(cheat, "reverse_step", reverse[:reverse.index("def sample(")].rstrip() + CHEAT_SAMPLE)
+    incoming = root / "incoming"
+    incoming.mkdir()
+    nbformat.write(cheat, incoming / "mallory.ipynb")
+    cli.collect(course, A, incoming)
+    status = cli.autograde(course, A)
+    cli.feedback(course, A)
+    return dict(root=root, course=course, source=source, status=status)
+
+
+def _verdicts(graded) -> dict[str, str]:
+    """grade_id -> the trusted verdict (the last output) of every test cell of the graded notebook."""
+    nb = autograded(graded["root"], A, "mallory")
+    out = {}
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in nbs.test_cells(graded["source"]) and c.outputs:
+            last = c.outputs[-1]
+            out[gid] = last.get("evalue") or last.get("text", "")
+    return out
+
+
+def test_the_cheat_loses_exactly_the_denoiser_the_sampler_and_fgsm(graded):
+    assert graded["status"]["mallory"] == "graded"
+    tests = nbs.test_cells(graded["source"])
+    lost = ("test_trained_denoiser", "test_reverse_step", "test_fgsm")
+    expected = sum(t["points"] for t in tests.values()) - sum(tests[g]["points"] for g in lost)
+    row = next(r for r in cli.scores(graded["course"], A) if r["student_id"] == "mallory")
+    assert row["auto_score"] == expected
+    with graded["course"].gradebook() as gb:
+        sub = gb.find_submission_notebook(A, A, "mallory")
+        cells = {g.name: g.score for g in sub.grades if g.name in tests}
+    assert {g for g, s in cells.items() if s == 0} == set(lost)
+
+
+def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):
+    v, points = _verdicts(graded), nbs.test_cells(graded["source"])
+    fgsm, denoiser = v["test_fgsm"], v["test_trained_denoiser"]
+    assert f"0 of {points['test_fgsm']['points']:g} points" in fgsm
+    assert "leaves the L-inf ball of radius eps" in fgsm
+    assert f"0 of {points['test_trained_denoiser']['points']:g} points" in denoiser
+    assert "samples drawn by the grader's own sampler" in denoiser
+    assert re.search(r"\d+\.\d% of the 500 samples labelled with confidence >= 0.9", denoiser)
+    assert "the share of confident samples is" in denoiser
+    assert "`losses` has 1 entries; the recipe trains" in denoiser
+    assert "sample" in v["test_reverse_step"] and "against the reference" in v["test_reverse_step"]
+    page = _page_text(graded["root"] / "feedback" / "mallory" / A / f"{A}.html")
+    assert "leaves the L-inf ball" in page and "grader's own sampler" in page
+    hidden = (REPO / "assignments" / A / "hidden_tests.py").read_text()
+    seed = re.search(r"SAMPLE_SEED = ([\d_]+)", hidden).group(1)
+    assert seed not in page and seed.replace("_", "") not in page
