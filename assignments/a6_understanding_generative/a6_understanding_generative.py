@@ -1518,8 +1518,9 @@ with needs("cosine_schedule", "diffusion_loss", "train_denoiser"):
     t0 = time.perf_counter()
     losses = train_denoiser(denoiser, X_train, alpha_bars, SETTINGS["train_steps"], SETTINGS["batch_size"],
                             SETTINGS["lr"], torch.Generator().manual_seed(SETTINGS["train_seed"]))
+    denoiser_train_seconds = time.perf_counter() - t0
     print(f"TimeMLP, {sum(p.numel() for p in denoiser.parameters()):,} parameters, trained in "
-          f"{time.perf_counter() - t0:.1f} s; loss over the last 200 steps {np.mean(losses[-200:]):.4f}")
+          f"{denoiser_train_seconds:.1f} s; loss over the last 200 steps {np.mean(losses[-200:]):.4f}")
     fig, ax = plt.subplots(figsize=(6, 3))
     plot_loss_history(ax, losses, title="the denoiser's training loss", smooth=100)
     ax.set_yscale("log")
@@ -1540,6 +1541,7 @@ with needs("sample", "reverse_step", "train_denoiser"):
     t0 = time.perf_counter()
     samples = sample(denoiser, SETTINGS["num_samples"], betas, alpha_bars, torch.Generator().manual_seed(1))
     score = score_samples(((samples + 1) / 2).numpy(), ref_clf)
+    samples_confident = score.confident  # the share the reference classifier is sure of
     print(f"{len(samples)} samples in {time.perf_counter() - t0:.1f} s: {score}")
 
 # %% nbgrader={"grade": true, "grade_id": "test_trained_denoiser", "locked": true, "points": 14, "schema_version": 3, "solution": false, "task": false} dlcv={"requires": ["cosine_schedule", "diffusion_loss", "train_denoiser"]}
