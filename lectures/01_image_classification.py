@@ -644,7 +644,7 @@ print(f"kNN is {ratio.min():,.0f} to {ratio.max():,.0f} times slower than the li
 # buckets. Today, graph-based indexes such as **HNSW** (Malkov and Yashunin, 2020) and libraries
 # such as **FAISS** (Johnson, Douze and Jégou, 2017) search collections of billions of vectors.
 # This is how nearest-neighbour search is used in practice, for example for image retrieval on
-# learned features (lecture 16).
+# learned features (lecture 18).
 #
 # **The curse of dimensionality.** kNN works when training points cover the space densely enough
 # that every query has truly similar neighbours. The number of points needed for that grows
@@ -727,7 +727,7 @@ print(f"L2 from the original: shift {d_target:,.1f}, darkening {l2(small, darker
 # problem of section 9: all its knowledge of the training set is compressed into $W$ and $b$.
 # Later lectures learn ever better features with neural networks, and nearest neighbours come
 # back at the end of the course, working very well in a *learned* feature space
-# (lecture 16, metric learning).
+# (lecture 18, metric learning).
 
 # %% [markdown]
 # ## Check yourself

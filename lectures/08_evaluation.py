@@ -762,7 +762,7 @@ print(f"AP50 {aps[0]:.3f}, AP75 {aps[5]:.3f}, COCO AP {aps.mean():.3f}")
 # Everything so far used the scores only through their **order**: the PR curve and AP do not
 # change when the scores are replaced by any increasing function of them (section 4), and a
 # threshold simply moves with them. Often the value itself is used. A radiologist is told
-# "tumour, probability 0.8"; an any-time network (lecture 16, section 6.3) stops computing as
+# "tumour, probability 0.8"; an any-time network (lecture 18, section 6.3) stops computing as
 # soon as its confidence passes a threshold; a system hands the cases it is unsure of to a
 # human; the probabilities of several models are combined, or weighed against the cost of each
 # decision. All of this assumes that the numbers

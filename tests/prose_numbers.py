@@ -25,7 +25,7 @@ from dataclasses import dataclass
 ALLOWED: dict[str, dict[str, str]] = {
     "08_evaluation": {"97%": "a hypothetical classifier in the definition of calibration, not "
                              "the network's printed mean confidence"},
-    "16_beyond": {"0.98": "a hypothetical teacher's probability in the introduction to "
+    "18_beyond": {"0.98": "a hypothetical teacher's probability in the introduction to "
                           "distillation, not the teacher's printed accuracy"},
 }
 

@@ -2,7 +2,7 @@
 
 The nbgrader round trip proves the source edition earns full marks; these tests check the
 reference itself more widely than the notebook's hidden tests: saliency and Grad-CAM against
-lecture 14's teaching versions (dlcv.understanding.attribution), FGSM and PGD against
+lecture 16's teaching versions (dlcv.understanding.attribution), FGSM and PGD against
 dlcv.understanding.attacks and their budget and range; the VAE's loss against
 torch.distributions; the GAN losses against softplus formulas at logits of +-100; the cosine
 schedule against Nichol & Dhariwal's formula; q_sample, reverse_step and sample against lecture
@@ -50,8 +50,8 @@ def probe_cnn(channels: int, size: int, seed: int):
 
 
 def test_answers_use_none_of_the_lectures_teaching_modules():
-    """The grading sandbox does not mount lecture 14's attribution, attacks and synthesis nor
-    lecture 15's autoencoders, gans, diffusion and style: the reference imports none of them."""
+    """The grading sandbox does not mount lecture 16's attribution, attacks and synthesis nor
+    lecture 17's autoencoders, gans, diffusion and style: the reference imports none of them."""
     for gid, cell in answer_cells(read(NOTEBOOK)).items():
         for name in ("understanding.attribution", "understanding.attacks", "understanding.synthesis",
                      "generative.autoencoders", "generative.gans", "generative.diffusion",
@@ -60,7 +60,7 @@ def test_answers_use_none_of_the_lectures_teaching_modules():
 
 
 # ------------------------------------------------------------------------------------------------
-# Part 1: saliency and Grad-CAM against lecture 14's versions
+# Part 1: saliency and Grad-CAM against lecture 16's versions
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("channels, size, seed", [(1, 16, 0), (3, 8, 1), (3, 12, 2)])
 def test_saliency_matches_the_lecture_and_leaves_no_trace(ref, channels, size, seed):
@@ -106,7 +106,7 @@ def test_grad_cam_of_a_linear_head_by_hand(ref):
 
 
 # ------------------------------------------------------------------------------------------------
-# Part 2: attacks against lecture 14's versions
+# Part 2: attacks against lecture 16's versions
 # ------------------------------------------------------------------------------------------------
 def _images(seed: int, n: int = 8, size: int = 16):
     g = torch.Generator().manual_seed(seed)
@@ -240,7 +240,7 @@ def test_least_squares_gan_losses_by_hand(ref):
 
 
 # ------------------------------------------------------------------------------------------------
-# Part 5: diffusion against lecture 15's versions
+# Part 5: diffusion against lecture 17's versions
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("T", [1, 4, 100, 1000])
 def test_cosine_schedule_follows_nichol_and_dhariwal(ref, T):

@@ -13,7 +13,8 @@ from conftest import REPO
 
 DLCV = REPO / "dlcv"
 ROOMS = ["classification", "optimization", "networks", "convolution", "evaluation", "detection",
-         "segmentation", "recurrent", "captioning", "understanding",
+         "segmentation", "recurrent", "captioning", "transformers", "selfsupervised",
+         "understanding",
          "generative", "beyond"]  # in the order of the lectures
 KERNEL = sorted(p.stem for p in DLCV.glob("*.py") if p.stem != "__init__")
 MODULES = sorted(p for p in DLCV.rglob("*.py"))

@@ -18,9 +18,9 @@
 #
 # A trained classifier is a function of its input, and its gradient says which pixels matter:
 # follow it to **see** what the network uses, or to **change** the picture just enough that the
-# network changes its mind (lecture 14). Generative models turn the question around: instead of
+# network changes its mind (lecture 16). Generative models turn the question around: instead of
 # reading images they write them, by learning the distribution the training images come from
-# (lecture 15). In this assignment you write, in PyTorch, the core of each method, test it, and
+# (lecture 17). In this assignment you write, in PyTorch, the core of each method, test it, and
 # at the end train a small **denoising diffusion model** that draws new handwritten digits.
 #
 # 1. **Seeing what a classifier uses**: the saliency map (the gradient of the class score with
@@ -54,7 +54,7 @@
 # - Everything you write is PyTorch, on the CPU: the functions take and return `torch` tensors.
 #   The maps and the attacks take their gradients with `torch.autograd.grad`: they must not leave
 #   gradients behind in the model's parameters, nor change the images they are given.
-# - Lecture 14's modules `dlcv.understanding.{attribution, attacks, synthesis}` and lecture 15's
+# - Lecture 16's modules `dlcv.understanding.{attribution, attacks, synthesis}` and lecture 17's
 #   `dlcv.generative.{autoencoders, gans, diffusion, style}` hold the lectures' own versions of
 #   some of these computations. Write your own: those modules are not there when your notebook is
 #   graded, so importing them fails. The classifier and its data (`dlcv.understanding.model`) and
@@ -165,7 +165,7 @@ SETTINGS = {
 #
 # `load_images("digits", 16)` gives the digits upsampled to 16x16 as `(N, 1, 16, 16)` float32
 # images in [0, 1], split into 1257 training, 180 validation and 360 test images (`data.X_test`,
-# `data.y_test`). `classifier(seed=0)` is lecture 14's `ProbeCNN`, trained on the training images
+# `data.y_test`). `classifier(seed=0)` is lecture 16's `ProbeCNN`, trained on the training images
 # (a few seconds, the first time), in eval mode. Its stages are named modules, so that you can
 # hand one of them to Grad-CAM:
 #
@@ -896,7 +896,7 @@ with needs("vae_loss"):
 # %% [markdown] nbgrader={"grade": false, "grade_id": "written_vae_terms_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Written question 3 (3 points)
 #
-# The VAE's loss has two terms. Suppose you trained lecture 15's VAE on the digits (a) without the
+# The VAE's loss has two terms. Suppose you trained lecture 17's VAE on the digits (a) without the
 # KL term, and (b) with the KL term multiplied by a large factor $\beta$ (say 20). For each, say
 # what happens to the codes $\mu, \sigma$ the encoder produces, to the reconstructions of training
 # digits, and to new digits drawn by decoding $z \sim \mathcal{N}(0, I)$, and explain why from the
@@ -938,7 +938,7 @@ with needs("vae_loss"):
 #
 # (The two means are added, as in CS231n's assignment.) The minimax form $\log(1 - D(G(z)))$
 # gives the generator almost no gradient when the discriminator rejects its images, the situation
-# at the start of training; the non-saturating form gives it the most gradient then (lecture 15).
+# at the start of training; the non-saturating form gives it the most gradient then (lecture 17).
 # Work on the logits with `F.binary_cross_entropy_with_logits`, which stays finite for logits of
 # $\pm 100$.
 #

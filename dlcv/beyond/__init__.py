@@ -1,4 +1,4 @@
-"""Lecture 16: beyond classification.
+"""Lecture 18: beyond classification.
 
     metric        siamese embeddings, contrastive and triplet losses, mining, retrieval
     tracking      template matching, NCC, SiamFC on a synthetic video

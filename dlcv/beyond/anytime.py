@@ -1,4 +1,4 @@
-"""Any-time prediction with early exits (lecture 16, after MSDNet, Huang et al. 2018).
+"""Any-time prediction with early exits (lecture 18, after MSDNet, Huang et al. 2018).
 
     EarlyExitNet(widths, seed)            three conv blocks on 8x8 digits, a classifier after each
     exit_costs(net, input_shape)          multiply-accumulates needed to reach each exit

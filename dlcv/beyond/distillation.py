@@ -1,4 +1,4 @@
-"""Knowledge distillation (lecture 16, Hinton, Vinyals & Dean 2015): a small student network
+"""Knowledge distillation (lecture 18, Hinton, Vinyals & Dean 2015): a small student network
 learns from the softened outputs of a large teacher.
 
     soft_targets(logits, T)                     softmax(logits / T): (N, C), rows sum to 1

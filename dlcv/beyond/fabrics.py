@@ -1,4 +1,4 @@
-"""Convolutional neural fabrics (lecture 16, Saxena & Verbeek 2016): one trellis of feature
+"""Convolutional neural fabrics (lecture 18, Saxena & Verbeek 2016): one trellis of feature
 maps over layers and scales that contains a huge number of chain architectures.
 
     fabric_edges(layers, scales)           every connection of the trellis, with its kind

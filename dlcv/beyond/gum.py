@@ -1,4 +1,4 @@
-"""Robust regression with a Gaussian-uniform mixture fitted by EM (lecture 16, after DeepGUM,
+"""Robust regression with a Gaussian-uniform mixture fitted by EM (lecture 18, after DeepGUM,
 Lathuilière et al. 2018).
 
 Model: an inlier's target is Gaussian around the prediction, an outlier's is uniform over the

@@ -1,4 +1,4 @@
-"""Deep metric learning (lecture 16): siamese embeddings, contrastive and triplet losses, mining,
+"""Deep metric learning (lecture 18): siamese embeddings, contrastive and triplet losses, mining,
 retrieval.
 
     nuisance_digits(X, pad, seed, ...)      digits placed at random offsets on a larger canvas,

@@ -1,4 +1,4 @@
-"""Training with noisy labels (lecture 16): label noise models, robust losses, early stopping.
+"""Training with noisy labels (lecture 18): label noise models, robust losses, early stopping.
 
     ASYMMETRIC_DIGITS                  the class flips of "asymmetric" noise on the digits
     transition_matrix(kind, rate, C)   T[i, j] = P(noisy label j | true label i), (C, C)

@@ -1,4 +1,4 @@
-"""Object tracking as template matching (lecture 16): a synthetic video made from real photographs,
+"""Object tracking as template matching (lecture 18): a synthetic video made from real photographs,
 score maps of raw pixels, normalised cross-correlation and a small siamese network (SiamFC).
 
     make_sequence(num_frames, ...)         a target (a square cut from a photo) moving over another

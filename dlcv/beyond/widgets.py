@@ -1,4 +1,4 @@
-"""Lecture 16's widgets: robust regression by EM, step by step, and a template tracker frame by
+"""Lecture 18's widgets: robust regression by EM, step by step, and a template tracker frame by
 frame.
 
     view = GUMEMView()

@@ -1,4 +1,4 @@
-"""Lecture 15's room: generative models on the digits, and style transfer on photographs.
+"""Lecture 17's room: generative models on the digits, and style transfer on photographs.
 
     reference      the digits in [0, 1], a reference digit classifier (trained once, cached) and
                    the score of a batch of generated digits (share labelled with confidence

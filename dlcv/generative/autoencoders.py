@@ -1,4 +1,4 @@
-"""Autoencoders and variational autoencoders on the digits (lecture 15, Kingma & Welling 2014).
+"""Autoencoders and variational autoencoders on the digits (lecture 17, Kingma & Welling 2014).
 
     AutoEncoder(latent_dim, variational)     MLP encoder x (N, 64) -> z (N, d) [VAE: mu, logvar]
                                              and decoder z -> pixel logits (N, 64)

@@ -1,4 +1,4 @@
-"""Denoising diffusion (lecture 15, Ho, Jain & Abbeel 2020; Song, Meng & Ermon 2021).
+"""Denoising diffusion (lecture 17, Ho, Jain & Abbeel 2020; Song, Meng & Ermon 2021).
 
     Schedule / linear_schedule(T, ...)      beta_t, alpha_t = 1 - beta_t, alpha_bar_t = prod alpha_s
                                             for t = 1..T (index t - 1 in the arrays)

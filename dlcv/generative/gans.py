@@ -1,4 +1,4 @@
-"""Generative adversarial networks (lecture 15, Goodfellow et al. 2014; Radford et al. 2016).
+"""Generative adversarial networks (lecture 17, Goodfellow et al. 2014; Radford et al. 2016).
 
     discriminator_loss(real, fake)          -log D(x) - log(1 - D(G(z))), batch means; D = sigmoid
     generator_loss(fake, kind)              "minimax": log(1 - D(G(z)));  "non-saturating":

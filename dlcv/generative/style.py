@@ -1,4 +1,4 @@
-"""Neural style transfer with Gram matrices (lecture 15, Gatys, Ecker & Bethge 2016), here on the
+"""Neural style transfer with Gram matrices (lecture 17, Gatys, Ecker & Bethge 2016), here on the
 features of a random, untrained multi-scale CNN (as in Ustyuzhaninov et al. 2017 and He, Wang &
 Hopcroft 2016): the course has no pretrained VGG.
 

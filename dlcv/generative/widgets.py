@@ -1,4 +1,4 @@
-"""Lecture 15's widgets: a VAE's latent plane, and a diffusion sample walked from noise to image.
+"""Lecture 17's widgets: a VAE's latent plane, and a diffusion sample walked from noise to image.
 
     view = LatentExplorerView(model, X_test, y_test)
     view            # last line of a cell: live in JupyterLab, a static PNG elsewhere

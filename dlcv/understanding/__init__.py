@@ -1,4 +1,4 @@
-"""Lecture 14: understanding and attacking CNNs.
+"""Lecture 16: understanding and attacking CNNs.
 
     model        the lecture's classifier and its data: digits upsampled to 16x16 (CIFAR-10
                  when asked for and on disk), a small CNN trained and cached per seed,

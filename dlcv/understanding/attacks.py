@@ -1,4 +1,4 @@
-"""Adversarial examples (lecture 14): small perturbations that change a classifier's answer.
+"""Adversarial examples (lecture 16): small perturbations that change a classifier's answer.
 
 Images are in [0, 1] and every attack stays there; the budget is the L-infinity norm of the
 perturbation, ||x_adv - x||_inf <= eps (the largest change of any one pixel).

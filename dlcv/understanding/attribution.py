@@ -1,4 +1,4 @@
-"""Which pixels does a class score depend on? (lecture 14)
+"""Which pixels does a class score depend on? (lecture 16)
 
 Every method explains the score f_c(x) of class c (the logit, before the softmax; occlusion
 uses the probability) of images x: (N, C, H, W); c is (N,) classes or one int.

@@ -1,4 +1,4 @@
-"""What a trained network computes inside (lecture 14): activations, first-layer filters, and
+"""What a trained network computes inside (lecture 16): activations, first-layer filters, and
 neighbours and maps in feature space.
 
     activations(model, x, names)           {name: (N, ...) output of model's submodule `name`}

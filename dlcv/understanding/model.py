@@ -1,4 +1,4 @@
-"""The classifier that lecture 14 looks inside and attacks, and its data (one call each, so that
+"""The classifier that lecture 16 looks inside and attacks, and its data (one call each, so that
 an assignment or a reader's own experiment can attack the same network).
 
     load_images(source="digits", size=16, seed=0)  Splits with X_*: (N, C, size, size) float32

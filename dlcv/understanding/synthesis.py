@@ -1,4 +1,4 @@
-"""Images made by gradient ascent on a trained network's input (lecture 14).
+"""Images made by gradient ascent on a trained network's input (lecture 16).
 
 The image is the only parameter; the network is frozen. Each optimisation is a torch training
 run through dlcv.loop.train (one step per iteration, Adam on the pixels), and after every step

@@ -1,4 +1,4 @@
-"""Lecture 14's widget: what the classifier looks at, and how little it takes to change its mind.
+"""Lecture 16's widget: what the classifier looks at, and how little it takes to change its mind.
 
     view = InspectView(model, X, y, class_names)
     view            # last line of a cell: live in JupyterLab, a static PNG elsewhere

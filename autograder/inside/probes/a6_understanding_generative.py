@@ -124,7 +124,7 @@ def state_of(net: nn.Module) -> dict:
 def model(desc: dict) -> nn.Module:
     """The network a description names, in eval mode:
 
-    - {"kind": "probe_cnn", "in_channels", "num_classes", "size", "state"}: lecture 14's ProbeCNN
+    - {"kind": "probe_cnn", "in_channels", "num_classes", "size", "state"}: lecture 16's ProbeCNN
       holding those weights;
     - {"kind": "linear", "weight": (K, D), "bias": (K,)}: flatten, then x @ weight.T + bias;
     - {"kind": "tiny_eps", "T", "state"}: TinyEps(T) holding those weights;

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Lecture 16 — Beyond classification: metric learning, tracking, noisy labels, distillation
+# # Lecture 18 — Beyond classification: metric learning, tracking, noisy labels, distillation
 #
 # The classifiers, detectors and captioners of this course were trained in one setting: the classes
 # (or object categories, or words) are fixed in advance, the labels are correct, and the network, however large, is run in full on
@@ -1443,7 +1443,7 @@ print(f"threshold {thresholds[i90]:.2f}: accuracy {curve.accuracy[i90]:.3f} at "
 #   encoder with a contrastive loss on 400 million image-caption pairs; the result classifies
 #   images into classes given as text, never seen in training: metric learning at web scale,
 #   and a cousin of lecture 13's captioning.
-# * **Generative models at scale.** Lecture 15 trained a small diffusion model (Ho et al. 2020) on
+# * **Generative models at scale.** Lecture 17 trained a small diffusion model (Ho et al. 2020) on
 #   the digits; latent diffusion (Rombach et al. 2022) runs the same process in the latent space
 #   of an autoencoder, with text conditioning through cross-attention.
 # * **Foundation models for dense tasks.** Segment Anything (Kirillov et al. 2023) returns masks

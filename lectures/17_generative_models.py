@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Lecture 15 — Generative models
+# # Lecture 17 — Generative models
 #
 # Every network so far has been a function from an image to something smaller: a class, a box,
 # a mask, a caption. This chapter turns the arrow around. A **generative model** learns the

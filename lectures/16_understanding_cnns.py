@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Lecture 14 — Understanding and attacking CNNs
+# # Lecture 16 — Understanding and attacking CNNs
 #
 # Thirteen lectures trained networks and measured them by one number, the accuracy on held-out
 # data. That number says *how often* a network is right; it says nothing about *why*. A network
@@ -901,7 +901,7 @@ view
 #   2018, TCAV) that ask about human concepts rather than pixels.
 # * **Stronger attacks and honest evaluation.** Carlini & Wagner's optimisation attack (2017),
 #   AutoAttack (Croce & Hein 2020) as a standard benchmark, physical attacks (a printed patch,
-#   Brown et al. 2017), and attacks on the text-image models of lecture 16 (beyond).
+#   Brown et al. 2017), and attacks on the text-image models of lecture 18 (beyond).
 # * **Certified robustness.** Randomised smoothing (Cohen, Rosenfeld & Kolter 2019) and
 #   interval bounds give guarantees, not just failed attacks, for small budgets.
 #
