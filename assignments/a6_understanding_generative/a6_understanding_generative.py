@@ -646,11 +646,11 @@ _lin = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
 with torch.no_grad():  # the gradient of the loss of class 0 has the sign of W[1] - W[0] = (-2, 2, -4, 0)
     _lin[1].weight.copy_(torch.tensor([[1.0, -1.0, 2.0, 0.0], [-1.0, 1.0, -2.0, 0.0]]))
 _x = torch.full((1, 1, 2, 2), 0.5)
-with checking("the targeted pgd", case="toward class 1, no random start, 3 steps of 0.05 on the linear model"):
+with checking("pgd", case="targeted toward class 1, no random start, 3 steps of 0.05 on the linear model"):
     _a = pgd(_lin, _x, torch.tensor([0]), 0.1, steps=3, step_size=0.05, target=torch.tensor([1]),
              random_start=False)
     expect_close(_a.reshape(-1).numpy(), [0.4, 0.6, 0.4, 0.5], "x_adv", rtol=1e-6)
-with checking("the targeted pgd", case="no random start: the loss of the target goes down on 16 test digits"):
+with checking("pgd", case="targeted, no random start: the loss of the target goes down on 16 test digits"):
     _t16 = (y_test[:16] + 1) % 10
     _a = pgd(model, X_test[:16], y_test[:16], 0.1, 5, 0.025, target=_t16, random_start=False)
     with torch.no_grad():
@@ -659,7 +659,7 @@ with checking("the targeted pgd", case="no random start: the loss of the target 
     if not _after < _before:
         raise CheckFailed(f"the cross-entropy of the targets went from {_before:.3f} to {_after:.3f}; a "
                           "targeted attack steps DOWN the loss of the target: x - alpha sign(gradient)")
-with checking("the targeted pgd", case=f"toward (y + 1) mod 10, eps = {SETTINGS['targeted_eps']}, "
+with checking("pgd", case=f"targeted toward (y + 1) mod 10, eps = {SETTINGS['targeted_eps']}, "
                                        f"{SETTINGS['targeted_steps']} steps"):
     _target = (y_test + 1) % 10
     _adv = pgd(model, X_test, y_test, SETTINGS["targeted_eps"], SETTINGS["targeted_steps"],
@@ -996,9 +996,10 @@ with checking("generator_loss", case="all logits 0: ln 2"):
     if not (isinstance(_l, torch.Tensor) and _l.dim() == 0):
         raise CheckFailed(f"generator_loss should return a 0-dim tensor, got {getattr(_l, 'shape', type(_l))}")
     expect_close(_l.item(), math.log(2), "loss", rtol=1e-6)
-with checking("discriminator_loss", case="logits of +-100: a sure discriminator, finite losses"):
+with checking("discriminator_loss", case="logits of +-100: a sure discriminator, a finite loss"):
     expect_close(discriminator_loss(torch.tensor([100.0, -100.0]), torch.tensor([-100.0])).item(), 50.0,
                  "D loss for real logits (100, -100), fake (-100)", rtol=1e-5)
+with checking("generator_loss", case="logits of +-100: a sure discriminator, a finite loss"):
     expect_close(generator_loss(torch.tensor([-100.0, 100.0])).item(), 50.0, "G loss for fake logits (-100, 100)",
                  rtol=1e-5)
 with checking("generator_loss", case="its gradient: d loss / d a_i = -(1 - sigmoid(a_i)) / M"):
