@@ -25,35 +25,23 @@ def room_of(path: Path) -> str | None:
     return rel.parts[0] if len(rel.parts) > 1 else None
 
 
-def imports(path: Path) -> list[str]:
-    """Every module `path` imports (dotted), including the names of `from X import name`."""
-    out = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-    return out
-
-
 SANDBOX_OPTIONAL = "# optional in a sandbox"
 
 
-def sandbox_imports(path: Path) -> list[str]:
-    """The dlcv modules `path` needs wherever it is mounted: every import, except one inside a
-    function whose line says SANDBOX_OPTIONAL (only a path a grading sandbox never takes runs it,
-    e.g. adversarial training, which needs the lecture's attacks that an assignment leaves out)."""
-    lines = path.read_text().splitlines()
-    skip = set()
-    for fn in ast.walk(ast.parse(path.read_text())):
-        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for node in ast.walk(fn):
-                if isinstance(node, (ast.Import, ast.ImportFrom)) and \
-                        SANDBOX_OPTIONAL in lines[node.lineno - 1]:
-                    skip.add(node.lineno)
+def imports(path: Path, sandbox: bool = False) -> list[str]:
+    """Every module `path` imports (dotted), including the names of `from X import name`.
+
+    sandbox=True: what `path` needs wherever a grading sandbox mounts it, so an import inside a
+    function whose line says SANDBOX_OPTIONAL is left out (a path the sandbox never takes, e.g.
+    adversarial training, which needs the lecture's attacks that an assignment leaves out)."""
+    tree, lines = ast.parse(path.read_text()), path.read_text().splitlines()
+    functions = [f for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    optional = {node.lineno for fn in functions for node in ast.walk(fn)
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+                and SANDBOX_OPTIONAL in lines[node.lineno - 1]} if sandbox else set()
     out = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if node.__class__ in (ast.Import, ast.ImportFrom) and node.lineno in skip:
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in optional:
             continue
         if isinstance(node, ast.Import):
             out += [a.name for a in node.names]
@@ -135,7 +123,7 @@ def test_the_dlcv_modules_a_sandbox_mounts_have_all_they_import(path):
     for listed in re.findall(r"dlcv=\[([^\]]*)\]", path.read_text()):
         mounted = set(re.findall(r'"([\w.]+)"', listed))
         for name in mounted:
-            for imported in sandbox_imports(DLCV.joinpath(*name.split(".")).with_suffix(".py")):
+            for imported in imports(DLCV.joinpath(*name.split(".")).with_suffix(".py"), sandbox=True):
                 parts = imported.split(".")
                 if parts[0] != "dlcv" or len(parts) < 2:
                     continue
