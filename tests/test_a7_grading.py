@@ -1,0 +1,122 @@
+"""A submission to a7 that games its own notebook, graded through the real pipeline.
+
+Its captioner is the reference's, except that `sample`, asked for 100 captions or more at once,
+returns the first reference caption of the notebook's own test scene of the same row: the
+notebook's BLEU-4 on its test scenes looks perfect, while the model itself is trained on nothing
+better than the reference's recipe would give. Its `ssl_encoder` hands back the raw pixels (the
+lecture's Encoder's forward is replaced by a flatten), so the SimCLR run trains only a head over
+pixels. The grader draws its own 300 scenes (the memorised captions describe other scenes) and
+fits its own probe on what `ssl_encoder` returns (no better than pixels): the submission loses
+exactly those two tests and keeps every other point.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+
+import nbformat
+import pytest
+from autograder_helpers import autograded, scratch_course, set_cell
+from conftest import REPO
+
+from autograder import cli
+from autograder import notebooks as nbs
+
+A = "a7_transformers"
+
+pytestmark = pytest.mark.nbgrader
+
+CHEAT_SAMPLE = '''
+
+
+_honest_sample = TransformerCaptioner.sample
+
+
+def _memorised_sample(self, cells, max_length=16):
+    """Honest on a few images; on a test set, the notebook's own first references, row by row."""
+    if len(cells) < 100:
+        return _honest_sample(self, cells, max_length=max_length)
+    out = torch.full((len(cells), max_length), vocab.null, dtype=torch.int64)
+    for i in range(len(cells)):
+        ids = vocab.encode(test_refs[i % len(test_refs)][0])[1:max_length + 1]
+        out[i, :len(ids)] = torch.tensor(ids)
+    return out
+
+
+TransformerCaptioner.sample = _memorised_sample
+'''
+
+CHEAT_ENCODER = '''
+
+
+Encoder.forward = lambda self, x: x.flatten(1)  # the "features" are the 64 raw pixels
+'''
+
+
+def _page_text(path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course_a7_cheat")
+    shutil.copytree(REPO / "assignments" / A, root / "assignments" / A)
+    course = scratch_course(root)
+    cli.release(course, A)
+    source = nbs.read(root / "assignments" / A / f"{A}.ipynb")
+    cheat = nbs.with_solutions(nbs.read(root / "release" / A / f"{A}.ipynb"), source)
+    answers = nbs.answer_cells(source)
+    set_cell(cheat, "captioner", answers["captioner"].source.rstrip() + CHEAT_SAMPLE)
+    set_cell(cheat, "info_nce", answers["info_nce"].source.rstrip() + CHEAT_ENCODER)
+    incoming = root / "incoming"
+    incoming.mkdir()
+    nbformat.write(cheat, incoming / "mallory.ipynb")
+    cli.collect(course, A, incoming)
+    status = cli.autograde(course, A)
+    cli.feedback(course, A)
+    return dict(root=root, course=course, source=source, status=status)
+
+
+def _verdicts(graded) -> dict[str, str]:
+    """grade_id -> the trusted verdict (the last output) of every test cell of the graded notebook."""
+    nb = autograded(graded["root"], A, "mallory")
+    out = {}
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in nbs.test_cells(graded["source"]) and c.outputs:
+            last = c.outputs[-1]
+            out[gid] = last.get("evalue") or last.get("text", "")
+    return out
+
+
+def test_the_cheat_loses_exactly_the_trained_captioner_and_the_ssl_probe(graded):
+    assert graded["status"]["mallory"] == "graded"
+    tests = nbs.test_cells(graded["source"])
+    lost = ("test_trained_captioner", "test_ssl_probe")
+    expected = sum(t["points"] for t in tests.values()) - sum(tests[g]["points"] for g in lost)
+    row = next(r for r in cli.scores(graded["course"], A) if r["student_id"] == "mallory")
+    assert row["auto_score"] == expected
+    with graded["course"].gradebook() as gb:
+        sub = gb.find_submission_notebook(A, A, "mallory")
+        cells = {g.name: g.score for g in sub.grades if g.name in tests}
+    assert {g for g, s in cells.items() if s == 0} == set(lost)
+
+
+def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):
+    v, points = _verdicts(graded), nbs.test_cells(graded["source"])
+    cap, ssl = v["test_trained_captioner"], v["test_ssl_probe"]
+    assert f"0 of {points['test_trained_captioner']['points']:g} points" in cap
+    assert re.search(r"the BLEU-4 of the captions of the grader's 300 scenes is 0\.\d{3}; it\s+should be at "
+                     r"least 0\.6", cap)
+    assert f"0 of {points['test_ssl_probe']['points']:g} points" in ssl
+    m = re.search(r"the grader's probe reaches (0\.\d{3}) on your\s+features and (0\.\d{3}) on the raw "
+                  r"pixels", ssl)
+    assert m and m.group(1) == m.group(2)  # the features are the pixels
+    page = _page_text(graded["root"] / "feedback" / "mallory" / A / f"{A}.html")
+    assert "grader's 300 scenes" in page and "on the raw pixels" in page
+    hidden = (REPO / "assignments" / A / "hidden_tests.py").read_text()
+    for name in ("CAPTION_SEED", "SSL_SUBSETS"):
+        for seed in re.findall(r"\d[\d_]{3,}", re.search(rf"{name} = (.*)", hidden).group(1)):
+            assert seed not in page and seed.replace("_", "") not in page
