@@ -9,8 +9,8 @@
    The accuracy lines the assignments print (test / validation accuracy of the reference
    solutions) are collected into a second table, with the figures an assignment leaves in
    named variables (BENCH_FIGURES: a4's detector mAP and training time, a5's BLEU-4 scores and
-   training times, a6's share of confident samples and training time), read by one extra cell
-   appended after the notebook's own.
+   training times, a6's transformer BLEU-4, training time and probe margin, a7's share of confident
+   samples and training time), read by one extra cell appended after the notebook's own.
 2. a1's reference kNN distances (taken from the assignment's source notebook, so the figure is
    that of the code students are compared against): two loops, one loop and no loops on a
    500 x 5000 problem (CS231n's) of the digits' dimension (D = 64) and of CIFAR-10's (D = 3072),
@@ -74,9 +74,12 @@ BENCH_FIGURES = {
     "caption_train_seconds": ("LSTM captioner training time", "{:.1f} s"),
     "rnn_train_seconds": ("RNN captioner training time", "{:.1f} s"),
     "bleu4_lstm_beam": ("LSTM captioner BLEU-4, beam search (k = 3)", "{:.3f}"),
-    "samples_confident": ("a6 denoiser: share of 500 samples the reference classifier is sure of",
+    "bleu4_transformer": ("a6 transformer captioner BLEU-4 on held-out scenes", "{:.3f}"),
+    "captioner_train_seconds": ("a6 transformer captioner training time", "{:.1f} s"),
+    "ssl_few_margin": ("a6 SimCLR features minus pixels: probe accuracy with 5 labels per digit", "{:+.3f}"),
+    "samples_confident": ("a7 denoiser: share of 500 samples the reference classifier is sure of",
                           "{:.3f}"),
-    "denoiser_train_seconds": ("a6 denoiser training time", "{:.1f} s"),
+    "denoiser_train_seconds": ("a7 denoiser training time", "{:.1f} s"),
 }
 FIGURES_CELL = (
     "import json as _bench_json\n"

@@ -25,15 +25,15 @@ widgets side by side; a room's `widgets` module is the only one that imports ipy
                           localisation, sliding windows, proposals, PASCAL VOC
     dlcv.segmentation     lecture 11: encoder-decoders, unpooling, transposed convolution, masks
     dlcv.recurrent        lecture 12: gradients through time, LSTM gates, a character model
-    dlcv.captioning       lecture 13, a5: captions of the shapes scenes, the image encoder, the
+    dlcv.captioning       lecture 13, a5, a6: captions of the shapes scenes, the image encoder, the
                           lecture's captioners
     dlcv.transformers     lecture 14: attention, heads, masks, positional encodings,
                           transformer blocks, a Vision Transformer, DETR's set matching
-    dlcv.selfsupervised   lecture 15: rotation pretext, SimCLR (augmentations, InfoNCE),
+    dlcv.selfsupervised   lecture 15, a6: rotation pretext, SimCLR (augmentations, InfoNCE),
                           linear probes, masked image modelling, CLIP and zero-shot prompts
-    dlcv.understanding    lecture 16, a6: looking inside a CNN (features, attribution,
+    dlcv.understanding    lecture 16, a7: looking inside a CNN (features, attribution,
                           synthesis) and attacking it (FGSM, PGD, adversarial training)
-    dlcv.generative       lecture 17, a6: autoencoders, VAE, GANs, diffusion, style transfer, a
+    dlcv.generative       lecture 17, a7: autoencoders, VAE, GANs, diffusion, style transfer, a
                           reference classifier that scores generated digits
     dlcv.beyond           lecture 18: metric learning, tracking, noisy labels, EM, distillation,
                           any-time prediction, neural fabrics
@@ -43,10 +43,10 @@ lecture's code goes.
 
 dlcv never contains an assignment's solution: students write those themselves. What an
 assignment may call while it is graded is listed in its hidden tests (`HiddenTests(dlcv=[...])`:
-kernel modules, captioning.captions / captioning.encoders for a5, understanding.model /
-generative.reference (the classifier and the judge of samples) for a6); everything else (the
-lectures' teaching versions of IoU, NMS, the LSTM step, AP...) is not even present in the
-grading sandbox.
+kernel modules, captioning.captions / captioning.encoders for a5 and a6, selfsupervised's digits,
+views and encoder for a6, understanding.model / generative.reference (the classifier and the judge
+of samples) for a7); everything else (the lectures' teaching versions of IoU, NMS, the LSTM step,
+AP, attention, InfoNCE...) is not even present in the grading sandbox.
 """
 
 __version__ = "0.1.0"

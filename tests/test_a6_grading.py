@@ -1,12 +1,13 @@
 """A submission to a6 that games its own notebook, graded through the real pipeline.
 
-Its `sample` returns real training digits, so the notebook's own score of the generated digits
-looks perfect, while its `train_denoiser` stops after one step and leaves `denoiser` untrained;
-its `fgsm` answers the small checks honestly but, on a large batch, returns test images of other
-digits (far outside the eps-ball), so the notebook's success rate looks perfect too. The grader
-runs its own sampler on the untrained `denoiser`, checks `sample` against the reference with a
-generator seeded alike, and checks the budget of every adversarial image: the submission loses
-exactly those three tests and keeps every other point.
+Its captioner is the reference's, except that `sample`, asked for 100 captions or more at once,
+returns the first reference caption of the notebook's own test scene of the same row: the
+notebook's BLEU-4 on its test scenes looks perfect, while the model itself is trained on nothing
+better than the reference's recipe would give. Its `ssl_encoder` hands back the raw pixels (the
+lecture's Encoder's forward is replaced by a flatten), so the SimCLR run trains only a head over
+pixels. The grader draws its own 1000 scenes (the memorised captions describe other scenes) and
+fits its own probe on what `ssl_encoder` returns (no better than pixels): the submission loses
+exactly those two tests and keeps every other point.
 """
 
 from __future__ import annotations
@@ -23,42 +24,34 @@ from conftest import REPO
 from autograder import cli
 from autograder import notebooks as nbs
 
-A = "a6_understanding_generative"
+A = "a6_transformers"
 
 pytestmark = pytest.mark.nbgrader
 
-CHEAT_FGSM = '''def fgsm(model, x, y, eps, target=None):
-    """FGSM on small batches; on a large one, another digit's image for every image."""
-    if len(x) >= 100:
-        other = (y[:, None] != y[None, :]).float().argmax(1)  # the first image of another class
-        return x[other].clone()
-    x = x.detach()
-    x_req = x.clone().requires_grad_(True)
-    labels = y if target is None else target
-    (dx,) = torch.autograd.grad(F.cross_entropy(model(x_req), labels), x_req)
-    return (x + (1.0 if target is None else -1.0) * eps * dx.sign()).clamp(0, 1).detach()
-'''
-
-CHEAT_TRAIN = '''def train_denoiser(model, X, alpha_bars, steps, batch_size, lr, generator):
-    """One step, whatever `steps` says: the network stays as it was initialised."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    idx = torch.randint(0, len(X), (batch_size,), generator=generator)
-    t = torch.randint(1, len(alpha_bars) + 1, (batch_size,), generator=generator)
-    eps = torch.randn(X[idx].shape, generator=generator)
-    loss = diffusion_loss(model, X[idx], t, eps, alpha_bars)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    model.eval()
-    return [loss.item()]
-'''
-
 CHEAT_SAMPLE = '''
 
-def sample(model, n, betas, alpha_bars, generator):
-    """Real training digits, drawn with the generator: a perfect score in the notebook."""
-    X = torch.as_tensor(digit_images("symmetric")[0][split_order(0)[:NUM_TRAIN]])
-    return X[torch.randint(0, len(X), (n,), generator=generator)].clone()
+
+_honest_sample = TransformerCaptioner.sample
+
+
+def _memorised_sample(self, cells, max_length=16):
+    """Honest on a few images; on a test set, the notebook's own first references, row by row."""
+    if len(cells) < 100:
+        return _honest_sample(self, cells, max_length=max_length)
+    out = torch.full((len(cells), max_length), vocab.null, dtype=torch.int64)
+    for i in range(len(cells)):
+        ids = vocab.encode(test_refs[i % len(test_refs)][0])[1:max_length + 1]
+        out[i, :len(ids)] = torch.tensor(ids)
+    return out
+
+
+TransformerCaptioner.sample = _memorised_sample
+'''
+
+CHEAT_ENCODER = '''
+
+
+Encoder.forward = lambda self, x: x.flatten(1)  # the "features" are the 64 raw pixels
 '''
 
 
@@ -68,16 +61,15 @@ def _page_text(path) -> str:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course_a6_cheat")
+    root = tmp_path_factory.mktemp("course_a7_cheat")
     shutil.copytree(REPO / "assignments" / A, root / "assignments" / A)
     course = scratch_course(root)
     cli.release(course, A)
     source = nbs.read(root / "assignments" / A / f"{A}.ipynb")
     cheat = nbs.with_solutions(nbs.read(root / "release" / A / f"{A}.ipynb"), source)
-    set_cell(cheat, "fgsm", CHEAT_FGSM)
-    set_cell(cheat, "train_denoiser", CHEAT_TRAIN)
-    reverse = nbs.answer_cells(source)["reverse_step"].source
-    set_cell(cheat, "reverse_step", reverse[:reverse.index("def sample(")].rstrip() + CHEAT_SAMPLE)
+    answers = nbs.answer_cells(source)
+    set_cell(cheat, "captioner", answers["captioner"].source.rstrip() + CHEAT_SAMPLE)
+    set_cell(cheat, "info_nce", answers["info_nce"].source.rstrip() + CHEAT_ENCODER)
     incoming = root / "incoming"
     incoming.mkdir()
     nbformat.write(cheat, incoming / "mallory.ipynb")
@@ -99,10 +91,10 @@ def _verdicts(graded) -> dict[str, str]:
     return out
 
 
-def test_the_cheat_loses_exactly_the_denoiser_the_sampler_and_fgsm(graded):
+def test_the_cheat_loses_exactly_the_trained_captioner_and_the_ssl_probe(graded):
     assert graded["status"]["mallory"] == "graded"
     tests = nbs.test_cells(graded["source"])
-    lost = ("test_trained_denoiser", "test_reverse_step", "test_fgsm")
+    lost = ("test_trained_captioner", "test_ssl_probe")
     expected = sum(t["points"] for t in tests.values()) - sum(tests[g]["points"] for g in lost)
     row = next(r for r in cli.scores(graded["course"], A) if r["student_id"] == "mallory")
     assert row["auto_score"] == expected
@@ -114,17 +106,17 @@ def test_the_cheat_loses_exactly_the_denoiser_the_sampler_and_fgsm(graded):
 
 def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):
     v, points = _verdicts(graded), nbs.test_cells(graded["source"])
-    fgsm, denoiser = v["test_fgsm"], v["test_trained_denoiser"]
-    assert f"0 of {points['test_fgsm']['points']:g} points" in fgsm
-    assert "leaves the L-inf ball of radius eps" in fgsm
-    assert f"0 of {points['test_trained_denoiser']['points']:g} points" in denoiser
-    assert "samples drawn by the grader's own sampler" in denoiser
-    assert re.search(r"\d+\.\d% of the 500 samples labelled with confidence >= 0.9", denoiser)
-    assert "the share of confident samples is" in denoiser
-    assert "`losses` has 1 entries; the recipe trains" in denoiser
-    assert "sample" in v["test_reverse_step"] and "against the reference" in v["test_reverse_step"]
+    cap, ssl = v["test_trained_captioner"], v["test_ssl_probe"]
+    assert f"0 of {points['test_trained_captioner']['points']:g} points" in cap
+    assert re.search(r"the BLEU-4 of the captions of the grader's 1000 scenes is 0\.\d{3}; it\s+should be at "
+                     r"least 0\.6", cap)
+    assert f"0 of {points['test_ssl_probe']['points']:g} points" in ssl
+    m = re.search(r"the grader's probe reaches (0\.\d{3}) on your\s+features and (0\.\d{3}) on the raw "
+                  r"pixels", ssl)
+    assert m and m.group(1) == m.group(2)  # the features are the pixels
     page = _page_text(graded["root"] / "feedback" / "mallory" / A / f"{A}.html")
-    assert "leaves the L-inf ball" in page and "grader's own sampler" in page
+    assert "grader's 1000 scenes" in page and "on the raw pixels" in page
     hidden = (REPO / "assignments" / A / "hidden_tests.py").read_text()
-    seed = re.search(r"SAMPLE_SEED = ([\d_]+)", hidden).group(1)
-    assert seed not in page and seed.replace("_", "") not in page
+    for name in ("CAPTION_SEED", "SSL_SUBSETS"):
+        for seed in re.findall(r"\d[\d_]{3,}", re.search(rf"{name} = (.*)", hidden).group(1)):
+            assert seed not in page and seed.replace("_", "") not in page

@@ -25,8 +25,8 @@ EXPECTED = ["lectures/01_image_classification.ipynb", "lectures/02_linear_classi
             "assignments/a2_neural_networks/a2_neural_networks.ipynb",
             "assignments/a3_cnn/a3_cnn.ipynb", "assignments/a4_detection/a4_detection.ipynb",
             "assignments/a5_captioning/a5_captioning.ipynb",
-            "assignments/a6_understanding_generative/a6_understanding_generative.ipynb",
-            "assignments/a7_transformers/a7_transformers.ipynb"]
+            "assignments/a6_transformers/a6_transformers.ipynb",
+            "assignments/a7_understanding_generative/a7_understanding_generative.ipynb"]
 
 
 def test_the_course_has_its_notebooks():

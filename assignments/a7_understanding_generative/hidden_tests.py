@@ -1,8 +1,8 @@
-"""Hidden tests of assignment 6 (trusted: run by the grader, never in the student's kernel).
+"""Hidden tests of assignment 7 (trusted: run by the grader, never in the student's kernel).
 
 Every test repeats the visible cases of its cell and adds hidden ones. Inputs are made here;
 `st` calls the student's code in the sandbox through the probes of
-autograder/inside/probes/a6_understanding_generative.py, which build the networks the grader
+autograder/inside/probes/a7_understanding_generative.py, which build the networks the grader
 describes (their weights sent as arrays) and hand back arrays; `ref` runs the source notebook's
 solutions here through the same probes; every comparison happens here.
 
@@ -28,11 +28,11 @@ import math
 import numpy as np
 
 from autograder.hidden import HiddenTests, case
-from autograder.inside.probes.a6_understanding_generative import state_of, tiny_eps
+from autograder.inside.probes.a7_understanding_generative import state_of, tiny_eps
 from dlcv.checks import CheckFailed, expect_at_least, expect_close
 
 tests = HiddenTests(
-    probes="a6_understanding_generative",
+    probes="a7_understanding_generative",
     preamble=("import math\n\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
               "from torch import nn"),
     # the lectures' teaching versions (understanding.attribution, .attacks, .synthesis and

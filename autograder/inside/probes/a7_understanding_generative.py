@@ -1,4 +1,4 @@
-"""Probes of assignment a6: the student's torch functions called on tensors and models made here
+"""Probes of assignment a7: the student's torch functions called on tensors and models made here
 from the grader's arrays, and the notebook's trained `denoiser` asked for noise predictions.
 
 Models cross the sandbox's wall as descriptions (a kind and its weights as arrays, see `model`):

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Assignment 6: seeing inside networks, attacking them, and generating images
+# # Assignment 7: seeing inside networks, attacking them, and generating images
 #
 # A trained classifier is a function of its input, and its gradient says which pixels matter:
 # follow it to **see** what the network uses, or to **change** the picture just enough that the
@@ -65,7 +65,7 @@
 # - Before you submit: **Kernel > Restart Kernel and Run All Cells** (or **Validate**). Hand in
 #   this notebook with its name unchanged.
 # - **Self-check**, at any time: save the notebook, then run
-#   `python -m autograder.selfcheck a6_understanding_generative.ipynb` in a terminal, in this
+#   `python -m autograder.selfcheck a7_understanding_generative.ipynb` in a terminal, in this
 #   notebook's folder or in the course's top folder, where JupyterLab's terminal opens (or
 #   `from autograder.selfcheck import check_notebook; check_notebook()` in a cell). It runs a
 #   fresh copy of the saved notebook and lists every test: passed, or what is wrong. The hidden

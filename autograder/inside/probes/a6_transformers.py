@@ -1,4 +1,4 @@
-"""Probes of assignment a7: the student's torch code called on tensors made here from the
+"""Probes of assignment a6: the student's torch code called on tensors made here from the
 grader's arrays, and the notebook's trained `captioner` and `ssl_encoder` asked for captions,
 attention weights and features.
 
