@@ -2,7 +2,8 @@
 adversarial corpus, and ways to read what grading left behind.
 
 Import it by name (`from autograder_helpers import scratch_course`); pytest puts tests/ on the
-path. Not a conftest: the fixtures of each test module stay in that module.
+path. Not a conftest: the fixtures of each test module stay in that module. The cheating
+submissions of a6 and a7 are graded with `graded_submission` and read with `verdicts`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import html
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import REPO
 
 from autograder import cli
 from autograder import notebooks as nbs
@@ -242,6 +246,45 @@ def course_hashes(root: Path) -> dict[str, str]:
 
 def autograded(root: Path, a: str, student: str) -> nbformat.NotebookNode:
     return nbs.read(root / "autograded" / student / a / f"{a}.ipynb")
+
+
+def graded_submission(root: Path, a: str, cells: dict, student: str = "mallory") -> dict:
+    """A scratch course with `a` released and one submission collected, autograded and given
+    feedback: the student edition with every answer right, except the answer cells in `cells`
+    (grade_id -> their new source, or a function of the reference's source).
+    dict(root, course, source, status)."""
+    shutil.copytree(REPO / "assignments" / a, root / "assignments" / a)
+    course = scratch_course(root)
+    cli.release(course, a)
+    source = nbs.read(root / "assignments" / a / f"{a}.ipynb")
+    answers = nbs.answer_cells(source)
+    nb = nbs.with_solutions(nbs.read(root / "release" / a / f"{a}.ipynb"), source)
+    for gid, new in cells.items():
+        set_cell(nb, gid, new(answers[gid].source) if callable(new) else new)
+    incoming = root / "incoming"
+    incoming.mkdir()
+    nbformat.write(nb, incoming / f"{student}.ipynb")
+    cli.collect(course, a, incoming)
+    status = cli.autograde(course, a)
+    cli.feedback(course, a)
+    return dict(root=root, course=course, source=source, status=status)
+
+
+def verdicts(graded: dict, a: str, student: str = "mallory") -> dict[str, str]:
+    """grade_id -> the trusted verdict (the last output) of every test cell of a graded notebook."""
+    tests = nbs.test_cells(graded["source"])
+    out = {}
+    for c in autograded(graded["root"], a, student).cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in tests and c.outputs:
+            last = c.outputs[-1]
+            out[gid] = last.get("evalue") or last.get("text", "")
+    return out
+
+
+def page_text(path: Path) -> str:
+    """An HTML page's text: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
 
 
 def outputs_text(nb) -> str:

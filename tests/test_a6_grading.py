@@ -12,13 +12,10 @@ exactly those two tests and keeps every other point.
 
 from __future__ import annotations
 
-import html
 import re
-import shutil
 
-import nbformat
 import pytest
-from autograder_helpers import autograded, scratch_course, set_cell
+from autograder_helpers import graded_submission, page_text, verdicts
 from conftest import REPO
 
 from autograder import cli
@@ -55,40 +52,11 @@ Encoder.forward = lambda self, x: x.flatten(1)  # the "features" are the 64 raw 
 '''
 
 
-def _page_text(path) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course_a7_cheat")
-    shutil.copytree(REPO / "assignments" / A, root / "assignments" / A)
-    course = scratch_course(root)
-    cli.release(course, A)
-    source = nbs.read(root / "assignments" / A / f"{A}.ipynb")
-    cheat = nbs.with_solutions(nbs.read(root / "release" / A / f"{A}.ipynb"), source)
-    answers = nbs.answer_cells(source)
-    set_cell(cheat, "captioner", answers["captioner"].source.rstrip() + CHEAT_SAMPLE)
-    set_cell(cheat, "info_nce", answers["info_nce"].source.rstrip() + CHEAT_ENCODER)
-    incoming = root / "incoming"
-    incoming.mkdir()
-    nbformat.write(cheat, incoming / "mallory.ipynb")
-    cli.collect(course, A, incoming)
-    status = cli.autograde(course, A)
-    cli.feedback(course, A)
-    return dict(root=root, course=course, source=source, status=status)
-
-
-def _verdicts(graded) -> dict[str, str]:
-    """grade_id -> the trusted verdict (the last output) of every test cell of the graded notebook."""
-    nb = autograded(graded["root"], A, "mallory")
-    out = {}
-    for c in nb.cells:
-        gid = c.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in nbs.test_cells(graded["source"]) and c.outputs:
-            last = c.outputs[-1]
-            out[gid] = last.get("evalue") or last.get("text", "")
-    return out
+    return graded_submission(tmp_path_factory.mktemp("course_a6_cheat"), A,
+                             {"captioner": lambda ref: ref.rstrip() + CHEAT_SAMPLE,
+                              "info_nce": lambda ref: ref.rstrip() + CHEAT_ENCODER})
 
 
 def test_the_cheat_loses_exactly_the_trained_captioner_and_the_ssl_probe(graded):
@@ -105,7 +73,7 @@ def test_the_cheat_loses_exactly_the_trained_captioner_and_the_ssl_probe(graded)
 
 
 def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):
-    v, points = _verdicts(graded), nbs.test_cells(graded["source"])
+    v, points = verdicts(graded, A), nbs.test_cells(graded["source"])
     cap, ssl = v["test_trained_captioner"], v["test_ssl_probe"]
     assert f"0 of {points['test_trained_captioner']['points']:g} points" in cap
     assert re.search(r"the BLEU-4 of the captions of the grader's 1000 scenes is 0\.\d{3}; it\s+should be at "
@@ -114,7 +82,7 @@ def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):
     m = re.search(r"the grader's probe reaches (0\.\d{3}) on your\s+features and (0\.\d{3}) on the raw "
                   r"pixels", ssl)
     assert m and m.group(1) == m.group(2)  # the features are the pixels
-    page = _page_text(graded["root"] / "feedback" / "mallory" / A / f"{A}.html")
+    page = page_text(graded["root"] / "feedback" / "mallory" / A / f"{A}.html")
     assert "grader's 1000 scenes" in page and "on the raw pixels" in page
     hidden = (REPO / "assignments" / A / "hidden_tests.py").read_text()
     for name in ("CAPTION_SEED", "SSL_SUBSETS"):

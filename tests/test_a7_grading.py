@@ -11,13 +11,10 @@ exactly those three tests and keeps every other point.
 
 from __future__ import annotations
 
-import html
 import re
-import shutil
 
-import nbformat
 import pytest
-from autograder_helpers import autograded, scratch_course, set_cell
+from autograder_helpers import graded_submission, page_text, verdicts
 from conftest import REPO
 
 from autograder import cli
@@ -62,41 +59,13 @@ def sample(model, n, betas, alpha_bars, generator):
 '''
 
 
-def _page_text(path) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course_a6_cheat")
-    shutil.copytree(REPO / "assignments" / A, root / "assignments" / A)
-    course = scratch_course(root)
-    cli.release(course, A)
-    source = nbs.read(root / "assignments" / A / f"{A}.ipynb")
-    cheat = nbs.with_solutions(nbs.read(root / "release" / A / f"{A}.ipynb"), source)
-    set_cell(cheat, "fgsm", CHEAT_FGSM)
-    set_cell(cheat, "train_denoiser", CHEAT_TRAIN)
-    reverse = nbs.answer_cells(source)["reverse_step"].source
-    set_cell(cheat, "reverse_step", reverse[:reverse.index("def sample(")].rstrip() + CHEAT_SAMPLE)
-    incoming = root / "incoming"
-    incoming.mkdir()
-    nbformat.write(cheat, incoming / "mallory.ipynb")
-    cli.collect(course, A, incoming)
-    status = cli.autograde(course, A)
-    cli.feedback(course, A)
-    return dict(root=root, course=course, source=source, status=status)
+    def sample(reverse_step_cell: str) -> str:  # the cell's reverse_step kept, its sample replaced
+        return reverse_step_cell[:reverse_step_cell.index("def sample(")].rstrip() + CHEAT_SAMPLE
 
-
-def _verdicts(graded) -> dict[str, str]:
-    """grade_id -> the trusted verdict (the last output) of every test cell of the graded notebook."""
-    nb = autograded(graded["root"], A, "mallory")
-    out = {}
-    for c in nb.cells:
-        gid = c.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in nbs.test_cells(graded["source"]) and c.outputs:
-            last = c.outputs[-1]
-            out[gid] = last.get("evalue") or last.get("text", "")
-    return out
+    return graded_submission(tmp_path_factory.mktemp("course_a7_cheat"), A,
+                             {"fgsm": CHEAT_FGSM, "train_denoiser": CHEAT_TRAIN, "reverse_step": sample})
 
 
 def test_the_cheat_loses_exactly_the_denoiser_the_sampler_and_fgsm(graded):
@@ -113,7 +82,7 @@ def test_the_cheat_loses_exactly_the_denoiser_the_sampler_and_fgsm(graded):
 
 
 def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):
-    v, points = _verdicts(graded), nbs.test_cells(graded["source"])
+    v, points = verdicts(graded, A), nbs.test_cells(graded["source"])
     fgsm, denoiser = v["test_fgsm"], v["test_trained_denoiser"]
     assert f"0 of {points['test_fgsm']['points']:g} points" in fgsm
     assert "leaves the L-inf ball of radius eps" in fgsm
@@ -123,7 +92,7 @@ def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):
     assert "the share of confident samples is" in denoiser
     assert "`losses` has 1 entries; the recipe trains" in denoiser
     assert "sample" in v["test_reverse_step"] and "against the reference" in v["test_reverse_step"]
-    page = _page_text(graded["root"] / "feedback" / "mallory" / A / f"{A}.html")
+    page = page_text(graded["root"] / "feedback" / "mallory" / A / f"{A}.html")
     assert "leaves the L-inf ball" in page and "grader's own sampler" in page
     hidden = (REPO / "assignments" / A / "hidden_tests.py").read_text()
     seed = re.search(r"SAMPLE_SEED = ([\d_]+)", hidden).group(1)

@@ -9,14 +9,12 @@ the partial one exactly the points of the tests whose answer cells it solved.
 from __future__ import annotations
 
 import csv
-import html
 import json
-import re
 import shutil
 
 import nbformat
 import pytest
-from autograder_helpers import scratch_course
+from autograder_helpers import page_text, scratch_course
 from conftest import REPO
 
 from autograder import cli
@@ -136,11 +134,6 @@ def test_every_test_declares_known_requirements(graded):
         assert set(t["requires"]) <= answers, f"{gid} requires unknown cells"
 
 
-def _page_text(path) -> str:
-    """The text of an HTML page as a reader sees it (tags and highlighting spans removed)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
-
-
 def test_feedback_never_reveals_hidden_tests(graded):
     html_name = graded["nb_name"].replace(".ipynb", ".html")
     hidden, visible = [], []
@@ -165,7 +158,7 @@ def test_feedback_never_reveals_hidden_tests(graded):
     hidden = sorted(set(hidden) - set(everywhere_else))  # lines that only hidden parts have
     assert hidden and visible
     for student in ("ada", "blank", "half"):
-        text = _page_text(graded["root"] / "feedback" / student / graded["a"] / html_name)
+        text = page_text(graded["root"] / "feedback" / student / graded["a"] / html_name)
         assert "HIDDEN TESTS" not in text
         assert sum(ln in text for ln in visible) > len(visible) // 2  # the check can see code
         leaked = [ln for ln in hidden if ln in text]
