@@ -1,12 +1,14 @@
 """A submission to a7 that games its own notebook, graded through the real pipeline.
 
 Its `sample` returns real training digits, so the notebook's own score of the generated digits
-looks perfect, while its `train_denoiser` stops after one step and leaves `denoiser` untrained;
-its `fgsm` answers the small checks honestly but, on a large batch, returns test images of other
-digits (far outside the eps-ball), so the notebook's success rate looks perfect too. The grader
-runs its own sampler on the untrained `denoiser`, checks `sample` against the reference with a
-generator seeded alike, and checks the budget of every adversarial image: the submission loses
-exactly those three tests and keeps every other point.
+looks perfect, while its `train_denoiser` stops after one step and replaces the network's forward
+by one that steers every sample to the nearest memorised training digit (any sampler that asks
+this `denoiser` for its noise predictions draws perfect digits); its `fgsm` answers the small
+checks honestly but, on a large batch, returns test images of other digits (far outside the
+eps-ball), so the notebook's success rate looks perfect too. The grader loads the denoiser's
+weights (one step's) into the given TimeMLP and samples from that, checks `sample` against the
+reference with a generator seeded alike, and checks the budget of every adversarial image: the
+submission loses exactly those three tests and keeps every other point.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ CHEAT_FGSM = '''def fgsm(model, x, y, eps, target=None):
 '''
 
 CHEAT_TRAIN = '''def train_denoiser(model, X, alpha_bars, steps, batch_size, lr, generator):
-    """One step, whatever `steps` says: the network stays as it was initialised."""
+    """One step, whatever `steps` says; then a forward that draws memorised digits."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     idx = torch.randint(0, len(X), (batch_size,), generator=generator)
     t = torch.randint(1, len(alpha_bars) + 1, (batch_size,), generator=generator)
@@ -47,6 +49,15 @@ CHEAT_TRAIN = '''def train_denoiser(model, X, alpha_bars, steps, batch_size, lr,
     loss.backward()
     optimizer.step()
     model.eval()
+    memory = X.clone()
+
+    def steer(x, t):  # eps_hat such that x0_hat is the nearest training digit: perfect samples
+        abar = alpha_bars[t - 1].float().view(-1, 1, 1, 1)
+        signal = float(alpha_bars[int(t[0]) - 1]) ** 0.5  # a sampler asks with one t for all
+        nearest = memory[torch.cdist(x.flatten(1), signal * memory.flatten(1)).argmin(1)]
+        return (x - abar.sqrt() * nearest) / (1 - abar).sqrt()
+
+    model.forward = steer  # this instance only: its weights stay those of one step
     return [loss.item()]
 '''
 

@@ -347,14 +347,15 @@ def test_train_denoiser_fits_a_tiny_problem(ref):
 
 
 def test_the_graders_sampler_is_the_reference_sampler(ref, monkeypatch):
-    """hidden_tests.py samples the student's `denoiser` with a sampler of its own (numpy, outside the
-    sandbox): given the same noise, it draws what the reference `sample` draws."""
+    """hidden_tests.py samples the student's `denoiser`'s weights in the given TimeMLP with a sampler
+    of its own (numpy, outside the sandbox): given the same noise, it draws what the reference
+    `sample` draws."""
     import sys
 
-    from autograder.hidden import LocalSession, Namespace, Spec
+    from autograder.hidden import Spec
 
     spec = Spec.find(REPO, "a7_understanding_generative")
-    tests = spec.load()
+    spec.load()  # imports hidden_tests.py as the module below
     hidden = sys.modules[f"dlcv_hidden_{spec.assignment}_{spec.digest()[:12]}"]
     T, n = 20, 7
     net = _Tiny(T, seed=6)
@@ -370,7 +371,6 @@ def test_the_graders_sampler_is_the_reference_sampler(ref, monkeypatch):
             return self.left.pop(0)
 
     monkeypatch.setattr(np.random, "default_rng", Replay)
-    st = Namespace(LocalSession({"denoiser": net}), tests.probes)
-    got = hidden._grader_samples(st, n, T)
+    got = hidden._grader_samples(hidden._eps_of(net), n, T)
     want = ref["sample"](net, n, betas, abar, torch.Generator().manual_seed(8))
     np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-5)

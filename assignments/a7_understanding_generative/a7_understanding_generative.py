@@ -87,9 +87,10 @@
 # they return with the instructor's solutions and with torch's own functions (autograd,
 # `torch.distributions`), outside the sandbox. For the attacks it runs your `fgsm` and `pgd` on the
 # course classifier at the budgets of `SETTINGS` and computes the success rates itself. For the
-# diffusion model it runs **its own** sampler, asking your trained `denoiser` only for its noise
-# predictions at every step, and scores 500 samples with its own reference classifier: your
-# `denoiser` must be the network that the training cell below trains. A test cell earns its points
+# diffusion model it copies the weights of your trained `denoiser` into the given `TimeMLP`, built
+# on its own side, runs **its own** sampler with it, and scores 500 samples with its own reference
+# classifier: your `denoiser` must be the `TimeMLP` that the training cell below builds and trains
+# (the architecture is given; the weights are yours). A test cell earns its points
 # when all its cases pass, and the feedback lists every case: passed, or what was wrong. So passing
 # the visible test is a good sign, not a guarantee: read each docstring carefully. Most tests call
 # only the function they are about; `diffusion_loss` uses your `q_sample`, `sample` your

@@ -15,9 +15,11 @@ solutions here through the same probes; every comparison happens here.
   softplus) and against the reference, with their gradients (autograd in the probe).
 - The diffusion functions run with TinyEps, a small fixed noise predictor defined in the probes
   module (imported here, so that both sides build the same network).
-- The trained denoiser: the grader runs its own clipped ancestral sampler with the cosine
-  schedule and a noise seed of its own, asking the student's `denoiser` only for its noise
-  prediction at each step, and scores the samples here with the reference classifier.
+- The trained denoiser: the student's `denoiser` hands over its weights only; the grader loads
+  them into the given TimeMLP (built here from the source's given cell), runs its own clipped
+  ancestral sampler with the cosine schedule and a noise seed of its own, and scores the samples
+  here with the reference classifier. No code of the student's runs in the sampler: a denoiser
+  whose forward was replaced (to steer samples to memorised digits, say) is judged by its weights.
 """
 
 from __future__ import annotations
@@ -909,21 +911,59 @@ def _reference_classifier():
         return reference_classifier(seed=0)
 
 
-def _grader_samples(st, n: int, T: int) -> np.ndarray:
+def _given_timemlp(seen: dict, T: int):
+    """The notebook's given TimeMLP(T), built here from the source's given cell, with the weights
+    of the student's `denoiser` (`seen`: the probe denoiser_weights's reply). The grader samples
+    with the architecture it gave and the weights the student trained, so no code of the
+    student's runs in the sampler."""
+    import torch
+
+    ns: dict = {}
+    exec(compile(tests.preamble, "<preamble>", "exec"), ns)  # noqa: S102 - the instructor's code
+    given = dict(SOURCE.reference_source())["given_denoiser"]
+    exec(compile(given, "<given_denoiser>", "exec"), ns)  # noqa: S102 - the source's given cell
+    net = ns["TimeMLP"](T)
+    fit = "`denoiser` should be the given TimeMLP that the training cell builds and trains"
+    if seen["weights"] is None:
+        raise CheckFailed(f"`denoiser` is a {seen['type']}, not a network: {fit}")
+    own, got = net.state_dict(), seen["weights"]
+    missing, extra = sorted(set(own) - set(got)), sorted(set(got) - set(own))
+    shapes = [f"{k} {tuple(np.shape(got[k]))} (TimeMLP: {tuple(own[k].shape)})" for k in own
+              if k in got and tuple(np.shape(got[k])) != tuple(own[k].shape)]
+    if missing or extra or shapes:
+        parts = ([f"missing {', '.join(missing[:4])}"] if missing else []) + \
+                ([f"not in TimeMLP: {', '.join(extra[:4])}"] if extra else []) + shapes[:4]
+        raise CheckFailed(f"the grader samples with the given TimeMLP({T}) and your denoiser's weights, but "
+                          f"the weights of your {seen['type']} do not fit it ({'; '.join(parts)}): {fit}")
+    if not all(np.all(np.isfinite(v)) for v in got.values()):
+        raise CheckFailed("the denoiser's weights contain NaN or inf: the training diverged")
+    net.load_state_dict({k: torch.as_tensor(np.asarray(v, np.float32)) for k, v in got.items()})
+    return net.eval()
+
+
+def _eps_of(net):
+    """eps_hat(x, t) of a torch denoiser: x (N, 1, 8, 8) float64 array, t an int -> float64 array."""
+    import torch
+
+    def eps(x, t):
+        with torch.no_grad():
+            out = net(torch.as_tensor(x, dtype=torch.float32),
+                      torch.full((len(x),), int(t), dtype=torch.int64))
+        return out.double().numpy()
+
+    return eps
+
+
+def _grader_samples(eps_hat, n: int, T: int) -> np.ndarray:
     """n samples in [-1, 1] from the grader's clipped ancestral sampler (T steps, the cosine
-    schedule, noise from SAMPLE_SEED), asking the student's denoiser only for eps_hat."""
+    schedule, noise from SAMPLE_SEED), with the noise predictions eps_hat(x_t, t)."""
     betas, alphas, abar = _cosine(T)
     abar_prev = np.r_[1.0, abar[:-1]]
     rng = np.random.default_rng(SAMPLE_SEED)
     x = rng.standard_normal((n, 1, 8, 8))
     for t in range(T, 0, -1):
         i = t - 1
-        eps = np.asarray(st.probe("denoiser_eps", x.astype(np.float32), t), np.float64)
-        if eps.shape != x.shape:
-            raise CheckFailed(f"denoiser(x_t, t) should return the predicted noise of shape {x.shape}, got "
-                              f"{eps.shape}")
-        if not np.all(np.isfinite(eps)):
-            raise CheckFailed(f"denoiser(x_t, t) returned NaN or inf at t = {t}")
+        eps = np.asarray(eps_hat(x, t), np.float64)
         x0 = np.clip((x - np.sqrt(1 - abar[i]) * eps) / np.sqrt(abar[i]), -1, 1)
         mean = (np.sqrt(abar_prev[i]) * betas[i] / (1 - abar[i]) * x0
                 + np.sqrt(alphas[i]) * (1 - abar_prev[i]) / (1 - abar[i]) * x)
@@ -940,7 +980,8 @@ def _(st, ref):
     target, floor = SETTINGS["confident_target"], SETTINGS["min_class_count"]
     score, status = None, {}
     with case("the trained denoiser", f"{n} samples drawn by the grader's own sampler ({T} steps, clipped "
-                                      "x0_hat, noise of its own) from your denoiser's noise predictions",
+                                      "x0_hat, noise of its own) with the given TimeMLP holding your "
+                                      "denoiser's weights",
               uses=_DENOISER_USES):
         status = st.probe("denoiser_status", T)
         if not status["denoiser"]:
@@ -949,7 +990,8 @@ def _(st, ref):
         if not status["trained"]:
             raise CheckFailed("the training cell did not finish (`losses` is None): run it until it ends "
                               "without an error")
-        samples = _grader_samples(st.with_timeout(60), n, T)
+        net = _given_timemlp(st.with_timeout(60).probe("denoiser_weights"), T)
+        samples = _grader_samples(_eps_of(net), n, T)
         score = score_samples((samples + 1) / 2, _reference_classifier())
     if score is None:
         return
