@@ -114,8 +114,9 @@ def _fmt(a, max_items: int = 6) -> str:
     if a.ndim == 0:
         return f"{a.item():.6g}" if np.issubdtype(a.dtype, np.number) else repr(a.item())
     flat = a.ravel()
-    items = ", ".join(
-        f"{v:.6g}" if np.issubdtype(a.dtype, np.number) else repr(v) for v in flat[:max_items]
+    number = np.issubdtype(a.dtype, np.number)
+    items = ", ".join(  # numpy scalars as python's: True, not np.True_
+        f"{v:.6g}" if number else repr(v.item() if isinstance(v, np.generic) else v) for v in flat[:max_items]
     )
     more = ", ..." if flat.size > max_items else ""
     return f"array of shape {a.shape} [{items}{more}]"
