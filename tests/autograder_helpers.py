@@ -270,6 +270,20 @@ def graded_submission(root: Path, a: str, cells: dict, student: str = "mallory")
     return dict(root=root, course=course, source=source, status=status)
 
 
+def assert_loses_exactly(graded: dict, a: str, lost: tuple[str, ...], student: str = "mallory") -> None:
+    """The submission scored all the automatic points but those of the test cells `lost`, which
+    scored 0: in the exported scores and in the gradebook, cell by cell."""
+    assert graded["status"][student] == "graded"
+    tests = nbs.test_cells(graded["source"])
+    expected = sum(t["points"] for t in tests.values()) - sum(tests[g]["points"] for g in lost)
+    row = next(r for r in cli.scores(graded["course"], a) if r["student_id"] == student)
+    assert row["auto_score"] == expected
+    with graded["course"].gradebook() as gb:
+        sub = gb.find_submission_notebook(a, a, student)
+        cells = {g.name: g.score for g in sub.grades if g.name in tests}
+    assert {g for g, s in cells.items() if s == 0} == set(lost)
+
+
 def verdicts(graded: dict, a: str, student: str = "mallory") -> dict[str, str]:
     """grade_id -> the trusted verdict (the last output) of every test cell of a graded notebook."""
     tests = nbs.test_cells(graded["source"])

@@ -15,10 +15,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from autograder_helpers import graded_submission, page_text, verdicts
+from autograder_helpers import assert_loses_exactly, graded_submission, page_text, verdicts
 from conftest import REPO
 
-from autograder import cli
 from autograder import notebooks as nbs
 
 A = "a6_transformers"
@@ -60,16 +59,7 @@ def graded(tmp_path_factory):
 
 
 def test_the_cheat_loses_exactly_the_trained_captioner_and_the_ssl_probe(graded):
-    assert graded["status"]["mallory"] == "graded"
-    tests = nbs.test_cells(graded["source"])
-    lost = ("test_trained_captioner", "test_ssl_probe")
-    expected = sum(t["points"] for t in tests.values()) - sum(tests[g]["points"] for g in lost)
-    row = next(r for r in cli.scores(graded["course"], A) if r["student_id"] == "mallory")
-    assert row["auto_score"] == expected
-    with graded["course"].gradebook() as gb:
-        sub = gb.find_submission_notebook(A, A, "mallory")
-        cells = {g.name: g.score for g in sub.grades if g.name in tests}
-    assert {g for g, s in cells.items() if s == 0} == set(lost)
+    assert_loses_exactly(graded, A, ("test_trained_captioner", "test_ssl_probe"))
 
 
 def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):

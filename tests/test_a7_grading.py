@@ -16,10 +16,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from autograder_helpers import graded_submission, page_text, verdicts
+from autograder_helpers import assert_loses_exactly, graded_submission, page_text, verdicts
 from conftest import REPO
 
-from autograder import cli
 from autograder import notebooks as nbs
 
 A = "a7_understanding_generative"
@@ -80,16 +79,7 @@ def graded(tmp_path_factory):
 
 
 def test_the_cheat_loses_exactly_the_denoiser_the_sampler_and_fgsm(graded):
-    assert graded["status"]["mallory"] == "graded"
-    tests = nbs.test_cells(graded["source"])
-    lost = ("test_trained_denoiser", "test_reverse_step", "test_fgsm")
-    expected = sum(t["points"] for t in tests.values()) - sum(tests[g]["points"] for g in lost)
-    row = next(r for r in cli.scores(graded["course"], A) if r["student_id"] == "mallory")
-    assert row["auto_score"] == expected
-    with graded["course"].gradebook() as gb:
-        sub = gb.find_submission_notebook(A, A, "mallory")
-        cells = {g.name: g.score for g in sub.grades if g.name in tests}
-    assert {g for g, s in cells.items() if s == 0} == set(lost)
+    assert_loses_exactly(graded, A, ("test_trained_denoiser", "test_reverse_step", "test_fgsm"))
 
 
 def test_its_feedback_says_why_and_reveals_no_hidden_input(graded):
